@@ -1,0 +1,33 @@
+"""Finish a zoo folder once every job is done: the networks table, then the manifest with every checksum."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from generation.presets import Preset
+from generation.jobs import job_paths
+from rnnzoo import __version__
+from rnnzoo.store import NETWORKS_TABLE, networks_table, write_manifest, write_table
+
+
+def assemble(root: Path, preset: Preset, generation: dict) -> dict:
+    """Concatenate the job tables into networks.parquet (sorted by id) and write manifest.json."""
+    tables = [pq.read_table(root / job_paths(job.index)["table"]) for job in preset.jobs()]
+    table = networks_table(pa.concat_tables(tables)).sort_by("id")
+    write_table(root / NETWORKS_TABLE, table)
+    info = {
+        "preset": preset.name,
+        "generation": generation,
+        "n_networks": table.num_rows,
+        "rnnzoo_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return write_manifest(root, info)

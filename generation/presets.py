@@ -1,0 +1,174 @@
+"""The registry of zoo grids: named presets made of protocol families, cut into deterministic jobs.
+
+A family is one training protocol (../shared/science.md): "nopost" (the paper's broad and narrow grids),
+"post" (30 ms post-reaction window, steps max(1000, 100/lr)), "longtau" (tau = 20 ms) and "control" (no memory:
+cue held through the response, plain loss weights). A network's id depends only on its protocol, delay, learning
+rate and seed, so the same network has the same id (and the same weights) in every preset that contains it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from rnnzoo.task import Task
+
+BROAD_LRS = tuple(float(x) for x in np.logspace(-1, -3, 15))
+NARROW_LRS = tuple(float(x) for x in np.logspace(-0.5, -2, 20)[:15])
+ALL_LRS = tuple(sorted(set(BROAD_LRS) | set(NARROW_LRS), reverse=True))
+PAPER_DELAYS = tuple(range(0, 401, 20))
+FULL_DELAYS = tuple(range(0, 401, 10))
+
+
+@dataclass(frozen=True)
+class Family:
+    """One training protocol over a grid of delays x learning rates x seeds."""
+
+    name: str
+    delays_ms: tuple[int, ...]
+    lrs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    reactions_ms: tuple[float, ...] = (50.0,)
+    post_ms: float = 0.0
+    tau_ms: float = 10.0
+    dt_ms: float = 5.0
+    cue_ms: float = 30.0
+    weighted: bool = True
+    cue_held: bool = False
+    n_units: int = 100
+    steps_numerator: float = 30.0
+    steps_min: int = 1000
+    steps_fixed: int | None = None
+
+    @property
+    def alpha(self) -> float:
+        return self.dt_ms / self.tau_ms
+
+    def steps(self, lr: float) -> int:
+        if self.steps_fixed is not None:
+            return self.steps_fixed
+        return int(max(self.steps_min, self.steps_numerator / lr))
+
+    def task(self, delay_ms: float, reaction_ms: float) -> Task:
+        return Task(delay_ms=delay_ms, cue_ms=self.cue_ms, reaction_ms=reaction_ms, post_ms=self.post_ms,
+                    dt_ms=self.dt_ms, weighted=self.weighted, cue_held=self.cue_held)
+
+    @property
+    def size(self) -> int:
+        return len(self.delays_ms) * len(self.reactions_ms) * len(self.lrs) * len(self.seeds)
+
+
+def network_id(family: str, delay_ms: float, lr: float, seed: int, reaction_ms: float = 50.0) -> str:
+    """Stable id of a network, e.g. 'nopost-d050-lr1.000e-01-s007' (control networks add '-r<reaction ms>')."""
+    rid = "" if reaction_ms == 50.0 else f"-r{int(reaction_ms):03d}"
+    return f"{family}-d{int(delay_ms):03d}{rid}-lr{lr:.3e}-s{seed:03d}"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    id: str
+    family: Family
+    delay_ms: int
+    reaction_ms: float
+    lr: float
+    seed: int
+
+    @property
+    def steps(self) -> int:
+        return self.family.steps(self.lr)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A deterministic slice of a preset: networks of one family, delay and reaction window (one task)."""
+
+    index: int
+    family: Family
+    delay_ms: int
+    reaction_ms: float
+    networks: tuple[NetworkSpec, ...]
+
+    @property
+    def task(self) -> Task:
+        return self.family.task(self.delay_ms, self.reaction_ms)
+
+    @property
+    def network_steps(self) -> int:
+        return sum(n.steps for n in self.networks)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    families: tuple[Family, ...]
+    max_networks_per_job: int = 100
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.families)
+
+    def jobs(self) -> list[Job]:
+        return list(self._iter_jobs())
+
+    def _iter_jobs(self) -> Iterator[Job]:
+        index = 0
+        for fam in self.families:
+            for delay in fam.delays_ms:
+                for reaction in fam.reactions_ms:
+                    specs = [NetworkSpec(network_id(fam.name, delay, lr, s, reaction), fam, delay, reaction, lr, s)
+                             for lr in fam.lrs for s in fam.seeds]
+                    for start in range(0, len(specs), self.max_networks_per_job):
+                        yield Job(index, fam, delay, reaction, tuple(specs[start : start + self.max_networks_per_job]))
+                        index += 1
+
+    def config(self) -> dict:
+        """A JSON-able description of the grid: what the manifest records and what resume compares."""
+        return {"name": self.name, "max_networks_per_job": self.max_networks_per_job,
+                "families": [asdict(f) for f in self.families]}
+
+
+def _family(name: str, delays, lrs, n_seeds: int, **kw) -> Family:
+    return Family(name=name, delays_ms=tuple(int(d) for d in delays), lrs=tuple(lrs), seeds=tuple(range(n_seeds)), **kw)
+
+
+def _nopost(delays, lrs, n_seeds, **kw) -> Family:
+    return _family("nopost", delays, lrs, n_seeds, **kw)
+
+
+def _post(delays, lrs, n_seeds, **kw) -> Family:
+    return _family("post", delays, lrs, n_seeds, post_ms=30.0, steps_numerator=100.0, **kw)
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register(preset: Preset) -> Preset:
+    PRESETS[preset.name] = preset
+    return preset
+
+
+register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post protocol: a smoke test on a CPU",
+                (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6))
+register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
+                (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
+                max_networks_per_job=18))
+register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
+    _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
+    _post(PAPER_DELAYS, BROAD_LRS, 20),
+    _family("longtau", range(0, 801, 40), tuple(float(x) for x in np.logspace(-1, -3, 10)), 20, tau_ms=20.0),
+    _family("control", (0,), tuple(float(x) for x in np.logspace(0, -3, 20)), 20,
+            reactions_ms=tuple(float((k + 1) * 20) for k in range(20)), weighted=False, cue_held=True,
+            steps_fixed=3000),
+)))
+register(Preset("full", "the extended grid: delays 0-400 ms every 10 ms x 30 learning rates x 100 seeds, "
+                "no-post and post-reaction protocols (246,000 networks)",
+                (_nopost(FULL_DELAYS, ALL_LRS, 100), _post(FULL_DELAYS, ALL_LRS, 100))))
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

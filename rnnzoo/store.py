@@ -1,0 +1,283 @@
+"""The on-disk format of a zoo: safetensors weight shards, Parquet tables, a manifest with checksums.
+
+Layout of a zoo folder (format version FORMAT_VERSION):
+
+    manifest.json                   format version, generation config, code version, sha256 of every file
+    networks.parquet                one row per network: hyperparameters, metrics, label, shard and row
+    weights/shard-00000.safetensors W_in, b_in, W_rec, b_rec, W_out, b_out stacked [M, ...] (many networks a shard)
+    curves/shard-00000.parquet      per-step training curves, one row per network (list columns)
+    jobs/job-00000.json|.parquet    per-job completion records (checksums, rows), written last: resume markers
+
+Every write goes to a temporary name, is fsynced and renamed, so a killed writer never leaves a file that looks
+complete. Nothing here unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_save
+
+from rnnzoo.dynamics import Weights
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+NETWORKS_TABLE = "networks.parquet"
+WEIGHTS_DIR = "weights"
+CURVES_DIR = "curves"
+JOBS_DIR = "jobs"
+ROW_GROUP_BYTES = 100 * 2**20
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class ZooFormatError(ValueError):
+    """A zoo folder or file is missing, damaged, or of a format this rnnzoo cannot read."""
+
+
+class ChecksumError(ZooFormatError):
+    """A file's sha256 differs from the one recorded for it: the file is damaged or was changed."""
+
+
+NETWORK_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("family", pa.string()),
+        ("delay_ms", pa.int32()),
+        ("lr", pa.float64()),
+        ("seed", pa.int32()),
+        ("n_units", pa.int32()),
+        ("alpha", pa.float32()),
+        ("tau_ms", pa.float32()),
+        ("dt_ms", pa.float32()),
+        ("cue_ms", pa.float32()),
+        ("reaction_ms", pa.float32()),
+        ("post_ms", pa.float32()),
+        ("weighted_loss", pa.bool_()),
+        ("cue_held", pa.bool_()),
+        ("steps", pa.int32()),
+        ("final_loss", pa.float32()),
+        ("final_accuracy", pa.float32()),
+        ("final_reliability", pa.float32()),
+        ("train_accuracy", pa.float32()),
+        ("train_reliability", pa.float32()),
+        ("mechanism", pa.string()),
+        ("label", pa.int8()),
+        ("psd_ratio", pa.float32()),
+        ("fluctuation", pa.float32()),
+        ("shard", pa.string()),
+        ("row", pa.int32()),
+        ("curves", pa.string()),
+        ("job", pa.int32()),
+        ("synthetic", pa.bool_()),
+    ]
+)
+
+CURVES_SCHEMA = pa.schema(
+    [("id", pa.string())]
+    + [(name, pa.list_(pa.float32())) for name in ("loss", "accuracy", "reliability", "grad_norm")]
+)
+
+
+# ---- atomic files ----------------------------------------------------------------------------------------------
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it onto `path`, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644 & ~_UMASK)
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> str:
+    """Write `data` atomically; returns its sha256."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_json_atomic(path: str | os.PathLike, obj: dict) -> str:
+    return write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 2**22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path: str | os.PathLike, expected_sha256: str) -> None:
+    """Raise ChecksumError (naming the file) unless the file exists and has the recorded sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooFormatError(f"{path} is missing; re-download or regenerate the zoo (rnnzoo verify lists all files)")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ChecksumError(
+            f"{path} is damaged: sha256 {actual[:16]}... differs from the recorded {expected_sha256[:16]}...; "
+            "delete it and re-download it (or rerun generation, which redoes that job)"
+        )
+
+
+# ---- weight shards ---------------------------------------------------------------------------------------------
+def write_shard(path: str | os.PathLike, weights: Weights, ids: Sequence[str], extra: dict | None = None) -> str:
+    """Write M networks' stacked weights to one safetensors file (atomically); returns its sha256."""
+    if len(ids) != weights.n_networks:
+        raise ValueError(f"{len(ids)} ids for {weights.n_networks} networks")
+    metadata = {"format": "pt", "format_version": str(FORMAT_VERSION), "ids": json.dumps(list(ids))}
+    metadata.update({k: str(v) for k, v in (extra or {}).items()})
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in weights.tensors().items()}
+    return write_bytes_atomic(path, safetensors_save(tensors, metadata=metadata))
+
+
+def shard_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The `__metadata__` of a shard, with its format version checked."""
+    with _open_shard(path) as f:
+        meta = f.metadata() or {}
+    check_format_version(meta.get("format_version"), path)
+    return meta
+
+
+def read_shard(path: str | os.PathLike, rows: Sequence[int] | None = None) -> Weights:
+    """The weights of the networks at `rows` of a shard (all if None), reading only the runs of rows asked for."""
+    with _open_shard(path) as f:
+        check_format_version((f.metadata() or {}).get("format_version"), path)
+        names = Weights.names()
+        missing = [n for n in names if n not in f.keys()]
+        if missing:
+            raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
+        if rows is None:
+            return Weights(**{n: f.get_tensor(n) for n in names})
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        runs = np.split(sorted_rows, np.flatnonzero(np.diff(sorted_rows) != 1) + 1) if rows.size else []
+        parts = {n: [] for n in names}
+        for run in runs:
+            for n in names:
+                parts[n].append(f.get_slice(n)[int(run[0]) : int(run[-1]) + 1])
+        stacked = {n: torch.cat(parts[n]) if parts[n] else f.get_slice(n)[0:0] for n in names}
+        inverse = torch.as_tensor(np.argsort(order, kind="stable"))
+        return Weights(**{n: v[inverse] for n, v in stacked.items()})
+
+
+@contextmanager
+def _open_shard(path: str | os.PathLike):
+    path = Path(path)
+    if not path.is_file():
+        raise ZooFormatError(f"weight shard {path} is missing; re-download it or rerun generation for its job")
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except Exception as exc:  # safetensors raises its own error types for truncated or garbled headers
+        raise ZooFormatError(f"weight shard {path} cannot be read ({exc}); it is truncated or damaged: "
+                             "delete it and re-download it or regenerate its job") from exc
+    with handle as f:
+        yield f
+
+
+def check_format_version(version: str | int | None, where: str | os.PathLike) -> None:
+    if version is None:
+        raise ZooFormatError(f"{where} carries no format version; it was not written by rnnzoo")
+    if int(version) > FORMAT_VERSION:
+        raise ZooFormatError(
+            f"{where} has format version {version}, newer than this rnnzoo reads ({FORMAT_VERSION}); "
+            "upgrade with `pip install -U rnnzoo`"
+        )
+
+
+# ---- tables ----------------------------------------------------------------------------------------------------
+def write_table(path: str | os.PathLike, table: pa.Table) -> str:
+    """Write a Parquet table atomically with row groups of at most about 100 MB; returns its sha256."""
+    rows_per_group = max(1, int(ROW_GROUP_BYTES / max(1, table.nbytes / max(1, table.num_rows))))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=rows_per_group, compression="zstd")
+    return sha256_file(path)
+
+
+def networks_table(rows: dict[str, Sequence] | "pa.Table") -> pa.Table:
+    """Rows as a pyarrow table with the explicit networks schema (float32 stays float32)."""
+    if isinstance(rows, pa.Table):
+        return rows.select(NETWORK_SCHEMA.names).cast(NETWORK_SCHEMA)
+    return pa.table({name: pa.array(rows[name], type=NETWORK_SCHEMA.field(name).type) for name in NETWORK_SCHEMA.names})
+
+
+def curves_table(ids: Sequence[str], curves: dict[str, Sequence[np.ndarray]]) -> pa.Table:
+    columns = {"id": pa.array(list(ids), pa.string())}
+    for name in CURVES_SCHEMA.names[1:]:
+        columns[name] = pa.array([np.asarray(c, np.float32) for c in curves[name]], pa.list_(pa.float32()))
+    return pa.table(columns, schema=CURVES_SCHEMA)
+
+
+# ---- manifest --------------------------------------------------------------------------------------------------
+def file_records(root: str | os.PathLike, exclude: Sequence[str] = (MANIFEST,)) -> dict[str, dict]:
+    """sha256 and size of every file under root (relative POSIX paths), skipping temporary files."""
+    root = Path(root)
+    records = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel in exclude or path.name.startswith(".") or "/." in rel:
+            continue
+        records[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return records
+
+
+def write_manifest(root: str | os.PathLike, info: dict) -> dict:
+    """Write manifest.json: format version, `info` (config, code version, counts) and every file's sha256."""
+    manifest = {"format_version": FORMAT_VERSION, **info, "files": file_records(root)}
+    write_json_atomic(Path(root) / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(root: str | os.PathLike) -> dict:
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise ZooFormatError(
+            f"{path} is missing: {root} is not a finished zoo folder "
+            "(finish it with `python generation/run.py --preset NAME --out DIR`, which resumes)"
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+    check_format_version(manifest.get("format_version"), path)
+    return manifest
+
+
+def verify_zoo(root: str | os.PathLike) -> list[str]:
+    """Check every file recorded in the manifest; returns the problems found (empty when all match)."""
+    manifest = read_manifest(root)
+    problems = []
+    for rel, record in manifest["files"].items():
+        try:
+            verify_file(Path(root) / rel, record["sha256"])
+        except ZooFormatError as exc:
+            problems.append(str(exc))
+    return problems

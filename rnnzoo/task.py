@@ -1,0 +1,127 @@
+"""The delayed cue-discrimination task: the one definition used by training, re-simulation, analysis and refit.
+
+A trial is a cue (one-hot on input channel 0 or 1), a silent delay of T ms, a reaction window in which the target
+is the one-hot of the cue, and an optional silent post-reaction window (arXiv 2502.17433; ../shared/science.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+N_INPUTS = 2
+N_OUTPUTS = 2
+
+
+def ms_to_steps(ms: float, dt_ms: float, what: str) -> int:
+    """Convert a duration in ms to whole time steps, refusing durations that are off the dt grid."""
+    steps = ms / dt_ms
+    if ms < 0 or abs(steps - round(steps)) > 1e-9:
+        grid = ", ".join(str(round(k * dt_ms, 6)) for k in range(max(0, int(steps) - 1), int(steps) + 3))
+        raise ValueError(
+            f"{what} = {ms} ms is not a non-negative multiple of dt = {dt_ms} ms; "
+            f"use a value on the grid, e.g. one of {grid}"
+        )
+    return int(round(steps))
+
+
+@dataclass(frozen=True)
+class Task:
+    """Delayed cue discrimination with every interval a parameter (durations in milliseconds).
+
+    `weighted` selects the paper's per-step loss weights (1 - K/L on the last K steps, K/L before, K = reaction +
+    post steps); `weighted=False` gives the plain weights w = 1 used by the no-memory control family.
+    `cue_held` keeps the cue on until the end of the reaction window (the no-memory control task).
+    """
+
+    delay_ms: float
+    cue_ms: float = 30.0
+    reaction_ms: float = 50.0
+    post_ms: float = 0.0
+    dt_ms: float = 5.0
+    trials_per_class: int = 64
+    weighted: bool = True
+    cue_held: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dt_ms <= 0:
+            raise ValueError(f"dt_ms must be positive, got {self.dt_ms}")
+        for name in ("delay_ms", "cue_ms", "reaction_ms", "post_ms"):
+            ms_to_steps(getattr(self, name), self.dt_ms, name)
+        if self.cue_steps < 1 or self.reaction_steps < 1:
+            raise ValueError("cue_ms and reaction_ms must each span at least one time step")
+        if self.trials_per_class < 1:
+            raise ValueError(f"trials_per_class must be >= 1, got {self.trials_per_class}")
+
+    # ---- sizes -------------------------------------------------------------------------------------------------
+    @property
+    def cue_steps(self) -> int:
+        return ms_to_steps(self.cue_ms, self.dt_ms, "cue_ms")
+
+    @property
+    def delay_steps(self) -> int:
+        return ms_to_steps(self.delay_ms, self.dt_ms, "delay_ms")
+
+    @property
+    def reaction_steps(self) -> int:
+        return ms_to_steps(self.reaction_ms, self.dt_ms, "reaction_ms")
+
+    @property
+    def post_steps(self) -> int:
+        return ms_to_steps(self.post_ms, self.dt_ms, "post_ms")
+
+    @property
+    def n_steps(self) -> int:
+        """Trial length L in steps (16 + T/5 with the default intervals and no post window)."""
+        return self.cue_steps + self.delay_steps + self.reaction_steps + self.post_steps
+
+    @property
+    def n_trials(self) -> int:
+        return N_OUTPUTS * self.trials_per_class
+
+    @property
+    def reaction_window(self) -> slice:
+        """Steps whose target is the one-hot of the cue."""
+        start = self.cue_steps + self.delay_steps
+        return slice(start, start + self.reaction_steps)
+
+    @property
+    def eval_window(self) -> slice:
+        """Steps on which accuracy and reliability are scored: the reaction window shifted one step earlier,
+        as the reference scripts score it (outputs are read from the state before each update)."""
+        window = self.reaction_window
+        return slice(window.start - 1, window.stop - 1)
+
+    # ---- tensors -----------------------------------------------------------------------------------------------
+    def cues(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """Cue class of each trial, [n_trials]: trials_per_class zeros, then as many ones."""
+        return torch.arange(N_OUTPUTS, device=device).repeat_interleave(self.trials_per_class)
+
+    def inputs(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Input currents, [n_trials, n_steps, 2]."""
+        u = torch.zeros(self.n_trials, self.n_steps, N_INPUTS, device=device, dtype=dtype)
+        stop = self.reaction_window.stop if self.cue_held else self.cue_steps
+        for cls in range(N_INPUTS):
+            u[cls * self.trials_per_class : (cls + 1) * self.trials_per_class, :stop, cls] = 1.0
+        return u
+
+    def targets(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Target outputs, [n_trials, n_steps, 2]: the one-hot of the cue in the reaction window, zero elsewhere."""
+        y = torch.zeros(self.n_trials, self.n_steps, N_OUTPUTS, device=device, dtype=dtype)
+        window = self.reaction_window
+        for cls in range(N_OUTPUTS):
+            y[cls * self.trials_per_class : (cls + 1) * self.trials_per_class, window, cls] = 1.0
+        return y
+
+    def loss_weights(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Per-step loss weights, [n_steps]: 1 - K/L on the last K steps and K/L before (or all ones if plain)."""
+        if not self.weighted:
+            return torch.ones(self.n_steps, device=device, dtype=dtype)
+        k = self.reaction_steps + self.post_steps
+        w = torch.full((self.n_steps,), k / self.n_steps, device=device, dtype=dtype)
+        w[self.n_steps - k :] = 1.0 - k / self.n_steps
+        return w
+
+    def to_dict(self) -> dict:
+        return asdict(self)
