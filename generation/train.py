@@ -128,7 +128,7 @@ def train_population(
                     buf.copy_(d_p)
                 else:
                     buf.mul_(momentum).add_(d_p)
-                p.sub_(lr.view(-1, *([1] * (p.ndim - 1))) * buf)
+                p.sub_(lr[:n].view(-1, *([1] * (p.ndim - 1))) * buf)
         if on_step is not None:
             on_step(k, n)
 

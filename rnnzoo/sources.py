@@ -1,0 +1,74 @@
+"""Where a zoo lives: the embedded sample, a local folder, or (see HubSource) a Hugging Face dataset repository.
+
+A source answers one question, `path(rel)`: the local path of one file of the zoo, fetching it first if it is
+remote. The loader reads the manifest and the networks table first and asks for weight shards only when a query
+needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
+
+
+class Source:
+    """A zoo's files, addressed by their path relative to the zoo's root."""
+
+    name: str = "?"
+
+    def path(self, rel: str) -> Path:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class LocalSource(Source):
+    """A zoo folder on this machine."""
+
+    def __init__(self, root: str | os.PathLike, name: str | None = None):
+        self.root = Path(root).expanduser().resolve()
+        self.name = name or str(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"zoo folder {root} does not exist; make one with `python generation/run.py --preset tiny --out "
+                f"{root}`, or pass source=None for the embedded sample or source='ORG/NAME' for a Hub dataset"
+            )
+        if not (self.root / MANIFEST).is_file() or not (self.root / NETWORKS_TABLE).is_file():
+            raise ZooFormatError(
+                f"{root} holds no finished zoo ({MANIFEST} or {NETWORKS_TABLE} is missing); if generation was "
+                "interrupted, rerun the same `generation/run.py` command to resume and finish it"
+            )
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+
+def resolve_source(source: str | os.PathLike | Source | None = None, revision: str | None = None) -> Source:
+    """A Source for `source`: None (the embedded sample), a folder, an 'ORG/NAME' Hub repo id or an hf:// path."""
+    if isinstance(source, Source):
+        return source
+    if source is None:
+        if not (SAMPLE_DIR / MANIFEST).is_file():
+            raise ZooFormatError(
+                f"the embedded sample zoo is missing from {SAMPLE_DIR}; reinstall rnnzoo or regenerate it with "
+                "`python generation/run.py --preset sample --out rnnzoo/data/sample`"
+            )
+        return LocalSource(SAMPLE_DIR, name="sample")
+    text = os.fspath(source)
+    if Path(text).expanduser().exists():
+        return LocalSource(text)
+    if text.startswith("hf://") or _looks_like_repo_id(text):
+        from rnnzoo.hub import HubSource
+
+        return HubSource(text, revision=revision)
+    return LocalSource(text)  # raises the clear "does not exist" error
+
+
+def _looks_like_repo_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~"))

@@ -1,0 +1,246 @@
+"""Zoo and Network: query the networks table, load weights lazily from their shards, simulate in batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnzoo.dynamics import Weights, as_alpha
+from rnnzoo.query import apply_query
+from rnnzoo.simulation import Simulation, run_task
+from rnnzoo.sources import Source, resolve_source
+from rnnzoo.store import NETWORKS_TABLE, ZooFormatError, read_manifest, read_shard, verify_file
+from rnnzoo.task import Task
+
+_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
+
+
+class Zoo:
+    """A queryable collection of networks from one source; weights are read only when asked for."""
+
+    def __init__(self, metadata: pd.DataFrame, source: Source, manifest: dict, device: str | torch.device = "cpu"):
+        self._metadata = metadata.reset_index(drop=True)
+        self.source = source
+        self.manifest = manifest
+        self.device = torch.device(device)
+
+    # ---- collection ------------------------------------------------------------------------------------------
+    @property
+    def metadata(self) -> pd.DataFrame:
+        """One row per network: hyperparameters, final metrics, mechanism label, shard and row."""
+        return self._metadata
+
+    def __len__(self) -> int:
+        return len(self._metadata)
+
+    def __iter__(self) -> Iterator["Network"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, index: int | slice | Sequence[int] | str) -> "Network | Zoo":
+        if isinstance(index, str):
+            matches = np.flatnonzero(self._metadata["id"].to_numpy() == index)
+            if not matches.size:
+                raise KeyError(f"no network with id {index!r} in this zoo; ids look like {self._metadata['id'].iloc[0]!r}")
+            return self[int(matches[0])]
+        if isinstance(index, (int, np.integer)):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"network index {index} out of range for a zoo of {len(self)} networks")
+            return Network(self._metadata.iloc[int(index)], zoo=self)
+        return self._subset(self._metadata.iloc[index])
+
+    def _subset(self, metadata: pd.DataFrame) -> "Zoo":
+        return Zoo(metadata, self.source, self.manifest, self.device)
+
+    def filter(self, **query: Any) -> "Zoo":
+        """The networks matching every keyword (see rnnzoo.load for the query language)."""
+        return self._subset(apply_query(self._metadata, query, what=f"this zoo of {len(self)} networks"))
+
+    def sample(self, n: int, seed: int = 0) -> "Zoo":
+        """n networks drawn without replacement, reproducibly."""
+        if n > len(self):
+            raise ValueError(f"cannot sample {n} networks from a zoo of {len(self)}")
+        rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return self._subset(self._metadata.iloc[rows])
+
+    def to(self, device: str | torch.device) -> "Zoo":
+        """The same networks, simulated on `device` from now on."""
+        return Zoo(self._metadata, self.source, self.manifest, device)
+
+    def __repr__(self) -> str:
+        if not len(self):
+            return f"Zoo(0 networks, source={self.source.name!r})"
+        counts = pd.crosstab(self._metadata["delay_ms"], self._metadata["mechanism"])
+        return (f"Zoo({len(self)} networks, source={self.source.name!r}); delay_ms x mechanism:\n"
+                f"{counts.to_string()}")
+
+    # ---- data ------------------------------------------------------------------------------------------------
+    def shard_path(self, rel: str) -> Path:
+        """Local path of a weight shard, fetched if remote, its sha256 checked against the manifest once."""
+        path = self.source.path(rel)
+        record = self.manifest.get("files", {}).get(rel)
+        if record is None:
+            raise ZooFormatError(f"{rel} is not listed in the manifest of {self.source.name}; the zoo is inconsistent")
+        stat = path.stat() if path.exists() else None
+        key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
+        if key not in _VERIFIED:
+            verify_file(path, record["sha256"])
+            stat = path.stat()
+            _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))
+        return path
+
+    def weights(self, device: str | torch.device | None = None) -> Weights:
+        """The stacked weights [M, ...] of every network, in the zoo's order."""
+        if not len(self):
+            raise ValueError("this zoo is empty: there are no weights to load")
+        parts, positions = [], []
+        for shard, group in self._metadata.groupby("shard", sort=True):
+            parts.append(read_shard(self.shard_path(shard), group["row"].to_numpy()))
+            positions.append(group.index.to_numpy())
+        stacked = Weights.cat(parts)
+        order = torch.as_tensor(np.argsort(np.concatenate(positions), kind="stable"))
+        return stacked.select(order).to(device or self.device)
+
+    def curves(self) -> pd.DataFrame:
+        """Per-step training curves (loss, accuracy, reliability, grad_norm as lists), one row per network."""
+        frames = []
+        for rel, group in self._metadata.groupby("curves", sort=True):
+            path = self.shard_path(rel)
+            frame = pd.read_parquet(path, filters=[("id", "in", list(group["id"]))])
+            frames.append(frame)
+        return pd.concat(frames).set_index("id").loc[self._metadata["id"]].reset_index()
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return torch.tensor(self._metadata["alpha"].to_numpy(dtype=np.float32))
+
+    def tasks(self) -> list[Task]:
+        return [Network(row, zoo=self).task() for _, row in self._metadata.iterrows()]
+
+    def simulate(self, task: Task | None = None, noise: bool = True, seeds: Sequence[int] | None = None) -> Simulation:
+        """Run every network on its own task at once (the zoo's canonical evaluation by default).
+
+        Networks of different tasks (delays) are simulated group by group; give `task` to run them all on one task.
+        The result stacks the groups in the zoo's order, so it needs one task length: with mixed delays pass `task`.
+        """
+        if task is None:
+            keys = {_task_key(row) for _, row in self._metadata.iterrows()}
+            if len(keys) > 1:
+                raise ValueError(
+                    f"this zoo mixes {len(keys)} tasks (delays or windows); pass task=rnnzoo.Task(delay_ms=...) "
+                    "or filter to one delay first (zoo.filter(delay=...))"
+                )
+            task = self[0].task()
+        seeds = list(self._metadata["seed"]) if seeds is None else seeds
+        return run_task(self.weights(), task, self.alpha.to(self.device), seeds, noise_std=_noise(noise))
+
+
+def _noise(noise: bool | float) -> float:
+    from rnnzoo.dynamics import NOISE_STD
+
+    if isinstance(noise, bool):
+        return NOISE_STD if noise else 0.0
+    return float(noise)
+
+
+def _task_key(row: pd.Series) -> tuple:
+    return (row["delay_ms"], row["cue_ms"], row["reaction_ms"], row["post_ms"], row["dt_ms"], row["cue_held"])
+
+
+class Network:
+    """One network: its hyperparameters, its weights (loaded on first use) and what can be done with them."""
+
+    def __init__(self, row: pd.Series | dict, zoo: Zoo | None = None, weights: Weights | None = None):
+        self.info = pd.Series(row)
+        self.zoo = zoo
+        self._weights = weights
+
+    @classmethod
+    def from_weights(cls, *, W_rec: Any, W_in: Any, W_out: Any, b_rec: Any = None, b_in: Any = None,
+                     b_out: Any = None, alpha: float = 0.5, delay_ms: float = 0.0, seed: int = 0,
+                     **task_fields: Any) -> "Network":
+        """A Network from raw weights (torch.nn.Linear convention: W_in [N, I], W_rec [N, N], W_out [O, N])."""
+        tensors = {"W_rec": W_rec, "W_in": W_in, "W_out": W_out, "b_rec": b_rec, "b_in": b_in, "b_out": b_out}
+        tensors = {k: None if v is None else torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in tensors.items()}
+        for name in ("W_rec", "W_in", "W_out"):
+            if tensors[name].ndim != 2:
+                raise ValueError(f"{name} must be a 2-D matrix, got shape {tuple(tensors[name].shape)}")
+        N = tensors["W_rec"].shape[0]
+        defaults = {"b_rec": N, "b_in": N, "b_out": tensors["W_out"].shape[0]}
+        for name, size in defaults.items():
+            if tensors[name] is None:
+                tensors[name] = torch.zeros(size)
+        for name, t in tensors.items():
+            if not torch.isfinite(t).all():
+                raise ValueError(f"{name} contains NaN or infinite values; pass finite weights")
+        weights = Weights(**{k: v.unsqueeze(0) for k, v in tensors.items()})
+        as_alpha(alpha, 1, weights.W_rec)
+        task = Task(delay_ms=delay_ms, **task_fields)
+        row = {"id": "custom", "family": "custom", "delay_ms": delay_ms, "lr": float("nan"), "seed": seed,
+               "n_units": N, "alpha": float(alpha), "dt_ms": task.dt_ms, "cue_ms": task.cue_ms,
+               "reaction_ms": task.reaction_ms, "post_ms": task.post_ms, "weighted_loss": task.weighted,
+               "cue_held": task.cue_held, "mechanism": None}
+        return cls(row, zoo=None, weights=weights)
+
+    def __getattr__(self, name: str) -> Any:
+        info = self.__dict__.get("info")
+        if info is not None and name in info.index:
+            value = info[name]
+            return value.item() if hasattr(value, "item") else value
+        raise AttributeError(f"Network has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return (f"Network({self.info['id']!r}, delay_ms={self.info['delay_ms']}, lr={self.info['lr']:.4g}, "
+                f"seed={self.info['seed']}, mechanism={self.info.get('mechanism')!r})")
+
+    @property
+    def weights(self) -> Weights:
+        """Weights as a stack of one network, [1, ...]."""
+        if self._weights is None:
+            self._weights = self.zoo[[self._position()]].weights()
+        return self._weights
+
+    def _position(self) -> int:
+        return int(np.flatnonzero(self.zoo.metadata["id"].to_numpy() == self.info["id"])[0])
+
+    def task(self, **overrides: Any) -> Task:
+        """The task this network was trained on (fields can be overridden, e.g. delay_ms=...)."""
+        fields = {"delay_ms": float(self.info["delay_ms"]), "cue_ms": float(self.info.get("cue_ms", 30.0)),
+                  "reaction_ms": float(self.info.get("reaction_ms", 50.0)), "post_ms": float(self.info.get("post_ms", 0.0)),
+                  "dt_ms": float(self.info.get("dt_ms", 5.0)), "weighted": bool(self.info.get("weighted_loss", True)),
+                  "cue_held": bool(self.info.get("cue_held", False))}
+        fields.update(overrides)
+        return Task(**fields)
+
+    def simulate(self, task: Task | None = None, noise: bool | float = True, seed: int | None = None,
+                 device: str | torch.device | None = None) -> Simulation:
+        """Run the network on its task (every trial). The default random stream is the zoo's canonical
+        evaluation, so `simulate().accuracy` reproduces the stored final_accuracy."""
+        seed = int(self.info["seed"]) if seed is None else seed
+        weights = self.weights.to(device or (self.zoo.device if self.zoo else "cpu"))
+        return run_task(weights, task or self.task(), float(self.info["alpha"]), [seed], noise_std=_noise(noise))
+
+    def to_module(self) -> torch.nn.Module:
+        """A torch.nn.Module with this network's weights as trainable parameters."""
+        from rnnzoo.module import RNN
+
+        return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]))
+
+
+def load(source: str | os.PathLike | Source | None = None, revision: str | None = None, **query: Any) -> Zoo:
+    """Open a zoo and select networks.
+
+    source: None for the embedded sample, a folder, or a Hugging Face dataset repo id ('ORG/NAME').
+    query: any column of the networks table (aliases: delay -> delay_ms, learning_rate -> lr, ...) with an exact
+    value, a list (any of), a (low, high) range, or a callable on the column; mechanism accepts aliases.
+    """
+    src = resolve_source(source, revision)
+    manifest = read_manifest(src.path(".")) if hasattr(src, "root") else src.manifest()
+    table = pd.read_parquet(src.path(NETWORKS_TABLE))
+    zoo = Zoo(table, src, manifest)
+    return zoo.filter(**query) if query else zoo
