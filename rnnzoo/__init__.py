@@ -9,5 +9,22 @@ from rnnzoo.store import ChecksumError, ZooFormatError
 from rnnzoo.task import Task
 from rnnzoo.zoo import Network, Zoo, load
 
+# Functions whose modules are heavier (analysis, plots, refit, figures) are imported on first use.
+_LAZY = {
+    "classify": "rnnzoo.analysis",
+    "plot_mechanism": "rnnzoo.analysis",
+    "refit": "rnnzoo.refit",
+    "make_figures": "rnnzoo.figures",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnzoo' has no attribute {name!r}")
+
+
 __all__ = ["Network", "Zoo", "load", "Task", "Weights", "simulate", "MECHANISMS", "canonical_mechanism",
            "QueryError", "ZooFormatError", "ChecksumError", "__version__"]

@@ -139,6 +139,25 @@ class Zoo:
         seeds = list(self._metadata["seed"]) if seeds is None else seeds
         return run_task(self.weights(), task, self.alpha.to(self.device), seeds, noise_std=_noise(noise))
 
+    # ---- analysis, refit and stored trajectories live in their own modules --------------------------------------
+    def classify(self, **kwargs: Any):
+        """Mechanism label and diagnostics of every network (see rnnzoo.analysis.classify)."""
+        from rnnzoo.analysis import classify
+
+        return classify(self, **kwargs)
+
+    def refit(self, **kwargs: Any):
+        """CORNN refit of every network from its own simulated activity (see rnnzoo.refit)."""
+        from rnnzoo.refit import refit_zoo
+
+        return refit_zoo(self, **kwargs)
+
+    def trajectories(self):
+        """The stored canonical-trial trajectories of these networks, read lazily (see rnnzoo.trajectories)."""
+        from rnnzoo.trajectories import open_trajectories
+
+        return open_trajectories(self)
+
 
 def _noise(noise: bool | float) -> float:
     from rnnzoo.dynamics import NOISE_STD
@@ -224,6 +243,18 @@ class Network:
         seed = int(self.info["seed"]) if seed is None else seed
         weights = self.weights.to(device or (self.zoo.device if self.zoo else "cpu"))
         return run_task(weights, task or self.task(), float(self.info["alpha"]), [seed], noise_std=_noise(noise))
+
+    def classify(self, **kwargs: Any):
+        """Mechanism label and diagnostics of this network (see rnnzoo.analysis.classify)."""
+        from rnnzoo.analysis import classify
+
+        return classify(self, **kwargs)
+
+    def refit(self, **kwargs: Any):
+        """Simulate, refit with CORNN and report the refit's quality (see rnnzoo.refit.refit_report)."""
+        from rnnzoo.refit import refit_report
+
+        return refit_report(self, **kwargs)
 
     def to_module(self) -> torch.nn.Module:
         """A torch.nn.Module with this network's weights as trainable parameters."""
