@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
-from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError
+from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, read_manifest
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
 
@@ -22,6 +23,13 @@ class Source:
 
     def path(self, rel: str) -> Path:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def prefetch(self, rels: Iterable[str]) -> None:
+        """Make the given files local in one go before they are read one by one (remote sources download)."""
+
+    def manifest(self) -> dict:
+        """The zoo's manifest.json, its format version checked."""
+        return read_manifest(self.path(MANIFEST).parent)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -14,7 +14,7 @@ from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.simulation import Simulation, run_task
 from rnnzoo.sources import Source, resolve_source
-from rnnzoo.store import NETWORKS_TABLE, ZooFormatError, read_manifest, read_shard, verify_file
+from rnnzoo.store import NETWORKS_TABLE, ZooFormatError, read_shard, verify_file
 from rnnzoo.task import Task
 
 _VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
@@ -23,11 +23,13 @@ _VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards
 class Zoo:
     """A queryable collection of networks from one source; weights are read only when asked for."""
 
-    def __init__(self, metadata: pd.DataFrame, source: Source, manifest: dict, device: str | torch.device = "cpu"):
+    def __init__(self, metadata: pd.DataFrame, source: Source, manifest: dict, device: str | torch.device = "cpu",
+                 verify: bool = True):
         self._metadata = metadata.reset_index(drop=True)
         self.source = source
         self.manifest = manifest
         self.device = torch.device(device)
+        self.verify = verify  # check each shard's sha256 against the manifest the first time this process reads it
 
     # ---- collection ------------------------------------------------------------------------------------------
     @property
@@ -52,10 +54,21 @@ class Zoo:
             if not -len(self) <= index < len(self):
                 raise IndexError(f"network index {index} out of range for a zoo of {len(self)} networks")
             return Network(self._metadata.iloc[int(index)], zoo=self)
-        return self._subset(self._metadata.iloc[index])
+        if isinstance(index, slice):
+            return self._subset(self._metadata.iloc[index])
+        positions = np.asarray(index)
+        if positions.dtype == bool:
+            if positions.shape != (len(self),):
+                raise IndexError(f"a boolean mask must have one entry per network ({len(self)}), got {positions.shape}")
+            return self._subset(self._metadata[positions])
+        if positions.size and not np.issubdtype(positions.dtype, np.integer):
+            raise TypeError(f"index a zoo with an int, a slice, a list of ints, a boolean mask or an id, not {index!r}")
+        if positions.size and (positions.max() >= len(self) or positions.min() < -len(self)):
+            raise IndexError(f"network index out of range for a zoo of {len(self)} networks")
+        return self._subset(self._metadata.iloc[positions])
 
     def _subset(self, metadata: pd.DataFrame) -> "Zoo":
-        return Zoo(metadata, self.source, self.manifest, self.device)
+        return Zoo(metadata, self.source, self.manifest, self.device, self.verify)
 
     def filter(self, **query: Any) -> "Zoo":
         """The networks matching every keyword (see rnnzoo.load for the query language)."""
@@ -70,13 +83,17 @@ class Zoo:
 
     def to(self, device: str | torch.device) -> "Zoo":
         """The same networks, simulated on `device` from now on."""
-        return Zoo(self._metadata, self.source, self.manifest, device)
+        return Zoo(self._metadata, self.source, self.manifest, device, self.verify)
 
     def __repr__(self) -> str:
         if not len(self):
             return f"Zoo(0 networks, source={self.source.name!r})"
-        counts = pd.crosstab(self._metadata["delay_ms"], self._metadata["mechanism"])
-        return (f"Zoo({len(self)} networks, source={self.source.name!r}); delay_ms x mechanism:\n"
+        meta = self._metadata
+        counts = pd.crosstab(meta["delay_ms"], meta["mechanism"].fillna("unlabelled"), margins=True,
+                             margins_name="all")
+        if len(counts) > 21:  # keep the repr readable: first and last delays
+            counts = pd.concat([counts.iloc[:10], counts.iloc[-11:]])
+        return (f"Zoo({len(self)} networks, source={self.source.name!r}); networks per delay_ms x mechanism:\n"
                 f"{counts.to_string()}")
 
     # ---- data ------------------------------------------------------------------------------------------------
@@ -88,6 +105,8 @@ class Zoo:
             raise ZooFormatError(f"{rel} is not listed in the manifest of {self.source.name}; the zoo is inconsistent")
         stat = path.stat() if path.exists() else None
         key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
+        if stat is not None and not self.verify and stat.st_size == record.get("bytes", stat.st_size):
+            return path  # verify=False: size check only (rnnzoo verify checks every byte)
         if key not in _VERIFIED:
             verify_file(path, record["sha256"])
             stat = path.stat()
@@ -98,9 +117,11 @@ class Zoo:
         """The stacked weights [M, ...] of every network, in the zoo's order."""
         if not len(self):
             raise ValueError("this zoo is empty: there are no weights to load")
+        groups = self._metadata.groupby("shard", sort=True, observed=True)
+        self.source.prefetch(groups.groups.keys())
         parts, positions = [], []
-        for shard, group in self._metadata.groupby("shard", sort=True):
-            parts.append(read_shard(self.shard_path(shard), group["row"].to_numpy()))
+        for shard, group in groups:
+            parts.append(_read_rows(self.shard_path(shard), group["row"].to_numpy()))
             positions.append(group.index.to_numpy())
         stacked = Weights.cat(parts)
         order = torch.as_tensor(np.argsort(np.concatenate(positions), kind="stable"))
@@ -109,7 +130,9 @@ class Zoo:
     def curves(self) -> pd.DataFrame:
         """Per-step training curves (loss, accuracy, reliability, grad_norm as lists), one row per network."""
         frames = []
-        for rel, group in self._metadata.groupby("curves", sort=True):
+        groups = self._metadata.groupby("curves", sort=True, observed=True)
+        self.source.prefetch(groups.groups.keys())
+        for rel, group in groups:
             path = self.shard_path(rel)
             frame = pd.read_parquet(path, filters=[("id", "in", list(group["id"]))])
             frames.append(frame)
@@ -125,19 +148,46 @@ class Zoo:
     def simulate(self, task: Task | None = None, noise: bool = True, seeds: Sequence[int] | None = None) -> Simulation:
         """Run every network on its own task at once (the zoo's canonical evaluation by default).
 
-        Networks of different tasks (delays) are simulated group by group; give `task` to run them all on one task.
-        The result stacks the groups in the zoo's order, so it needs one task length: with mixed delays pass `task`.
+        One Simulation stacks every network, so it needs one task (trial length): with mixed delays pass `task`
+        to run them all on it, or use simulate_by_task() to run each task's networks on their own task.
         """
+        if not len(self):
+            raise ValueError("this zoo is empty: there is nothing to simulate")
         if task is None:
-            keys = {_task_key(row) for _, row in self._metadata.iterrows()}
-            if len(keys) > 1:
+            keys = self._task_keys()
+            if len(set(keys)) > 1:
                 raise ValueError(
-                    f"this zoo mixes {len(keys)} tasks (delays or windows); pass task=rnnzoo.Task(delay_ms=...) "
-                    "or filter to one delay first (zoo.filter(delay=...))"
+                    f"this zoo mixes {len(set(keys))} tasks (delays or windows), whose trials differ in length; use "
+                    "zoo.simulate_by_task() for one Simulation per task, pass task=rnnzoo.Task(delay_ms=...) to run "
+                    "all on one task, or filter to one delay first (zoo.filter(delay=...))"
                 )
             task = self[0].task()
         seeds = list(self._metadata["seed"]) if seeds is None else seeds
+        if len(seeds) != len(self):
+            raise ValueError(f"{len(seeds)} seeds given for {len(self)} networks; give one per network or None")
         return run_task(self.weights(), task, self.alpha.to(self.device), seeds, noise_std=_noise(noise))
+
+    def group_by_task(self) -> list[tuple[Task, "Zoo"]]:
+        """The zoo split by task (delay, windows, loss weighting): [(task, networks trained on it)], shortest first."""
+        columns = [c for c in _TASK_COLUMNS if c in self._metadata.columns]
+        groups = []
+        for _, frame in self._metadata.groupby(columns, sort=True, dropna=False):
+            part = self._subset(frame)
+            groups.append((part[0].task(), part))
+        return groups
+
+    def simulate_by_task(self, noise: bool | float = True) -> list[tuple[Task, "Zoo", Simulation]]:
+        """Every network on its own task, one batched simulation per task: [(task, networks, Simulation)].
+
+        Mixed-delay zoos cannot share one [M, B, T, ...] tensor (T differs), so results come per task rather than
+        padded; each Simulation's rows follow its sub-zoo's order (zoo.metadata of that group).
+        """
+        return [(task, part, part.simulate(task=task, noise=noise)) for task, part in self.group_by_task()]
+
+    def _task_keys(self) -> list[tuple]:
+        meta = self._metadata
+        columns = [c for c in _TASK_COLUMNS if c in meta.columns]
+        return list(meta[columns].itertuples(index=False, name=None))
 
     # ---- analysis, refit and stored trajectories live in their own modules --------------------------------------
     def classify(self, **kwargs: Any):
@@ -167,8 +217,18 @@ def _noise(noise: bool | float) -> float:
     return float(noise)
 
 
-def _task_key(row: pd.Series) -> tuple:
-    return (row["delay_ms"], row["cue_ms"], row["reaction_ms"], row["post_ms"], row["dt_ms"], row["cue_held"])
+_TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held")
+
+
+def _read_rows(path: Path, rows: np.ndarray) -> Weights:
+    """Rows of one shard: scattered rows are read as one span and selected (a shard holds ~100 networks)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n_runs = 1 + int(np.count_nonzero(np.diff(np.sort(rows)) != 1)) if rows.size else 0
+    if n_runs <= 4:
+        return read_shard(path, rows)
+    low, high = int(rows.min()), int(rows.max())
+    span = read_shard(path, np.arange(low, high + 1))
+    return span.select(torch.as_tensor(rows - low))
 
 
 class Network:
@@ -263,15 +323,20 @@ class Network:
         return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]))
 
 
-def load(source: str | os.PathLike | Source | None = None, revision: str | None = None, **query: Any) -> Zoo:
+def load(source: str | os.PathLike | Source | None = None, revision: str | None = None, *, verify: bool = True,
+         **query: Any) -> Zoo:
     """Open a zoo and select networks.
 
-    source: None for the embedded sample, a folder, or a Hugging Face dataset repo id ('ORG/NAME').
+    source: None for the embedded sample, a folder, a Hugging Face dataset repo id ('ORG/NAME') or an
+    'hf://datasets/ORG/NAME[@REVISION]' path; revision pins a Hub commit, branch or tag.
     query: any column of the networks table (aliases: delay -> delay_ms, learning_rate -> lr, ...) with an exact
-    value, a list (any of), a (low, high) range, or a callable on the column; mechanism accepts aliases.
+    value, a list (any of), a (low, high) range (inclusive), or a callable on the column; mechanism accepts
+    aliases; float columns such as lr match to a relative tolerance of 1e-3.
+    Only the manifest and the networks table are read here; weight shards are fetched and read on first use, each
+    checked against its manifest sha256 once per process (verify=False checks sizes only).
     """
     src = resolve_source(source, revision)
-    manifest = read_manifest(src.path(".")) if hasattr(src, "root") else src.manifest()
+    manifest = src.manifest()
     table = pd.read_parquet(src.path(NETWORKS_TABLE))
-    zoo = Zoo(table, src, manifest)
+    zoo = Zoo(table, src, manifest, verify=verify)
     return zoo.filter(**query) if query else zoo

@@ -1,0 +1,138 @@
+"""A zoo published as a Hugging Face dataset repository: metadata first, then only the weight shards asked for.
+
+Files go through huggingface_hub's standard cache (HF_HUB_CACHE, ~/.cache/huggingface/hub), so a second load of
+the same networks reads nothing from the network, and HF_HUB_OFFLINE=1 works from what is cached. The revision
+is pinned to one commit when the metadata is fetched, so weights always come from the same commit as the table.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from pathlib import Path
+from typing import Iterable
+
+from huggingface_hub import constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from rnnzoo.sources import Source
+
+_HF_URL = re.compile(r"^hf://(?:datasets/)?(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
+
+
+class HubFileUnavailable(FileNotFoundError):
+    """A file of a Hub zoo is neither in the local cache nor reachable (offline, no network, or not in the repo)."""
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE is set now (read at call time, so tests and users can toggle it)."""
+    value = os.environ.get("HF_HUB_OFFLINE")
+    if value is None:
+        return bool(constants.HF_HUB_OFFLINE)
+    return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_cache_dir() -> str:
+    """The huggingface_hub cache folder in effect now (HF_HUB_CACHE, else HF_HOME/hub, else the default)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return constants.HF_HUB_CACHE
+
+
+def parse_hub_address(address: str, revision: str | None = None) -> tuple[str, str | None, str]:
+    """(repo_id, revision, subfolder) of 'ORG/NAME' or 'hf://datasets/ORG/NAME[@REV][/SUBFOLDER]'."""
+    if address.startswith("hf://"):
+        match = _HF_URL.match(address.rstrip("/"))
+        if not match:
+            raise ValueError(f"{address!r} is not a Hub dataset path; write it as hf://datasets/ORG/NAME[@REVISION]")
+        if match["rev"] and revision and match["rev"] != revision:
+            raise ValueError(f"{address!r} names revision {match['rev']!r} but revision={revision!r} was also given")
+        return match["repo"], revision or match["rev"], match["sub"] or ""
+    return address, revision, ""
+
+
+class HubSource(Source):
+    """A zoo in the Hugging Face dataset repo `ORG/NAME` (or an hf:// path), fetched file by file into the cache."""
+
+    def __init__(self, address: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None):
+        self.repo_id, self.revision, self.subfolder = parse_hub_address(address, revision)
+        self._cache_dir = cache_dir
+        self.commit: str | None = None  # pinned at the first fetch
+        self.name = self.repo_id + (f"@{self.revision}" if self.revision else "")
+
+    @property
+    def cache_dir(self) -> str:
+        return os.fspath(self._cache_dir) if self._cache_dir else hub_cache_dir()
+
+    def _filename(self, rel: str) -> str:
+        return posixpath.join(self.subfolder, rel) if self.subfolder else rel
+
+    def path(self, rel: str) -> Path:
+        """The cached copy of one file of the zoo, downloaded first unless offline."""
+        filename = self._filename(rel)
+        offline = hub_offline()
+        try:
+            local = hf_hub_download(self.repo_id, filename, repo_type="dataset", revision=self.commit or self.revision,
+                                    cache_dir=self.cache_dir, local_files_only=offline)
+        except Exception as exc:  # mapped to one clear message per cause, the original chained
+            self._reraise(exc, [filename], offline)
+        self._pin(Path(local))
+        return Path(local)
+
+    def prefetch(self, rels: Iterable[str]) -> None:
+        """Download the given files in one parallel call (only those: allow_patterns); a no-op offline."""
+        filenames = sorted({self._filename(r) for r in rels})
+        if not filenames or hub_offline():
+            return  # path() then reads each from the cache, or names the one that is missing
+        try:
+            snapshot_download(self.repo_id, repo_type="dataset", revision=self.commit or self.revision,
+                              cache_dir=self.cache_dir, allow_patterns=filenames)
+        except Exception as exc:
+            self._reraise(exc, filenames, False)
+
+    def _pin(self, local: Path) -> None:
+        if self.commit is None:
+            parts = local.parts
+            if "snapshots" in parts:
+                self.commit = parts[parts.index("snapshots") + 1]
+
+    def _reraise(self, exc: Exception, filenames: list[str], offline: bool) -> None:
+        explained = self._explain(exc, filenames, offline)
+        if explained is exc:
+            raise exc
+        raise explained from exc
+
+    def _explain(self, exc: Exception, filenames: list[str], offline: bool) -> Exception:
+        what = filenames[0] if len(filenames) == 1 else f"{len(filenames)} files ({filenames[0]}, ...)"
+        where = f"dataset {self.repo_id} (revision {self.commit or self.revision or 'main'})"
+        if isinstance(exc, LocalEntryNotFoundError):
+            why = ("HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached")
+            return HubFileUnavailable(
+                f"{why} and the Hugging Face cache at {self.cache_dir} lacks {what} of {where}. Fetch it once "
+                f"while online (e.g. `rnnzoo info --source {self.repo_id}` for the metadata, then load the same "
+                "query), or point HF_HUB_CACHE at a cache that holds it"
+            )
+        if isinstance(exc, RevisionNotFoundError):
+            return HubFileUnavailable(f"revision {self.revision!r} does not exist in {where}; "
+                                      "pass revision=None for the latest or a commit hash from the repo's history")
+        if isinstance(exc, RepositoryNotFoundError):
+            return HubFileUnavailable(f"no Hugging Face dataset {self.repo_id!r} (or it is private: log in with "
+                                      "`hf auth login`); check the spelling ORG/NAME")
+        if isinstance(exc, EntryNotFoundError):
+            return HubFileUnavailable(f"{what} is not in {where}: it is not an rnnzoo zoo, or the upload was "
+                                      "incomplete")
+        if isinstance(exc, HFValidationError):
+            return ValueError(f"{self.repo_id!r} is not a valid Hugging Face repo id ({exc}); write it as ORG/NAME")
+        return exc
+
+    def __repr__(self) -> str:
+        return f"HubSource({self.name!r}, commit={self.commit!r})"
