@@ -1,4 +1,5 @@
-"""Finish a zoo folder once every job is done: the networks table, then the manifest with every checksum."""
+"""Finish a zoo folder once every job is done: the networks table, the trajectories, the dataset card, then
+(last, so a folder with a manifest is complete) the manifest with every checksum."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ from generation.presets import Preset
 from generation.jobs import job_paths
 from rnnzoo import __version__
 from rnnzoo.store import NETWORKS_TABLE, networks_table, write_manifest, write_table
+from rnnzoo.trajectories import write_trajectories
 
 
-def assemble(root: Path, preset: Preset, generation: dict) -> dict:
-    """Concatenate the job tables into networks.parquet (sorted by id) and write manifest.json."""
+def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.device = "cpu") -> dict:
+    """Concatenate the job tables into networks.parquet (sorted by id), write the trajectories (simulated on
+    `device`) and the dataset card, then manifest.json."""
+    from generation.card import render_card
+
     tables = [pq.read_table(root / job_paths(job.index)["table"]) for job in preset.jobs()]
     table = networks_table(pa.concat_tables(tables)).sort_by("id")
     write_table(root / NETWORKS_TABLE, table)
+    write_trajectories(root, table.to_pandas(), device=device)
     info = {
         "preset": preset.name,
         "generation": generation,
@@ -30,4 +36,5 @@ def assemble(root: Path, preset: Preset, generation: dict) -> dict:
         "python_version": platform.python_version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    render_card(root, info)
     return write_manifest(root, info)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from rnnzoo.dynamics import Weights
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+CARD = "README.md"
 NETWORKS_TABLE = "networks.parquet"
 WEIGHTS_DIR = "weights"
 CURVES_DIR = "curves"
@@ -272,12 +274,112 @@ def read_manifest(root: str | os.PathLike) -> dict:
 
 
 def verify_zoo(root: str | os.PathLike) -> list[str]:
-    """Check every file recorded in the manifest; returns the problems found (empty when all match)."""
+    """Check every file recorded in the manifest and the card's configs; returns the problems found (empty when
+    all is well). Raises ZooFormatError when the manifest itself is missing, unreadable or of a newer format.
+    Reads only: nothing is written or repaired."""
+    root = Path(root)
     manifest = read_manifest(root)
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ZooFormatError(f"{root / MANIFEST} lists no files; it is damaged: re-download it or rerun assembly")
     problems = []
-    for rel, record in manifest["files"].items():
+    for rel, record in files.items():
+        path = root / rel
+        if path.is_file() and "bytes" in record and path.stat().st_size != record["bytes"]:
+            size = path.stat().st_size
+            what = "truncated" if size < record["bytes"] else "longer than recorded"
+            problems.append(f"{path} is {what}: {size} bytes instead of the recorded {record['bytes']}; delete it "
+                            "and re-download it (or rerun generation, which redoes that job)")
+            continue
         try:
-            verify_file(Path(root) / rel, record["sha256"])
+            verify_file(path, record["sha256"])
         except ZooFormatError as exc:
             problems.append(str(exc))
+    if CARD in files and (root / CARD).is_file():
+        problems.extend(card_config_problems(root, files))
+    return problems
+
+
+# ---- dataset card ----------------------------------------------------------------------------------------------
+def read_card_metadata(path: str | os.PathLike) -> dict:
+    """The YAML front matter of a dataset card (README.md) as a dict."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooFormatError(f"dataset card {path} is missing; render it with `python generation/card.py DIR`")
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---\n") or "\n---\n" not in text[4:]:
+        raise ZooFormatError(f"{path} has no YAML front matter (between '---' lines); re-render the card")
+    try:
+        meta = yaml.safe_load(text[4 : text.index("\n---\n", 4)])
+    except yaml.YAMLError as exc:
+        raise ZooFormatError(f"{path} has invalid YAML front matter ({exc}); re-render the card") from exc
+    if not isinstance(meta, dict):
+        raise ZooFormatError(f"{path} front matter is not a mapping; re-render the card")
+    return meta
+
+
+def glob_to_regex(pattern: str) -> re.Pattern:
+    """A data_files glob as the Hub resolves it: '*' stays within a folder, '**' crosses folders."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def card_data_files(meta: dict) -> dict[str, list[str]]:
+    """{config name: its data_files patterns} from a card's front matter."""
+    configs = {}
+    for config in meta.get("configs") or []:
+        files = config.get("data_files", [])
+        if isinstance(files, (str, dict)):
+            files = [files]
+        patterns = []
+        for entry in files:
+            paths = entry.get("path", []) if isinstance(entry, dict) else entry
+            patterns.extend([paths] if isinstance(paths, str) else paths)
+        configs[str(config.get("config_name", "default"))] = patterns
+    return configs
+
+
+def card_config_problems(root: str | os.PathLike, files: Sequence[str]) -> list[str]:
+    """Problems with the card's `configs`: none declared, a pattern that matches no file of the zoo, or one that
+    matches a file other than Parquet (the viewer and `datasets` must read only the tables)."""
+    card = Path(root) / CARD
+    try:
+        meta = read_card_metadata(card)
+    except ZooFormatError as exc:
+        return [str(exc)]
+    configs = card_data_files(meta)
+    if not configs:
+        return [f"{card} declares no `configs`; re-render it with `python generation/card.py {root}`"]
+    problems = []
+    for name, patterns in configs.items():
+        if not patterns:
+            problems.append(f"{card}: config {name!r} lists no data_files")
+        for pattern in patterns:
+            matched = [f for f in files if glob_to_regex(pattern).match(f)]
+            if not matched:
+                problems.append(f"{card}: config {name!r} points at {pattern!r}, which matches no file of the zoo; "
+                                f"re-render the card with `python generation/card.py {root}`")
+            elif any(not f.endswith(".parquet") for f in matched):
+                problems.append(f"{card}: config {name!r} pattern {pattern!r} matches files other than Parquet")
+            else:
+                problems.extend(f"{card}: config {name!r} points at {Path(root) / f}, which is missing"
+                                for f in matched if not (Path(root) / f).is_file())
     return problems

@@ -1,0 +1,230 @@
+"""Stored trajectories: every network's rates and outputs on its canonical trials, as zarr v3 arrays.
+
+Layout (inside a zoo folder; one zarr group per task, i.e. per family, delay and reaction window):
+
+    trajectories/zarr.json                          root group: format version, which trials are stored
+    trajectories/<family>/d<delay>-r<reaction>/     group; attribute "ids" lists its networks in row order
+        rates/    float32 [M, C, T, N]   chunk = one network, shard = one generation job's networks
+        outputs/  float32 [M, C, T, O]
+
+C = one trial per cue: the first trial of each cue class of the canonical evaluation (the random stream that
+`Network.simulate()` replays), so `stored.rates == network.simulate().rates[0, stored.trials]`. Networks are
+joined to the networks table by id (the group's "ids" attribute), never by position.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, read_shard
+
+if TYPE_CHECKING:
+    from rnnzoo.zoo import Zoo
+
+TRAJECTORIES_DIR = "trajectories"
+ARRAYS = ("rates", "outputs")
+ZSTD_LEVEL = 3
+
+
+def group_name(family: str, delay_ms: float, reaction_ms: float) -> str:
+    """The zarr group (relative to trajectories/) holding one task's networks, e.g. 'nopost/d050-r050'."""
+    return f"{family}/d{int(delay_ms):03d}-r{int(reaction_ms):03d}"
+
+
+def canonical_trials(trials_per_class: int, n_classes: int = 2) -> list[int]:
+    """Indices of the stored trials in the canonical evaluation batch: the first trial of each cue class."""
+    return [c * trials_per_class for c in range(n_classes)]
+
+
+# ---- writing ---------------------------------------------------------------------------------------------------
+def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str | torch.device = "cpu",
+                       progress: bool = True) -> list[str]:
+    """Simulate every network of `table` on its canonical trials and write trajectories/ (replacing it whole).
+
+    `table` is the networks table (id, family, delay_ms, reaction_ms, seed, alpha, shard, row, job and the task
+    columns). Writes go to a temporary folder renamed into place at the end, so an interrupted run leaves no
+    half-written store. Returns the relative paths of the files written.
+    """
+    import zarr
+    from tqdm.auto import tqdm
+    from zarr.storage import LocalStore
+
+    from rnnzoo.simulation import run_task
+    from rnnzoo.zoo import Network
+
+    root = Path(root)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{TRAJECTORIES_DIR}.", suffix=".tmp", dir=root))
+    try:
+        first_task = Network(table.iloc[0]).task()
+        trials = canonical_trials(first_task.trials_per_class)
+        store = LocalStore(str(tmp))
+        top = zarr.open_group(store, mode="w", zarr_format=3, attributes={
+            "format_version": FORMAT_VERSION, "trials": trials, "cues": [0, 1],
+            "description": "rates and outputs of each network on the first trial of each cue class of its "
+                           "canonical evaluation (stream STREAM_EVAL of its seed, noise on); rates[:, :, t] is "
+                           "the state before update t and outputs[:, :, t] is read from it"})
+        groups = table.sort_values(["job", "row"]).groupby(["family", "delay_ms", "reaction_ms"], sort=True)
+        bar = tqdm(total=len(table), desc="trajectories", unit="net", disable=not progress)
+        for (family, delay, reaction), group in groups:
+            task = Network(group.iloc[0]).task()
+            shard_networks = int(group.groupby("job").size().max())
+            ids = group["id"].tolist()
+            g = top.create_group(group_name(family, delay, reaction), attributes={
+                "ids": ids, "family": family, "delay_ms": int(delay), "reaction_ms": float(reaction),
+                "n_steps": task.n_steps, "dt_ms": task.dt_ms, "trials": trials})
+            arrays = dict.fromkeys(ARRAYS)
+            start = 0
+            for (job, shard), part in group.groupby(["job", "shard"], sort=False):
+                weights = read_shard(root / shard, part["row"].to_numpy()).to(device)
+                sim = run_task(weights, task, torch.tensor(part["alpha"].to_numpy(np.float32), device=device),
+                               part["seed"].tolist())
+                values = {"rates": sim.rates[:, trials].cpu().numpy(), "outputs": sim.outputs[:, trials].cpu().numpy()}
+                for name, data in values.items():
+                    if arrays[name] is None:
+                        shape = (len(ids),) + data.shape[1:]
+                        arrays[name] = g.create_array(
+                            name, shape=shape, dtype="float32", chunks=(1,) + data.shape[1:],
+                            shards=(shard_networks,) + data.shape[1:], fill_value=float("nan"),
+                            compressors=zarr.codecs.ZstdCodec(level=ZSTD_LEVEL),
+                            dimension_names=("network", "trial", "time", "unit" if name == "rates" else "output"))
+                    arrays[name][start : start + len(part)] = data.astype(np.float32)
+                start += len(part)
+                bar.update(len(part))
+        bar.close()
+        final = root / TRAJECTORIES_DIR
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{TRAJECTORIES_DIR}.old.", dir=root))
+            os.replace(final, old / TRAJECTORIES_DIR)
+            os.replace(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return sorted(p.relative_to(root).as_posix() for p in final.rglob("*") if p.is_file())
+
+
+# ---- reading ---------------------------------------------------------------------------------------------------
+@dataclass
+class NetworkTrajectory:
+    """One network's stored canonical trials: rates [C, T, N], outputs [C, T, O], their cues and trial indices."""
+
+    id: str
+    rates: np.ndarray
+    outputs: np.ndarray
+    cues: np.ndarray
+    trials: np.ndarray
+
+
+class Trajectories:
+    """The stored trajectories of a zoo's networks, indexable by network id (or position); reads on access."""
+
+    def __init__(self, zoo: "Zoo"):
+        self.zoo = zoo
+        self._groups: dict[str, dict] = {}
+        files = zoo.manifest.get("files", {})
+        if f"{TRAJECTORIES_DIR}/zarr.json" not in files:
+            raise ZooFormatError(
+                f"{zoo.source.name} stores no trajectories ({TRAJECTORIES_DIR}/ is not in its manifest; it predates "
+                "them or was assembled without them); simulate instead: zoo.simulate() or network.simulate()"
+            )
+        top = self._json(f"{TRAJECTORIES_DIR}/zarr.json")
+        check_format_version(top.get("attributes", {}).get("format_version"), f"{TRAJECTORIES_DIR}/zarr.json")
+        meta = zoo.metadata
+        self._ids = meta["id"].tolist()
+        self._group_of = {i: group_name(f, d, r) for i, f, d, r in
+                          zip(self._ids, meta["family"], meta["delay_ms"], meta["reaction_ms"])}
+
+    # ---- collection --------------------------------------------------------------------------------------------
+    @property
+    def ids(self) -> list[str]:
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, network_id: object) -> bool:
+        return network_id in self._group_of
+
+    def __iter__(self) -> Iterator[NetworkTrajectory]:
+        for network_id in self._ids:
+            yield self[network_id]
+
+    def __getitem__(self, key: str | int) -> NetworkTrajectory:
+        if isinstance(key, (int, np.integer)):
+            if not -len(self) <= key < len(self):
+                raise IndexError(f"trajectory index {key} out of range for {len(self)} networks")
+            key = self._ids[int(key)]
+        if key not in self._group_of:
+            raise KeyError(f"no network with id {key!r} in this zoo; ids look like {self._ids[0]!r}")
+        name = self._group_of[key]
+        group = self._group(name)
+        row = group["rows"].get(key)
+        if row is None:
+            raise ZooFormatError(f"{TRAJECTORIES_DIR}/{name} holds no trajectory for {key!r}; the zoo is inconsistent")
+        attrs = group["attrs"]
+        values = {array: self._read(name, array, row) for array in ARRAYS}
+        return NetworkTrajectory(id=key, rates=values["rates"], outputs=values["outputs"],
+                                 cues=np.asarray(attrs.get("cues", [0, 1])[: len(attrs["trials"])]),
+                                 trials=np.asarray(attrs["trials"]))
+
+    def stack(self, ids: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Rates [M, C, T, N] and outputs [M, C, T, O] of networks sharing one task (all of these by default)."""
+        ids = self._ids if ids is None else list(ids)
+        names = {self._group_of[i] for i in ids}
+        if len(names) > 1:
+            raise ValueError(f"these {len(ids)} networks span {len(names)} tasks with different trial lengths; "
+                             "filter the zoo to one delay first (zoo.filter(delay=...))")
+        items = [self[i] for i in ids]
+        return {"rates": np.stack([t.rates for t in items]), "outputs": np.stack([t.outputs for t in items])}
+
+    def __repr__(self) -> str:
+        return f"Trajectories({len(self)} networks, source={self.zoo.source.name!r})"
+
+    # ---- files -------------------------------------------------------------------------------------------------
+    def _json(self, rel: str) -> dict:
+        import json
+
+        path = self.zoo.shard_path(rel)
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+
+    def _group(self, name: str) -> dict:
+        if name not in self._groups:
+            meta = self._json(f"{TRAJECTORIES_DIR}/{name}/zarr.json")
+            attrs = meta.get("attributes", {})
+            self._groups[name] = {"attrs": attrs, "rows": {i: r for r, i in enumerate(attrs.get("ids", []))},
+                                  "arrays": {}}
+        return self._groups[name]
+
+    def _read(self, name: str, array: str, row: int) -> np.ndarray:
+        import zarr
+        from zarr.storage import LocalStore
+
+        group = self._groups[name]
+        rel = f"{TRAJECTORIES_DIR}/{name}/{array}"
+        if array not in group["arrays"]:
+            meta_path = self.zoo.shard_path(f"{rel}/zarr.json")
+            local_root = meta_path.parents[len(Path(rel).parts)]
+            group["arrays"][array] = zarr.open_array(LocalStore(str(local_root), read_only=True), path=rel, mode="r")
+        arr = group["arrays"][array]
+        shard = row // arr.shards[0]
+        self.zoo.shard_path(f"{rel}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # fetch and check its sha256
+        return np.asarray(arr[row])
+
+
+def open_trajectories(zoo: "Zoo") -> Trajectories:
+    """The stored canonical-trial trajectories of a zoo's networks, read lazily by network id."""
+    return Trajectories(zoo)
