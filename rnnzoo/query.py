@@ -125,6 +125,10 @@ def _available(series: pd.Series, value: Any) -> str:
         for t in targets:
             nearest.update(sorted(values, key=lambda v: abs(float(v) - float(t)))[:3])
         return f"nearest available: {', '.join(map(_fmt, sorted(nearest)))} ({len(values)} distinct values)"
+    if len(values) > 40 and isinstance(value, str):
+        close = difflib.get_close_matches(value, [str(v) for v in values], n=5, cutoff=0.6)
+        if close:
+            return f"closest available: {', '.join(close)} ({len(values)} distinct values)"
     return f"available: {', '.join(map(_fmt, sorted(values)[:40]))}" + (" ..." if len(values) > 40 else "")
 
 
