@@ -1,0 +1,433 @@
+"""Dynamical phases over a zoo (arXiv 2502.17433): mechanism fractions per (delay, learning rate), the critical
+learning rate per delay and its power-law scaling, the manifold share against the delay, and the reference's
+boundary fits. Everything reads only the networks table, so it runs on a zoo's metadata without loading weights.
+
+Definitions (../shared/science.md):
+- learned = mechanism "cycle" or "manifold"; "unstable" (learned, then lost) and "failed" count as not learned.
+- critical learning rate at a delay = the largest rate at which at least half of the seeds learn, interpolated
+  linearly in log(lr) to where the learned fraction crosses one half between that rate and the next larger one;
+  bootstrap intervals resample the seeds (a seed is one initial network, shared by every cell of a sweep).
+- manifold share = manifold / learned networks of a cell, fitted against the delay T to 1 / (1 + T / a).
+- reference fits: per learning rate, the not-learned fraction against T fitted to 0 below x0 and
+  1 - exp(-k (T - x0)) above (no-learning boundary), and the manifold fraction fitted to a logistic with midpoint
+  x0 (slow-point boundary); log lr against log x0 is then fitted with a line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from rnnzoo.labels import MECHANISMS
+
+LEARNED = ("cycle", "manifold")
+THRESHOLD = 0.5
+PAPER_EXPONENTS = {  # read from the paper's figures (../shared/science.md): exponent, +-, R^2
+    "nopost/no_learning": (-2.72, 0.07, 0.98),
+    "nopost/slow_point": (-4.05, 0.10, 0.99),
+    "post/no_learning": (-2.65, 0.23, 0.93),
+    "control/no_learning": (-0.38, 0.02, 0.97),
+}
+THEORY_EXPONENTS = {"cycle": -3.0, "slow_point": -5.0}  # toy models: critical lr ~ T_resp T^-3 and T_resp T^-5
+_REQUIRED = ("family", "delay_ms", "lr", "seed", "mechanism")
+
+
+# ---- the table and its grid --------------------------------------------------------------------------------------
+def networks_frame(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> pd.DataFrame:
+    """The networks table of a Zoo (or a DataFrame in its format) restricted to one family of trained networks.
+
+    Synthetic rows (constructed, not trained) are left out unless include_synthetic. With several families in the
+    table, `family` must name one (see memory_families).
+    """
+    table = zoo.metadata if hasattr(zoo, "metadata") else zoo
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected an rnnzoo.Zoo or its metadata DataFrame, got {type(zoo).__name__}")
+    missing = [c for c in _REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(f"the networks table lacks columns {missing}; pass a Zoo or zoo.metadata")
+    n_all = len(table)
+    if not include_synthetic and "synthetic" in table.columns:
+        table = table[~table["synthetic"].astype(bool)]
+    if table.empty:
+        raise ValueError(f"no trained networks to analyse ({n_all} rows, all synthetic or none); "
+                         "pass include_synthetic=True to analyse constructed networks")
+    found = sorted(table["family"].unique())
+    if family is None:
+        if len(found) > 1:
+            raise ValueError(f"this zoo holds several families {found}; pass family=... (one of them)")
+        family = found[0]
+    if family not in found:
+        raise ValueError(f"no networks of family {family!r} here; families present: {found}")
+    table = table[table["family"] == family]
+    unknown = sorted(set(table["mechanism"].astype(str)) - set(MECHANISMS))
+    if unknown:
+        raise ValueError(f"unknown mechanism labels {unknown}; expected {list(MECHANISMS)}")
+    return table.reset_index(drop=True)
+
+
+def memory_families(zoo: Any, include_synthetic: bool = False) -> list[str]:
+    """Families whose networks hold a memory across a delay grid (the no-memory control is left out)."""
+    table = zoo.metadata if hasattr(zoo, "metadata") else zoo
+    if not include_synthetic and "synthetic" in table.columns:
+        table = table[~table["synthetic"].astype(bool)]
+    out = []
+    for name, group in table.groupby("family", sort=True):
+        held = "cue_held" in group.columns and bool(group["cue_held"].astype(bool).all())
+        if not held and name != "control":
+            out.append(str(name))
+    return out
+
+
+@dataclass
+class Grid:
+    """The labels of one family on its delay x lr x seed grid: codes[d, l, s] = index in MECHANISMS, -1 if absent."""
+
+    delays: np.ndarray  # ms, ascending
+    lrs: np.ndarray  # ascending
+    seeds: np.ndarray
+    codes: np.ndarray
+
+    def counts(self, seed_weights: np.ndarray | None = None) -> np.ndarray:
+        """counts[..., d, l, k] of each mechanism k, with seeds weighted (a bootstrap draw) if weights [..., S]."""
+        onehot = (self.codes[..., None] == np.arange(len(MECHANISMS))).astype(np.float64)  # [D, L, S, K]
+        if seed_weights is None:
+            return onehot.sum(axis=2)
+        return np.einsum("...s,dlsk->...dlk", seed_weights, onehot)
+
+
+def grid(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> Grid:
+    """The labels of one family laid out on its (delay, lr, seed) grid."""
+    table = networks_frame(zoo, family, include_synthetic)
+    lr_key = np.round(np.log10(table["lr"].to_numpy(dtype=np.float64)), 4)  # rates equal to 1e-4 decades
+    if not np.all(np.isfinite(lr_key)):
+        raise ValueError("learning rates must be positive and finite for a phase analysis")
+    keys, lr_index = np.unique(lr_key, return_inverse=True)
+    lrs = np.array([table["lr"].to_numpy()[lr_index == i].mean() for i in range(len(keys))])
+    delays, d_index = np.unique(table["delay_ms"].to_numpy(), return_inverse=True)
+    seeds, s_index = np.unique(table["seed"].to_numpy(), return_inverse=True)
+    codes = np.full((len(delays), len(lrs), len(seeds)), -1, dtype=np.int8)
+    flat = np.ravel_multi_index((d_index, lr_index, s_index), codes.shape)
+    if len(np.unique(flat)) != len(flat):
+        raise ValueError("several networks share one (delay, lr, seed) cell (several reaction windows?); "
+                         "filter the zoo to one reaction window first, e.g. zoo.filter(reaction_ms=50)")
+    codes.ravel()[flat] = [MECHANISMS.index(m) for m in table["mechanism"].astype(str)]
+    return Grid(delays.astype(np.float64), lrs, seeds, codes)
+
+
+def _fractions(counts: np.ndarray) -> dict[str, np.ndarray]:
+    total = counts.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = {m: counts[..., k] / total for k, m in enumerate(MECHANISMS)}
+        learned = counts[..., MECHANISMS.index("cycle")] + counts[..., MECHANISMS.index("manifold")]
+        frac["learned"] = learned / total
+        frac["manifold_of_learned"] = counts[..., MECHANISMS.index("manifold")] / learned
+    return frac
+
+
+def phase_fractions(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> pd.DataFrame:
+    """One row per (delay, lr): network count, count and fraction of failed / unstable / cycle / manifold, the
+    learned fraction and the manifold share among learned networks."""
+    g = grid(zoo, family, include_synthetic)
+    counts = g.counts()
+    frac = _fractions(counts)
+    rows = []
+    for d, delay in enumerate(g.delays):
+        for l, lr in enumerate(g.lrs):
+            n = int(counts[d, l].sum())
+            if n == 0:
+                continue
+            row = {"delay_ms": float(delay), "lr": float(lr), "n": n}
+            row.update({f"n_{m}": int(counts[d, l, k]) for k, m in enumerate(MECHANISMS)})
+            row.update({f"frac_{m}": float(v[d, l]) for m, v in frac.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---- critical learning rate ----------------------------------------------------------------------------------------
+def critical_crossing(learned_fraction: Iterable[float], lrs: Iterable[float],
+                      threshold: float = THRESHOLD) -> tuple[float, str]:
+    """(critical lr, status) from the learned fraction at each lr of one delay.
+
+    status 'interior': interpolated in log lr between the largest rate with fraction >= threshold and the next
+    larger rate; 'above': even the largest rate learns (lr is that rate, a lower bound); 'below': no rate learns
+    (lr is the smallest rate, an upper bound); 'empty': no data.
+    """
+    f, lr = np.asarray(list(learned_fraction), float), np.asarray(list(lrs), float)
+    keep = np.isfinite(f)
+    f, lr = f[keep], lr[keep]
+    if f.size == 0:
+        return math.nan, "empty"
+    order = np.argsort(lr)
+    f, x = f[order], np.log(lr[order])
+    ok = np.flatnonzero(f >= threshold)
+    if ok.size == 0:
+        return float(np.exp(x[0])), "below"
+    i = int(ok[-1])
+    if i == f.size - 1:
+        return float(np.exp(x[-1])), "above"
+    t = (f[i] - threshold) / (f[i] - f[i + 1])
+    return float(np.exp(x[i] + t * (x[i + 1] - x[i]))), "interior"
+
+
+@dataclass
+class PowerLaw:
+    """log10(y) = log10(prefactor) + exponent * log10(x), fitted by least squares."""
+
+    exponent: float
+    prefactor: float
+    stderr: float  # standard error of the exponent (nan with fewer than 3 points)
+    r2: float
+    n: int
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.prefactor * np.asarray(x, float) ** self.exponent
+
+    def to_dict(self) -> dict:
+        return {k: _clean(v) for k, v in asdict(self).items()}
+
+
+def fit_power_law(x: Iterable[float], y: Iterable[float]) -> PowerLaw:
+    """Least-squares line through (log10 x, log10 y); needs at least two distinct positive x."""
+    x, y = np.asarray(list(x), float), np.asarray(list(y), float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    lx, ly = np.log10(x[keep]), np.log10(y[keep])
+    if lx.size < 2 or np.ptp(lx) == 0:
+        raise ValueError(f"a power-law fit needs at least 2 points with distinct positive x; got {lx.size}")
+    A = np.stack([np.ones_like(lx), lx], axis=1)
+    (b0, b1), *_ = np.linalg.lstsq(A, ly, rcond=None)
+    resid = ly - (b0 + b1 * lx)
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else math.nan
+    n = int(lx.size)
+    stderr = math.sqrt(float(np.sum(resid**2)) / (n - 2) / float(np.sum((lx - lx.mean()) ** 2))) if n > 2 else math.nan
+    return PowerLaw(float(b1), float(10**b0), stderr, r2, n)
+
+
+def _seed_draws(n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap multiplicities [n_boot, S]: how often each seed is drawn in each resample."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot).astype(np.float64)
+
+
+def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    samples = np.asarray(samples, float)
+    samples = samples[~np.isnan(samples)]
+    if samples.size == 0:
+        return math.nan, math.nan
+    q = (1 - level) / 2
+    lo, hi = np.quantile(samples, [q, 1 - q], method="inverted_cdf")  # no interpolation: +-inf bounds survive
+    return float(lo), float(hi)
+
+
+def critical_rates(zoo: Any, family: str | None = None, threshold: float = THRESHOLD, n_boot: int = 1000,
+                   level: float = 0.95, seed: int = 0, include_synthetic: bool = False) -> pd.DataFrame:
+    """One row per delay: critical lr, its status (interior / above / below the grid), and a bootstrap interval
+    over seeds (a bound is +inf or 0 where resamples leave the grid)."""
+    return _critical_analysis(grid(zoo, family, include_synthetic), threshold, n_boot, level, seed)[0]
+
+
+def _critical_analysis(g: Grid, threshold: float, n_boot: int, level: float, seed: int):
+    frac = _fractions(g.counts())["learned"]
+    draws = _seed_draws(len(g.seeds), n_boot, seed)
+    boot_frac = _fractions(g.counts(draws))["learned"]  # [B, D, L]
+    boot = np.full((n_boot, len(g.delays)), math.nan)
+    rows = []
+    for d, delay in enumerate(g.delays):
+        value, status = critical_crossing(frac[d], g.lrs, threshold)
+        for b in range(n_boot):
+            v, s = critical_crossing(boot_frac[b, d], g.lrs, threshold)
+            boot[b, d] = {"interior": v, "above": math.inf, "below": 0.0}.get(s, math.nan)
+        lo, hi = _interval(boot[:, d], level)
+        rows.append({"delay_ms": float(delay), "critical_lr": value, "status": status, "lo": lo, "hi": hi,
+                     "n_seeds": int((g.codes[d] >= 0).any(axis=0).sum())})
+    return pd.DataFrame(rows), boot
+
+
+def critical_scaling(zoo: Any, family: str | None = None, threshold: float = THRESHOLD, n_boot: int = 1000,
+                     level: float = 0.95, seed: int = 0, include_synthetic: bool = False) -> dict:
+    """Critical lr per delay and its power-law fit lr_c = c T^p over the delays T > 0 where it lies inside the
+    grid; the exponent's interval comes from refitting every bootstrap resample of the seeds."""
+    g = grid(zoo, family, include_synthetic)
+    table, boot = _critical_analysis(g, threshold, n_boot, level, seed)
+    use = (table["status"] == "interior") & (table["delay_ms"] > 0)
+    out: dict[str, Any] = {"threshold": threshold, "level": level, "n_boot": n_boot,
+                           "rates": _records(table), "fit_delays_ms": table.loc[use, "delay_ms"].tolist()}
+    if use.sum() < 2:
+        out["fit"] = None
+        out["reason"] = (f"only {int(use.sum())} delays > 0 have a critical rate inside the learning-rate grid; "
+                         "a power law needs 2 or more (widen the lr grid or train longer)")
+        return out
+    fit = fit_power_law(table.loc[use, "delay_ms"], table.loc[use, "critical_lr"])
+    exps = []
+    positive = g.delays > 0
+    for b in range(n_boot):
+        ok = positive & np.isfinite(boot[b]) & (boot[b] > 0)
+        if ok.sum() >= max(2, min(3, int(use.sum()))):
+            exps.append(fit_power_law(g.delays[ok], boot[b, ok]).exponent)
+    lo, hi = _interval(np.array(exps), level)
+    out["fit"] = {**fit.to_dict(), "lo": _clean(lo), "hi": _clean(hi), "n_boot_used": len(exps)}
+    return out
+
+
+# ---- manifold share against the delay --------------------------------------------------------------------------
+_A_GRID = np.logspace(0, 5, 1001)  # ms
+
+
+def fit_manifold_decay(delays: Iterable[float], share: Iterable[float], weights: Iterable[float] | None = None) -> float:
+    """The a (ms) of share = 1 / (1 + T / a) by weighted least squares over a log grid 1 ms .. 1e5 ms, refined."""
+    T, f = np.asarray(list(delays), float), np.asarray(list(share), float)
+    w = np.ones_like(f) if weights is None else np.asarray(list(weights), float)
+    keep = np.isfinite(f) & np.isfinite(T) & (w > 0)
+    T, f, w = T[keep], f[keep], w[keep]
+    if T.size == 0:
+        return math.nan
+
+    def sse(a: np.ndarray) -> np.ndarray:
+        return np.sum(w * (f - 1.0 / (1.0 + T[None, :] / np.asarray(a)[:, None])) ** 2, axis=1)
+
+    i = int(np.argmin(sse(_A_GRID)))
+    lo, hi = np.log(_A_GRID[max(i - 1, 0)]), np.log(_A_GRID[min(i + 1, _A_GRID.size - 1)])
+    for _ in range(40):  # golden-section refinement in log a
+        m1, m2 = lo + 0.382 * (hi - lo), lo + 0.618 * (hi - lo)
+        if sse(np.exp([m1]))[0] < sse(np.exp([m2]))[0]:
+            hi = m2
+        else:
+            lo = m1
+    return float(np.exp((lo + hi) / 2))
+
+
+def manifold_fraction_fits(zoo: Any, family: str | None = None, n_boot: int = 1000, level: float = 0.95,
+                           seed: int = 0, include_synthetic: bool = False) -> pd.DataFrame:
+    """Per lr: the a (ms) of manifold share = 1 / (1 + T / a) (share among learned networks, each delay weighted by
+    its learned count), a bootstrap interval over seeds, the delays used and the fit's RMS error."""
+    g = grid(zoo, family, include_synthetic)
+    counts = g.counts()
+    draws = _seed_draws(len(g.seeds), n_boot, seed)
+    boot_counts = g.counts(draws)
+    man, cyc = MECHANISMS.index("manifold"), MECHANISMS.index("cycle")
+    rows = []
+    for l, lr in enumerate(g.lrs):
+        learned = counts[:, l, man] + counts[:, l, cyc]
+        use = learned > 0
+        if use.sum() < 2:
+            continue
+        share = counts[use, l, man] / learned[use]
+        a = fit_manifold_decay(g.delays[use], share, learned[use])
+        resid = share - 1 / (1 + g.delays[use] / a)
+        bl = boot_counts[:, :, l, man] + boot_counts[:, :, l, cyc]  # [B, D]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bshare = np.where(bl > 0, boot_counts[:, :, l, man] / bl, 0.0)
+        model = 1.0 / (1.0 + g.delays[None, :] / _A_GRID[:, None])  # [A, D]
+        sse = (bl * bshare**2).sum(1)[:, None] - 2 * (bl * bshare) @ model.T + bl @ (model**2).T  # [B, A]
+        boots = np.where((bl > 0).sum(axis=1) >= 2, _A_GRID[np.argmin(sse, axis=1)], np.nan)  # grid resolution 1.2%
+        lo, hi = _interval(np.array(boots), level)
+        rows.append({"lr": float(lr), "a_ms": a, "lo": lo, "hi": hi, "n_delays": int(use.sum()),
+                     "n_learned": int(learned.sum()), "rmse": float(np.sqrt(np.average(resid**2, weights=learned[use])))})
+    return pd.DataFrame(rows, columns=["lr", "a_ms", "lo", "hi", "n_delays", "n_learned", "rmse"])
+
+
+# ---- the reference's boundary fits ---------------------------------------------------------------------------------
+def fit_onset(delays: Iterable[float], fraction: Iterable[float]) -> tuple[float, float, float]:
+    """(x0, k, sse) of fraction = 0 for T < x0 and 1 - exp(-k (T - x0)) above, by grid search (the reference's
+    model of the not-learned fraction at one lr)."""
+    T, f = np.asarray(list(delays), float), np.asarray(list(fraction), float)
+    keep = np.isfinite(f)
+    T, f = T[keep], f[keep]
+    span = max(float(np.ptp(T)), 1.0)
+    x0 = np.linspace(T.min() - 0.5 * span, T.max() + 0.5 * span, 801)
+    k = np.logspace(-4, 1, 151)
+    dt = np.clip(T[None, None, :] - x0[:, None, None], 0, None)
+    model = 1 - np.exp(-k[None, :, None] * dt)
+    sse = np.sum((model - f) ** 2, axis=-1)
+    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    return float(x0[i]), float(k[j]), float(sse[i, j])
+
+
+def fit_logistic(delays: Iterable[float], fraction: Iterable[float]) -> tuple[float, float, float, float]:
+    """(x0, width, amplitude, sse) of fraction = amplitude / (1 + exp((T - x0) / width)) (a falling logistic; the
+    amplitude is solved exactly for each midpoint and width)."""
+    T, f = np.asarray(list(delays), float), np.asarray(list(fraction), float)
+    keep = np.isfinite(f)
+    T, f = T[keep], f[keep]
+    span = max(float(np.ptp(T)), 1.0)
+    x0 = np.linspace(T.min() - 0.5 * span, T.max() + 0.5 * span, 801)
+    width = np.logspace(np.log10(span / 200), np.log10(span * 2), 81)
+    h = 1 / (1 + np.exp(np.clip((T[None, None, :] - x0[:, None, None]) / width[None, :, None], -50, 50)))
+    amp = np.clip(np.sum(h * f, -1) / np.maximum(np.sum(h * h, -1), 1e-12), 0, 1)
+    sse = np.sum((amp[..., None] * h - f) ** 2, axis=-1)
+    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    return float(x0[i]), float(width[j]), float(amp[i, j]), float(sse[i, j])
+
+
+def reference_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> dict:
+    """The reference's two boundary fits: per lr the onset x0 of not learning (0 then 1 - exp) and the midpoint x0
+    of the manifold fraction (logistic); then lr against x0 on log-log axes. An x0 counts only when it lies
+    strictly inside the delays sampled (with T > 0)."""
+    g = grid(zoo, family, include_synthetic)
+    frac = _fractions(g.counts())
+    lo, hi = g.delays.min(), g.delays.max()
+    out = {}
+    for name, series, fitter in (("no_learning", 1 - frac["learned"], fit_onset),
+                                 ("slow_point", frac["manifold"], fit_logistic)):
+        per_lr = []
+        for l, lr in enumerate(g.lrs):
+            y = series[:, l]
+            if np.isfinite(y).sum() < 3:
+                continue
+            res = fitter(g.delays, y)
+            inside = bool(max(lo, 0) < res[0] < hi)
+            per_lr.append({"lr": float(lr), "x0_ms": res[0], "inside": inside,
+                           **({"k_per_ms": res[1]} if name == "no_learning" else {"width_ms": res[1], "amplitude": res[2]})})
+        used = [r for r in per_lr if r["inside"]]
+        fit = fit_power_law([r["x0_ms"] for r in used], [r["lr"] for r in used]).to_dict() if len(used) >= 2 else None
+        out[name] = {"per_lr": per_lr, "fit": fit}
+    return out
+
+
+# ---- everything at once --------------------------------------------------------------------------------------------
+def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int = 0,
+            include_synthetic: bool = False) -> dict:
+    """Every phase statistic of one family as JSON-able data: fractions, critical rates and their power law, the
+    manifold-share fits, the reference's boundary fits, and the paper's and theory's exponents for comparison."""
+    table = networks_frame(zoo, family, include_synthetic)
+    family = str(table["family"].iloc[0])
+    fractions = phase_fractions(table, family, include_synthetic=True)
+    return {
+        "family": family,
+        "n_networks": int(len(table)),
+        "delays_ms": sorted(float(d) for d in table["delay_ms"].unique()),
+        "lrs": sorted(float(x) for x in fractions["lr"].unique()),
+        "n_seeds": int(table["seed"].nunique()),
+        "mechanism_totals": {m: int((table["mechanism"] == m).sum()) for m in MECHANISMS},
+        "fractions": _records(fractions),
+        "critical": critical_scaling(table, family, n_boot=n_boot, seed=seed, include_synthetic=True),
+        "manifold_fits": _records(manifold_fraction_fits(table, family, n_boot=n_boot, seed=seed,
+                                                         include_synthetic=True)),
+        "reference_fits": reference_boundaries(table, family, include_synthetic=True),
+        "paper_exponents": {k: {"exponent": v[0], "pm": v[1], "r2": v[2]} for k, v in PAPER_EXPONENTS.items()},
+        "theory_exponents": dict(THEORY_EXPONENTS),
+    }
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe scalars: numpy to Python, nan to None, infinities to strings."""
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return v
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
