@@ -1,0 +1,264 @@
+"""Mechanism labels with their evidence, for zoo networks and for any leaky tanh RNN.
+
+For each network: the reference's two criteria (PSD ratio, output fluctuation; rnnzoo.labels, unchanged), and a
+label read from the dynamics themselves: a noiseless autonomous run after one cue (the reference's extended run
+without noise) is a limit cycle when its tail returns to itself (period, amplitude), otherwise its slow and fixed
+points tell a slow-point manifold (a marginal direction, |eigenvalue| of dF/dx near 1, or a slow drift) from an
+isolated fixed point. Networks that solve the task are labelled cycle or manifold; zoo networks that did not learn
+keep failed / unstable from their training curves; other weights get cycle / manifold / fixed / irregular.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnzoo.analysis.cycles import fit_cycles
+from rnnzoo.analysis.fixed_points import FIXED_SPEED, SLOW_SPEED, SlowPoints, find_slow_points, velocity
+from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, as_alpha, initial_and_noise, simulate, stream_generator
+from rnnzoo.labels import (
+    EXTENDED_TRIALS,
+    FLUCTUATION_THRESHOLD,
+    LEARN_THRESHOLD,
+    PSD_THRESHOLD,
+    extended_run,
+    output_fluctuation,
+    psd_ratio,
+    training_outcome,
+)
+from rnnzoo.simulation import run_task
+from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
+
+MARGINAL = 0.01  # |leading eigenvalue of dF/dx| >= 1 - MARGINAL: a marginal (line / manifold) direction
+DRIFT_SPEED = 1e-2  # a tail still moving slower than this per step, without returning, drifts along a manifold
+RUN_TRIALS = 20  # the noiseless run lasts this many trial lengths; its second half is tested for a cycle
+N_STARTS = 6  # trajectory states each slow-point search starts from
+PSD_CHUNK_ELEMENTS = 2**24  # networks x T x T per batch of the PSD computation (bounds its memory)
+
+
+@dataclass
+class NetworkDynamics:
+    """The evidence behind one network's label: the noiseless run and the points found along it."""
+
+    id: str
+    label: str
+    regime: str
+    rates: np.ndarray  # [T, N], noiseless autonomous run after one cue (cue 0)
+    outputs: np.ndarray  # [T, O]
+    delay: slice  # steps of the delay in `rates`
+    speed_profile: np.ndarray  # [T], ||F(x_t) - x_t|| along the run (F with zero input)
+    slow_points: np.ndarray  # [P, N], distinct points found, slowest first
+    slow_speeds: np.ndarray  # [P]
+    eigenvalues: np.ndarray  # [P, n_eig] complex, leading eigenvalues of dF/dx (NaN beyond the computed ones)
+    period: float  # steps, NaN when not a cycle
+
+
+def _check_finite(weights: Weights) -> None:
+    for name, t in weights.tensors().items():
+        if not bool(torch.isfinite(t).all()):
+            bad = (~torch.isfinite(t)).flatten(1).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"{name} contains NaN or infinite values (networks {bad[:8]}); pass finite weights")
+    if weights.n_inputs != N_INPUTS or weights.n_outputs != N_OUTPUTS:
+        raise ValueError(
+            f"the task has {N_INPUTS} cue inputs and {N_OUTPUTS} outputs but the weights have W_in "
+            f"{tuple(weights.W_in.shape[1:])} and W_out {tuple(weights.W_out.shape[1:])}; pass W_in [N, {N_INPUTS}] "
+            f"and W_out [{N_OUTPUTS}, N]"
+        )
+
+
+def _psd_in_chunks(rates: torch.Tensor) -> torch.Tensor:
+    T = rates.shape[1]
+    size = max(1, PSD_CHUNK_ELEMENTS // (T * T))
+    return torch.cat([psd_ratio(rates[i : i + size]) for i in range(0, rates.shape[0], size)])
+
+
+def diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int], *,
+             outcomes: Sequence[str] | None = None, accuracy: Sequence[float] | None = None,
+             reliability: Sequence[float] | None = None, n_starts: int = N_STARTS, iterations: int = 150,
+             details: bool = False, ids: Sequence[str] | None = None, run_trials: int = RUN_TRIALS) -> tuple[pd.DataFrame, list[NetworkDynamics]]:
+    """Labels and diagnostics of M networks sharing one task, one DataFrame row per network (+ evidence objects).
+
+    outcomes: 'learned' / 'failed' / 'unstable' from training curves when known (zoo networks); otherwise accuracy
+    and reliability (else the canonical evaluation is run) decide whether the network solves the task.
+    """
+    _check_finite(weights)
+    M, N = weights.n_networks, weights.n_units
+    a = as_alpha(alpha, M, weights.W_rec)
+    seeds = [int(s) for s in seeds]
+    if len(seeds) != M:
+        raise ValueError(f"got {len(seeds)} seeds for {M} networks; give one seed per network")
+    L = task.n_steps
+    # The reference's two criteria, exactly as rnnzoo.labels computes them (noisy extended run).
+    ref_out, ref_rates = extended_run(weights, task, a, seeds)
+    ratio = _psd_in_chunks(ref_rates).cpu().numpy().astype(np.float64)
+    fluct = output_fluctuation(ref_out, L).cpu().numpy().astype(np.float64)
+    del ref_out, ref_rates
+    # The same run without noise: the dynamics' own answer.
+    T = run_trials * L
+    u = torch.zeros(1, T, weights.n_inputs, dtype=weights.dtype, device=weights.device)
+    u[0, :L] = task.inputs(weights.device, weights.dtype)[0]
+    r0, _ = initial_and_noise([stream_generator(s, STREAM_ANALYSIS, weights.device) for s in seeds], 1, T,
+                              weights.W_rec, noise_std=0.0)
+    with torch.no_grad():
+        out, rates = simulate(weights, u, a, r0=r0)
+        out, rates = out[:, 0], rates[:, 0]
+        tail_start = T - T // 2
+        cyc = fit_cycles(rates[:, tail_start:], out[:, tail_start:])
+        autonomous = task.cue_steps if task.cue_held is False else task.reaction_window.stop
+        picks = torch.linspace(autonomous, T - 1, n_starts, device=rates.device).round().long()
+        slow = find_slow_points(weights, rates[:, picks], a, iterations=iterations)
+        profile = velocity(weights, rates, a)  # [M, T]
+        final_eig = find_final_eigenvalue(weights, rates[:, -1], a)
+    final_speed = profile[:, -1].cpu().numpy().astype(np.float64)
+    delay = slice(task.cue_steps, task.reaction_window.start)
+    delay_speed = profile[:, delay] if delay.stop > delay.start else profile[:, task.cue_steps : task.cue_steps + 1]
+
+    periodic = cyc.periodic.cpu().numpy()
+    lead = final_eig.cpu().numpy()
+    settled = final_speed < SLOW_SPEED
+    marginal = lead >= 1 - MARGINAL
+    regime = np.select([periodic, settled & marginal, settled, final_speed < DRIFT_SPEED],
+                       ["cycle", "manifold", "fixed", "manifold"], default="irregular")
+    if outcomes is None:
+        if accuracy is None or reliability is None:
+            sim = run_task(weights, task, a, seeds)
+            accuracy, reliability = sim.accuracy.cpu().numpy(), sim.reliability.cpu().numpy()
+        outcomes = np.where((np.asarray(accuracy) > LEARN_THRESHOLD) & (np.asarray(reliability) > LEARN_THRESHOLD),
+                            "learned", "untrained")
+    outcomes = np.asarray(outcomes, dtype=object)
+    solves = outcomes == "learned"
+    label = np.where(solves, np.where(periodic, "cycle", "manifold"),
+                     np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, regime))
+    period = cyc.period.cpu().numpy()
+    n_slow = slow.n_slow().cpu().numpy()
+    frame = pd.DataFrame({
+        "id": list(ids) if ids is not None else [f"network-{i}" for i in range(M)],
+        "label": label.astype(str),
+        "regime": regime.astype(str),
+        "solves_task": solves,
+        "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
+        "psd_ratio": ratio,
+        "fluctuation": fluct,
+        "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
+        "period_steps": period,
+        "period_ratio": period / (task.delay_steps + task.reaction_steps),
+        "amplitude": np.where(periodic, cyc.amplitude.cpu().numpy(), np.nan),
+        "output_amplitude": np.where(periodic, cyc.output_amplitude.cpu().numpy(), np.nan),
+        "return_distance": cyc.return_distance.cpu().numpy(),
+        "n_slow_points": n_slow.astype(np.int32),
+        "n_fixed_points": slow.n_slow(FIXED_SPEED).cpu().numpy().astype(np.int32),
+        "slowest_speed": slow.slowest_speed().cpu().numpy().astype(np.float64),
+        "final_speed": final_speed,
+        "final_eigenvalue": lead.astype(np.float64),
+        "delay_min_speed": delay_speed.amin(1).cpu().numpy().astype(np.float64),
+        "delay_mean_speed": delay_speed.mean(1).cpu().numpy().astype(np.float64),
+    })
+    evidence = _evidence(frame, rates, out, delay, profile, slow, period) if details else []
+    return frame, evidence
+
+
+def find_final_eigenvalue(weights: Weights, states: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """|leading eigenvalue| of dF/dx at states [M, N] (one per network), [M]."""
+    from rnnzoo.analysis.fixed_points import jacobian
+
+    network = torch.arange(weights.n_networks, device=states.device)
+    J = jacobian(weights, network, states, alpha)
+    return torch.linalg.eigvals(J.to(torch.float64)).abs().amax(-1)
+
+
+def _evidence(frame: pd.DataFrame, rates: torch.Tensor, out: torch.Tensor, delay: slice, profile: torch.Tensor,
+              slow: SlowPoints, period: np.ndarray) -> list[NetworkDynamics]:
+    items = []
+    for m in range(len(frame)):
+        keep = slow.distinct[m].cpu().numpy()
+        items.append(NetworkDynamics(
+            id=str(frame["id"].iloc[m]), label=str(frame["label"].iloc[m]), regime=str(frame["regime"].iloc[m]),
+            rates=rates[m].cpu().numpy(), outputs=out[m].cpu().numpy(), delay=delay,
+            speed_profile=profile[m].cpu().numpy(), slow_points=slow.points[m].cpu().numpy()[keep],
+            slow_speeds=slow.speed[m].cpu().numpy()[keep], eigenvalues=slow.eigenvalues[m].cpu().numpy()[keep],
+            period=float(period[m])))
+    return items
+
+
+# ---- front door ----------------------------------------------------------------------------------------------------
+def _groups(x: Any, use_curves: bool) -> list[dict]:
+    """Split a Network, a Zoo or a list of Networks into groups of one task, with what each group needs."""
+    from rnnzoo.zoo import Network, Zoo
+
+    if isinstance(x, Network):
+        info = x.info
+        outcomes = None
+        if use_curves and x.zoo is not None and "curves" in info.index:
+            c = x.zoo[[x._position()]].curves().iloc[0]
+            outcomes = [training_outcome(c["accuracy"], c["reliability"])]
+        return [{"weights": x.weights, "task": x.task(), "alpha": [float(info["alpha"])], "seeds": [int(info["seed"])],
+                 "ids": [str(info["id"])], "outcomes": outcomes, "positions": [0]}]
+    if isinstance(x, Zoo):
+        meta = x.metadata
+        if not len(meta):
+            raise ValueError("this zoo is empty: there is nothing to classify")
+        curves = x.curves().set_index("id") if use_curves and "curves" in meta.columns else None
+        groups = []
+        keys = x._task_keys()
+        for key in dict.fromkeys(keys):
+            pos = [i for i, k in enumerate(keys) if k == key]
+            sub = x[pos]
+            outcomes = None
+            if curves is not None:
+                outcomes = [training_outcome(curves.loc[i, "accuracy"], curves.loc[i, "reliability"])
+                            for i in sub.metadata["id"]]
+            groups.append({"weights": sub.weights(), "task": sub[0].task(), "alpha": sub.alpha,
+                           "seeds": list(sub.metadata["seed"].astype(int)), "ids": list(sub.metadata["id"].astype(str)),
+                           "outcomes": outcomes, "positions": pos})
+        return groups
+    if isinstance(x, (list, tuple)) and x and all(isinstance(n, Network) for n in x):
+        groups = []
+        for i, net in enumerate(x):
+            g = _groups(net, use_curves)[0]
+            g["positions"] = [i]
+            groups.append(g)
+        return groups
+    raise TypeError(
+        f"classify takes a rnnzoo.Network, a rnnzoo.Zoo or a list of Networks, got {type(x).__name__}; for raw "
+        "weights use rnnzoo.Network.from_weights(W_rec=..., W_in=..., W_out=..., alpha=...)"
+    )
+
+
+def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_size: int = 256,
+             n_starts: int = N_STARTS, iterations: int = 150, progress: bool = True
+             ) -> pd.DataFrame | tuple[pd.DataFrame, list[NetworkDynamics]]:
+    """Mechanism label and diagnostics of every network in `x` (a Network, a Zoo or a list of Networks).
+
+    Returns a DataFrame with one row per network, in order (see `diagnose` for the columns); with details=True also
+    a list of NetworkDynamics (noiseless run, speed profile, slow points and their eigenvalues) for plots.
+    use_curves=False ignores training curves and decides 'solves the task' by the canonical evaluation instead.
+    """
+    from tqdm.auto import tqdm
+
+    groups = _groups(x, use_curves)
+    total = sum(len(g["positions"]) for g in groups)
+    frames, evidence, order = [], [], []
+    with tqdm(total=total, desc="classify", unit="net", disable=not progress or total < 2 * chunk_size) as bar:
+        for g in groups:
+            M = len(g["positions"])
+            alpha = torch.as_tensor(np.asarray(g["alpha"], dtype=np.float64)).to(g["weights"].dtype)
+            for s in range(0, M, chunk_size):
+                part = slice(s, min(M, s + chunk_size))
+                w = g["weights"].select(list(range(part.start, part.stop)))
+                frame, ev = diagnose(w, g["task"], alpha[part].to(w.device), g["seeds"][part],
+                                     outcomes=None if g["outcomes"] is None else g["outcomes"][part],
+                                     n_starts=n_starts, iterations=iterations, details=details, ids=g["ids"][part])
+                frames.append(frame)
+                evidence.extend(ev)
+                order.extend(g["positions"][part])
+                bar.update(part.stop - part.start)
+    result = pd.concat(frames, ignore_index=True)
+    rank = np.argsort(np.asarray(order), kind="stable")
+    result = result.iloc[rank].reset_index(drop=True)
+    if details:
+        return result, [evidence[i] for i in rank]
+    return result
