@@ -313,8 +313,8 @@ class RefitReport:
         return row
 
 
-def _r2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """R^2 per network over [M, ..., N]: 1 - SSE / total variance about each unit's mean."""
+def r_squared(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """R^2 per network of predictions of true [M, ..., N]: 1 - SSE / total variance about each unit's mean."""
     M = true.shape[0]
     p, t = pred.reshape(M, -1, true.shape[-1]), true.reshape(M, -1, true.shape[-1])
     sse = ((p - t) ** 2).sum(dim=(1, 2))
@@ -322,7 +322,8 @@ def _r2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return 1 - sse / sst
 
 
-def _corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def weight_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of the entries of a and b per network, [M] (a, b: [M, ...])."""
     a, b = a.reshape(a.shape[0], -1).to(torch.float64), b.reshape(b.shape[0], -1).to(torch.float64)
     a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
@@ -411,12 +412,12 @@ def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], se
         u = inputs_list[m][held]
         a = float(fit_alphas[m])
         nxt = step_map(one, r[:, :-1].reshape(1, -1, r.shape[-1]), a, u[:, :-1].reshape(1, -1, u.shape[-1]))
-        one_step = float(_r2(nxt, r[:, 1:].reshape(1, -1, r.shape[-1]))[0])
+        one_step = float(r_squared(nxt, r[:, 1:].reshape(1, -1, r.shape[-1]))[0])
         with torch.no_grad():
             _, free = simulate(one, u, a, r0=r[:, 0].unsqueeze(0))
-        free_r2 = float(_r2(free[:, :, 1:], r[:, 1:].unsqueeze(0))[0])
+        free_r2 = float(r_squared(free[:, :, 1:], r[:, 1:].unsqueeze(0))[0])
         o = torch.as_tensor(obs[m], device=dev)
-        corr = float(_corr(one.W_rec, weights.W_rec[m][o][:, o].unsqueeze(0))[0])
+        corr = float(weight_correlation(one.W_rec, weights.W_rec[m][o][:, o].unsqueeze(0))[0])
         tm, tp, rm, rp = true_mech[m], true_psd[m], refit_mech[m], refit_psd[m]
         net = Network.from_weights(W_rec=one.W_rec[0].cpu(), W_in=one.W_in[0].cpu(), W_out=one.W_out[0].cpu(),
                                    b_rec=one.b_rec[0].cpu(), b_in=one.b_in[0].cpu(), b_out=one.b_out[0].cpu(),
