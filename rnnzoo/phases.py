@@ -105,8 +105,8 @@ def grid(zoo: Any, family: str | None = None, include_synthetic: bool = False) -
     lr_key = np.round(np.log10(table["lr"].to_numpy(dtype=np.float64)), 4)  # rates equal to 1e-4 decades
     if not np.all(np.isfinite(lr_key)):
         raise ValueError("learning rates must be positive and finite for a phase analysis")
-    keys, lr_index = np.unique(lr_key, return_inverse=True)
-    lrs = np.array([table["lr"].to_numpy()[lr_index == i].mean() for i in range(len(keys))])
+    keys, first, lr_index = np.unique(lr_key, return_index=True, return_inverse=True)
+    lrs = table["lr"].to_numpy(dtype=np.float64)[first]
     delays, d_index = np.unique(table["delay_ms"].to_numpy(), return_inverse=True)
     seeds, s_index = np.unique(table["seed"].to_numpy(), return_inverse=True)
     codes = np.full((len(delays), len(lrs), len(seeds)), -1, dtype=np.int8)

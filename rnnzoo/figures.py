@@ -1,0 +1,246 @@
+"""The paper's figures from a zoo (arXiv 2502.17433): phase diagram, critical-rate scaling, manifold share.
+
+    make_figures(zoo, "figures/")   # or rnnzoo figures --source DIR --out figures/
+
+For every family with a delay grid (the no-memory control is left out) it writes phase-diagram-<family>.png,
+critical-rate-<family>.png and manifold-fraction-<family>.png, and every number behind them to phases.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnzoo.phases import PAPER_EXPONENTS, THEORY_EXPONENTS, analyse, memory_families
+
+COLOURS = {  # mechanism -> RGB; a cell's colour is the mix weighted by its fractions
+    "failed": (0.80, 0.80, 0.80),
+    "unstable": (0.95, 0.70, 0.10),
+    "cycle": (0.84, 0.19, 0.15),
+    "manifold": (0.13, 0.40, 0.78),
+}
+NAMES = {"failed": "failed", "unstable": "unstable", "cycle": "limit cycle", "manifold": "slow-point manifold"}
+
+
+def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed: int = 0,
+                 include_synthetic: bool = False) -> dict:
+    """Draw the phase figures of every memory family of `zoo` (a Zoo, its metadata, or a zoo folder) into out_dir.
+
+    Returns {"json": path of phases.json, "figures": {family: {"phase_diagram", "critical_rate",
+    "manifold_fraction": path}}, "results": {family: the numbers (rnnzoo.phases.analyse)}}.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if isinstance(zoo, (str, os.PathLike)):
+        from rnnzoo.zoo import load
+
+        zoo = load(source=zoo)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    families = memory_families(zoo, include_synthetic)
+    if not families:
+        raise ValueError("this zoo has no family with a delay grid to draw phases for (only the no-memory control "
+                         "or synthetic networks); generate e.g. `python generation/run.py --preset phase-cpu`")
+    results, figures = {}, {}
+    for family in families:
+        res = analyse(zoo, family, n_boot=n_boot, seed=seed, include_synthetic=include_synthetic)
+        results[family] = res
+        paths = {"phase_diagram": out / f"phase-diagram-{family}.png",
+                 "critical_rate": out / f"critical-rate-{family}.png",
+                 "manifold_fraction": out / f"manifold-fraction-{family}.png"}
+        for key, draw in (("phase_diagram", plot_phase_diagram), ("critical_rate", plot_critical_rate),
+                          ("manifold_fraction", plot_manifold_fraction)):
+            fig = draw(res)
+            _save(fig, paths[key])
+            plt.close(fig)
+        figures[family] = {k: str(v) for k, v in paths.items()}
+    manifest = getattr(zoo, "manifest", {}) or {}
+    source = getattr(getattr(zoo, "source", None), "name", None)
+    numbers = {"source": source, "preset": manifest.get("preset"), "n_boot": n_boot, "seed": seed,
+               "figures": {f: {k: Path(v).name for k, v in p.items()} for f, p in figures.items()},
+               "families": results}
+    from rnnzoo.store import write_json_atomic
+
+    json_path = out / "phases.json"
+    write_json_atomic(json_path, numbers)
+    return {"json": str(json_path), "figures": figures, "results": results}
+
+
+def _save(fig, path: Path) -> None:
+    from rnnzoo.store import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+
+
+def _cells(res: dict) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Delays, lrs and the fraction arrays [lr, delay] (nan where a cell is empty) of an analysis result."""
+    delays, lrs = np.array(res["delays_ms"]), np.array(res["lrs"])
+    keys = [f"frac_{m}" for m in COLOURS] + ["frac_learned", "frac_manifold_of_learned", "n"]
+    grids = {k: np.full((len(lrs), len(delays)), np.nan) for k in keys}
+    for row in res["fractions"]:
+        i, j = int(np.argmin(np.abs(np.log(lrs / row["lr"])))), int(np.searchsorted(delays, row["delay_ms"]))
+        for k in keys:
+            grids[k][i, j] = np.nan if row[k] is None else row[k]
+    return delays, lrs, grids
+
+
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    v = np.log10(values) if log else values.astype(float)
+    if v.size == 1:
+        e = np.array([v[0] - 0.5, v[0] + 0.5]) if log else np.array([v[0] - 10, v[0] + 10])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        e = np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+    return 10**e if log else e
+
+
+def _overlay_critical(ax, res: dict) -> None:
+    crit = res["critical"]
+    rates = [r for r in crit["rates"] if r["status"] == "interior"]
+    if rates:
+        ax.plot([r["delay_ms"] for r in rates], [r["critical_lr"] for r in rates], "k.-", lw=1.5, ms=8,
+                label="critical lr (half the seeds learn)")
+    fit = crit.get("fit")
+    if fit:
+        T = np.linspace(max(min(crit["fit_delays_ms"]), 1.0), max(res["delays_ms"]), 100)
+        ax.plot(T, fit["prefactor"] * T ** fit["exponent"], "k--", lw=1, label=f"fit T^{fit['exponent']:.2f}")
+
+
+def plot_phase_diagram(res: dict):
+    """Delay x learning rate, each cell coloured by its mix of mechanisms, the critical rate drawn over it; beside
+    it one panel per mechanism fraction."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    delays, lrs, g = _cells(res)
+    xe, ye = _edges(delays, log=False), _edges(lrs, log=True)
+    mix = np.zeros((len(lrs), len(delays), 3))
+    for m, colour in COLOURS.items():
+        mix += np.nan_to_num(g[f"frac_{m}"])[..., None] * np.array(colour)
+    mix[np.isnan(g["n"])] = 1.0
+    fig = plt.figure(figsize=(14, 6.2))
+    grid = fig.add_gridspec(2, 4, width_ratios=[1.2, 1.2, 1, 1], wspace=0.35, hspace=0.45)
+    ax = fig.add_subplot(grid[:, :2])
+    ax.pcolormesh(xe, ye, mix, shading="flat")
+    _overlay_critical(ax, res)
+    ax.set(yscale="log", xlabel="delay T (ms)", ylabel="learning rate", ylim=(ye[0], ye[-1]), xlim=(xe[0], xe[-1]),
+           title=f"{res['family']}: mechanism mix per cell ({res['n_networks']} networks, {res['n_seeds']} seeds/cell)")
+    handles = [Patch(color=c, label=NAMES[m]) for m, c in COLOURS.items()]
+    line_handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + line_handles, loc="lower left", fontsize=8, framealpha=0.9)
+    for k, m in enumerate(COLOURS):
+        sub = fig.add_subplot(grid[k // 2, 2 + k % 2])
+        im = sub.pcolormesh(xe, ye, np.ma.masked_invalid(g[f"frac_{m}"]), vmin=0, vmax=1, cmap="viridis")
+        sub.set(yscale="log", title=f"fraction {NAMES[m]}", xlabel="delay (ms)")
+        sub.title.set_fontsize(9)
+        fig.colorbar(im, ax=sub, fraction=0.05)
+    return fig
+
+
+def plot_critical_rate(res: dict):
+    """Critical learning rate against the delay on log-log axes with its power-law fit, the reference's two boundary
+    fits, and the paper's and theory's exponents drawn through the fit's centre."""
+    import matplotlib.pyplot as plt
+
+    crit = res["critical"]
+    lrs = np.array(res["lrs"])
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    interior = [r for r in crit["rates"] if r["status"] == "interior" and r["delay_ms"] > 0]
+    if interior:
+        T = np.array([r["delay_ms"] for r in interior])
+        y = np.array([r["critical_lr"] for r in interior])
+        lo = np.array([_finite(r["lo"], lrs.min() / 2) for r in interior])
+        hi = np.array([_finite(r["hi"], lrs.max() * 2) for r in interior])
+        ax.errorbar(T, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="ko", capsize=3,
+                    label="critical lr (95% bootstrap over seeds)")
+    for status, marker, value, text in (("above", "^", lrs.max(), "learned at every rate (lower bound)"),
+                                        ("below", "v", lrs.min(), "learned at no rate (upper bound)")):
+        cens = [r for r in crit["rates"] if r["status"] == status and r["delay_ms"] > 0]
+        if cens:
+            ax.plot([r["delay_ms"] for r in cens], [value] * len(cens), marker, color="0.4", mfc="none", ms=9,
+                    ls="none", label=text)
+    fit = crit.get("fit")
+    if fit:
+        T = np.geomspace(min(crit["fit_delays_ms"]), max(crit["fit_delays_ms"]), 100)
+        ci = f" [{_fmt(fit['lo'])}, {_fmt(fit['hi'])}]" if fit.get("lo") is not None else ""
+        ax.plot(T, fit["prefactor"] * T ** fit["exponent"], "k-", lw=2,
+                label=f"fit: T^({fit['exponent']:.2f} ± {_fmt(fit['stderr'])}), 95% CI{ci}, R²={_fmt(fit['r2'])}")
+        centre_T = float(np.exp(np.mean(np.log(crit["fit_delays_ms"]))))
+        centre_y = fit["prefactor"] * centre_T ** fit["exponent"]
+        refs = [(PAPER_EXPONENTS["nopost/no_learning"][0], "C2", "paper, no-learning boundary"),
+                (THEORY_EXPONENTS["cycle"], "C1", "theory, limit cycle"),
+                (THEORY_EXPONENTS["slow_point"], "C0", "theory, slow point")]
+        for p, colour, name in refs:
+            ax.plot(T, centre_y * (T / centre_T) ** p, ls=":", color=colour, lw=1.5, label=f"{name}: T^{p:g}")
+    else:
+        ax.text(0.03, 0.03, "no power-law fit: " + crit.get("reason", ""), transform=ax.transAxes, fontsize=8,
+                wrap=True)
+    for name, marker, colour in (("no_learning", "s", "C3"), ("slow_point", "D", "C0")):
+        ref = res["reference_fits"][name]
+        used = [r for r in ref["per_lr"] if r["inside"]]
+        if used:
+            label = {"no_learning": "reference fit: no-learning onset x0",
+                     "slow_point": "reference fit: slow-point midpoint x0"}[name]
+            if ref["fit"]:
+                label += f" (T^{ref['fit']['exponent']:.2f})"
+            ax.plot([r["x0_ms"] for r in used], [r["lr"] for r in used], marker, color=colour, mfc="none",
+                    label=label)
+    ax.set(xscale="log", yscale="log", xlabel="delay T (ms)", ylabel="learning rate",
+           title=f"{res['family']}: critical learning rate against the delay")
+    ax.legend(fontsize=7.5, loc="lower left")
+    ax.grid(True, which="both", alpha=0.2)
+    return fig
+
+
+def plot_manifold_fraction(res: dict):
+    """Left: manifold share among learned networks against the delay per lr, with 1 / (1 + T / a). Right: every
+    learning rate pooled, the fraction of each mechanism against the delay."""
+    import matplotlib.pyplot as plt
+
+    delays, lrs, g = _cells(res)
+    fits = {round(np.log10(f["lr"]), 3): f for f in res["manifold_fits"]}
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    cmap = plt.get_cmap("plasma")
+    T = np.linspace(0, delays.max() if delays.size else 1, 200)
+    for i, lr in enumerate(lrs):
+        colour = cmap(i / max(len(lrs) - 1, 1) * 0.8)
+        share = g["frac_manifold_of_learned"][i]
+        ok = np.isfinite(share)
+        if not ok.any():
+            continue
+        fit = fits.get(round(np.log10(lr), 3))
+        label = f"lr {lr:.3g}" + (f": a = {fit['a_ms']:.0f} ms" if fit and fit["a_ms"] is not None else "")
+        ax.plot(delays[ok], share[ok], "o", color=colour, label=label)
+        if fit and fit["a_ms"] is not None:
+            ax.plot(T, 1 / (1 + T / fit["a_ms"]), "-", color=colour, lw=1)
+    ax.set(xlabel="delay T (ms)", ylabel="manifold share of learned networks", ylim=(-0.03, 1.03),
+           title=f"{res['family']}: slow-point manifolds vs delay, fits 1/(1+T/a)")
+    ax.legend(fontsize=7.5)
+    counts = np.nan_to_num(g["n"])
+    pooled = {m: np.nansum(np.nan_to_num(g[f"frac_{m}"]) * counts, axis=0) / np.maximum(counts.sum(axis=0), 1)
+              for m in COLOURS}
+    ax2.stackplot(delays, *[pooled[m] for m in COLOURS], colors=list(COLOURS.values()),
+                  labels=[NAMES[m] for m in COLOURS])
+    ax2.set(xlabel="delay T (ms)", ylabel="fraction of networks", ylim=(0, 1), xlim=(delays.min(), delays.max()),
+            title="all learning rates pooled")
+    ax2.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def _finite(v: Any, default: float) -> float:
+    if v is None or isinstance(v, str):
+        return default
+    return float(v) if np.isfinite(v) and v > 0 else default
+
+
+def _fmt(v: Any) -> str:
+    return "nan" if v is None else (v if isinstance(v, str) else f"{v:.2f}")

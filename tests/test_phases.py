@@ -1,0 +1,176 @@
+"""Phase analysis and figures, checked on networks tables whose answer is known by construction (synthetic rows,
+written and read back in the real networks-table format) and end to end on the quick_zoo fixture."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rnnzoo
+from rnnzoo import phases
+from rnnzoo.figures import make_figures
+from rnnzoo.labels import MECHANISMS
+from rnnzoo.store import NETWORK_SCHEMA, networks_table, write_table
+
+DELAYS = tuple(range(0, 401, 40))
+LRS = tuple(float(x) for x in np.logspace(0, -2, 9))  # a quarter decade apart
+TRUE_EXPONENT, TRUE_C200 = -2.7, 0.13  # learned iff lr < 0.13 (T / 200)^-2.7, blurred per seed
+SLOW_EXPONENT, SLOW_C200 = -4.0, 0.05  # manifold iff also lr < 0.05 (T / 200)^-4
+SPREAD = 0.6  # decades: each seed shifts its boundary by a fixed offset evenly spread over +-0.3
+
+
+def _table(cells: list[dict], path) -> pd.DataFrame:
+    """A networks table in the real format (store.networks_table + write_table), rows marked synthetic, read back."""
+    n = len(cells)
+    rows = {name: [None] * n for name in NETWORK_SCHEMA.names}
+    defaults = {"family": "nopost", "n_units": 100, "alpha": 0.5, "tau_ms": 10.0, "dt_ms": 5.0, "cue_ms": 30.0,
+                "reaction_ms": 50.0, "post_ms": 0.0, "weighted_loss": True, "cue_held": False, "steps": 1000,
+                "final_loss": 0.0, "final_accuracy": 1.0, "final_reliability": 1.0, "train_accuracy": 1.0,
+                "train_reliability": 1.0, "psd_ratio": 0.5, "fluctuation": 0.0, "shard": "none", "row": 0,
+                "curves": "none", "job": 0, "synthetic": True}
+    for i, cell in enumerate(cells):
+        full = {**defaults, **cell}
+        full["id"] = f"synthetic-{full['family']}-d{full['delay_ms']:03d}-lr{full['lr']:.3e}-s{full['seed']:03d}"
+        full["label"] = MECHANISMS.index(full["mechanism"])
+        for name in NETWORK_SCHEMA.names:
+            rows[name][i] = full.get(name)  # columns the schema gains later stay null
+    write_table(path, networks_table(rows))
+    return pd.read_parquet(path)
+
+
+def _offsets(n_seeds: int) -> np.ndarray:
+    return SPREAD * ((np.arange(n_seeds) + 0.5) / n_seeds - 0.5)
+
+
+def _power_law_table(path, n_seeds: int = 40) -> pd.DataFrame:
+    """Learned below lr_c(T) = 0.13 (T/200)^-2.7 and manifold below 0.05 (T/200)^-4, each seed's boundary shifted by
+    an even offset, so half the seeds learn exactly at lr_c(T); not-learned seeds alternate failed / unstable."""
+    cells = []
+    for T in DELAYS:
+        for lr in LRS:
+            for s, eps in enumerate(_offsets(n_seeds)):
+                x = math.log10(lr)
+                if T == 0 or x < math.log10(TRUE_C200 * (T / 200) ** TRUE_EXPONENT) + eps:
+                    slow = T == 0 or x < math.log10(SLOW_C200 * (T / 200) ** SLOW_EXPONENT) + eps
+                    mech = "manifold" if slow else "cycle"
+                else:
+                    mech = "unstable" if s % 4 == 0 else "failed"
+                cells.append({"delay_ms": T, "lr": lr, "seed": s, "mechanism": mech})
+    return _table(cells, path)
+
+
+def test_fractions_match_hand_counted_cells(tmp_path):
+    mechs = ["failed"] * 2 + ["unstable"] + ["cycle"] * 3 + ["manifold"] * 4
+    cells = [{"delay_ms": 80, "lr": 0.1, "seed": s, "mechanism": m} for s, m in enumerate(mechs)]
+    cells += [{"delay_ms": 120, "lr": 0.1, "seed": s, "mechanism": "failed"} for s in range(10)]
+    cells += [{"delay_ms": 80, "lr": 0.01, "seed": 0, "mechanism": "cycle"}]
+    table = _table(cells, tmp_path / "networks.parquet")
+    frac = phases.phase_fractions(table, include_synthetic=True).set_index(["delay_ms", "lr"])
+    row = frac.loc[(80.0, 0.1)]
+    assert row["n"] == 10
+    assert [row[f"frac_{m}"] for m in ("failed", "unstable", "cycle", "manifold")] == pytest.approx([0.2, 0.1, 0.3, 0.4])
+    assert row["frac_learned"] == pytest.approx(0.7) and row["frac_manifold_of_learned"] == pytest.approx(4 / 7)
+    assert frac.loc[(120.0, 0.1), "frac_failed"] == 1.0 and math.isnan(frac.loc[(120.0, 0.1), "frac_manifold_of_learned"])
+    assert frac.loc[(80.0, 0.01), "n"] == 1 and (120.0, 0.01) not in frac.index  # empty cells are not rows
+
+
+def test_critical_crossing_interpolates_on_the_log_grid():
+    lrs = [0.01, 0.1, 1.0, 10.0, 100.0]
+    value, status = phases.critical_crossing([1, 1, 0.75, 0.25, 0], lrs)
+    assert status == "interior" and value == pytest.approx(math.sqrt(10))  # halfway between 1 and 10 in log
+    value, status = phases.critical_crossing([1, 0.2, 0.8, 0.0, np.nan], lrs)  # an empty cell is skipped
+    assert status == "interior" and value == pytest.approx(10 ** (0 + 0.3 / 0.8))  # largest rate where >= half learn
+    assert phases.critical_crossing([1, 1, 1, 0.5, 0.5], lrs) == (pytest.approx(100.0), "above")
+    assert phases.critical_crossing([0.4, 0.1, 0, 0, 0], lrs) == (pytest.approx(0.01), "below")
+
+
+def test_power_law_fit_recovers_a_known_law():
+    T = np.array([50.0, 100, 200, 400])
+    fit = phases.fit_power_law(T, 3.0 * T**-2.5)
+    assert fit.exponent == pytest.approx(-2.5) and fit.prefactor == pytest.approx(3.0) and fit.r2 == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        phases.fit_power_law([100.0], [0.1])
+
+
+def test_critical_rate_scaling_recovers_the_constructed_exponent(tmp_path):
+    table = _power_law_table(tmp_path / "networks.parquet")
+    crit = phases.critical_rates(table, include_synthetic=True, n_boot=200).set_index("delay_ms")
+    interior = crit[crit["status"] == "interior"]
+    truth = TRUE_C200 * (interior.index.to_numpy() / 200) ** TRUE_EXPONENT
+    assert np.allclose(np.log10(interior["critical_lr"]), np.log10(truth), atol=0.02)  # 40 seeds: 1/80 quantisation
+    assert crit.loc[0.0, "status"] == "above" and crit.loc[40.0, "status"] == "above"  # lr_c(40) = 10 > 1
+    assert (interior["lo"] <= interior["critical_lr"]).all() and (interior["critical_lr"] <= interior["hi"]).all()
+    scaling = phases.critical_scaling(table, include_synthetic=True, n_boot=200)
+    fit = scaling["fit"]
+    assert fit["exponent"] == pytest.approx(TRUE_EXPONENT, abs=0.03)
+    assert fit["lo"] <= TRUE_EXPONENT <= fit["hi"] and fit["r2"] > 0.99
+    assert min(scaling["fit_delays_ms"]) == 120 and max(scaling["fit_delays_ms"]) == 400
+
+
+def test_reference_boundary_fits_recover_both_constructed_exponents(tmp_path):
+    table = _power_law_table(tmp_path / "networks.parquet")
+    ref = phases.reference_boundaries(table, include_synthetic=True)
+    assert ref["no_learning"]["fit"]["exponent"] == pytest.approx(TRUE_EXPONENT, abs=0.3)
+    assert ref["slow_point"]["fit"]["exponent"] == pytest.approx(SLOW_EXPONENT, abs=0.4)
+    assert ref["no_learning"]["fit"]["n"] >= 4 and ref["slow_point"]["fit"]["n"] >= 3
+
+
+def test_manifold_share_fit_recovers_a(tmp_path):
+    a_true, n_seeds = 150.0, 60
+    cells = []
+    for T in DELAYS:
+        n_manifold = round(n_seeds / (1 + T / a_true))
+        for lr in (0.1, 0.03):
+            cells += [{"delay_ms": T, "lr": lr, "seed": s, "mechanism": "manifold" if s < n_manifold else "cycle"}
+                      for s in range(n_seeds)]
+    fits = phases.manifold_fraction_fits(_table(cells, tmp_path / "n.parquet"), include_synthetic=True, n_boot=200)
+    assert len(fits) == 2
+    assert np.allclose(fits["a_ms"], a_true, rtol=0.03) and (fits["rmse"] < 0.01).all()
+    assert ((fits["lo"] <= a_true) & (a_true <= fits["hi"])).all()
+
+
+def test_bad_tables_are_refused_with_the_fix(tmp_path):
+    cells = [{"delay_ms": 40, "lr": 0.1, "seed": 0, "mechanism": "cycle", "family": f} for f in ("nopost", "post")]
+    table = _table(cells, tmp_path / "n.parquet")
+    with pytest.raises(ValueError, match="include_synthetic=True"):
+        phases.phase_fractions(table)
+    with pytest.raises(ValueError, match=r"several families \['nopost', 'post'\]; pass family="):
+        phases.phase_fractions(table, include_synthetic=True)
+    assert len(phases.phase_fractions(table, family="post", include_synthetic=True)) == 1
+    doubled = pd.concat([table, table])
+    with pytest.raises(ValueError, match="share one \\(delay, lr, seed\\) cell"):
+        phases.grid(doubled, family="post", include_synthetic=True)
+
+
+def test_make_figures_on_the_constructed_table(tmp_path):
+    table = _power_law_table(tmp_path / "networks.parquet", n_seeds=20)
+    out = make_figures(table, tmp_path / "fig", n_boot=100, include_synthetic=True)
+    numbers = json.loads((tmp_path / "fig" / "phases.json").read_text())
+    assert numbers["families"]["nopost"]["critical"]["fit"]["exponent"] == pytest.approx(TRUE_EXPONENT, abs=0.05)
+    for path in out["figures"]["nopost"].values():
+        with open(path, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_make_figures_end_to_end_on_a_generated_zoo(quick_zoo, tmp_path):
+    import matplotlib.image
+
+    zoo = rnnzoo.load(source=quick_zoo)
+    out = make_figures(zoo, tmp_path / "figures", n_boot=50)
+    assert set(out["figures"]) == {"nopost"}
+    for path in out["figures"]["nopost"].values():
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
+    numbers = json.loads(open(out["json"]).read())
+    res = numbers["families"]["nopost"]
+    assert res["n_networks"] == len(zoo) == sum(r["n"] for r in res["fractions"])
+    assert res["delays_ms"] == [20.0, 40.0] and len(res["lrs"]) == 2 and res["n_seeds"] == 3
+    assert sum(res["mechanism_totals"].values()) == len(zoo)
+    for row in res["fractions"]:
+        assert sum(row[f"frac_{m}"] for m in MECHANISMS) == pytest.approx(1.0)
+    assert numbers["figures"]["nopost"]["phase_diagram"] == "phase-diagram-nopost.png"
+    assert numbers["families"]["nopost"]["paper_exponents"]["nopost/no_learning"]["exponent"] == -2.72
