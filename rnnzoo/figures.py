@@ -181,8 +181,10 @@ def plot_critical_rate(res: dict):
         for p, colour, name in refs:
             ax.plot(T, centre_y * (T / centre_T) ** p, ls=":", color=colour, lw=1.5, label=f"{name}: T^{p:g}")
     else:
-        ax.text(0.03, 0.03, "no power-law fit: " + crit.get("reason", ""), transform=ax.transAxes, fontsize=8,
-                wrap=True)
+        import textwrap
+
+        ax.text(0.03, 0.97, textwrap.fill("no power-law fit: " + crit.get("reason", ""), 80), transform=ax.transAxes,
+                fontsize=8, va="top")
     for name, marker, colour in (("no_learning", "s", "C3"), ("slow_point", "D", "C0")):
         ref = res["reference_fits"][name]
         used = [r for r in ref["per_lr"] if r["inside"]]

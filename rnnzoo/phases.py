@@ -396,7 +396,20 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
     table = networks_frame(zoo, family, include_synthetic)
     family = str(table["family"].iloc[0])
     fractions = phase_fractions(table, family, include_synthetic=True)
+    critical = critical_scaling(table, family, n_boot=n_boot, seed=seed, include_synthetic=True)
+    manifold = manifold_fraction_fits(table, family, n_boot=n_boot, seed=seed, include_synthetic=True)
+    reference = reference_boundaries(table, family, include_synthetic=True)
+    fit = critical.get("fit") or {}
+    summary = {  # the headline numbers, for READMEs and dataset cards
+        "critical_exponent": fit.get("exponent"), "critical_exponent_stderr": fit.get("stderr"),
+        "critical_exponent_ci": [fit.get("lo"), fit.get("hi")], "critical_r2": fit.get("r2"),
+        "critical_fit_delays_ms": critical["fit_delays_ms"],
+        "reference_no_learning_exponent": (reference["no_learning"]["fit"] or {}).get("exponent"),
+        "reference_slow_point_exponent": (reference["slow_point"]["fit"] or {}).get("exponent"),
+        "manifold_a_ms": {f"{r['lr']:.4g}": _clean(r["a_ms"]) for r in manifold.to_dict(orient="records")},
+    }
     return {
+        "summary": summary,
         "family": family,
         "n_networks": int(len(table)),
         "delays_ms": sorted(float(d) for d in table["delay_ms"].unique()),
@@ -404,10 +417,9 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "n_seeds": int(table["seed"].nunique()),
         "mechanism_totals": {m: int((table["mechanism"] == m).sum()) for m in MECHANISMS},
         "fractions": _records(fractions),
-        "critical": critical_scaling(table, family, n_boot=n_boot, seed=seed, include_synthetic=True),
-        "manifold_fits": _records(manifold_fraction_fits(table, family, n_boot=n_boot, seed=seed,
-                                                         include_synthetic=True)),
-        "reference_fits": reference_boundaries(table, family, include_synthetic=True),
+        "critical": critical,
+        "manifold_fits": _records(manifold),
+        "reference_fits": reference,
         "paper_exponents": {k: {"exponent": v[0], "pm": v[1], "r2": v[2]} for k, v in PAPER_EXPONENTS.items()},
         "theory_exponents": dict(THEORY_EXPONENTS),
     }
