@@ -11,6 +11,7 @@ counts, grid and a figure (rnnzoo.figures.make_figures when it exists, else a co
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import string
 import sys
@@ -45,6 +46,7 @@ from rnnzoo.store import (
 TEMPLATE = Path(__file__).resolve().parent.parent / "cards" / "dataset_card.md"
 FIGURES_DIR = "figures"
 COUNT_FIGURE = f"{FIGURES_DIR}/mechanisms_by_delay.png"
+IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
 REQUIRED_SECTIONS = (  # the Hugging Face dataset-card template's sections, in order
     "## Dataset Details", "### Dataset Description", "### Dataset Sources", "## Uses", "### Direct Use",
     "### Out-of-Scope Use", "## Dataset Structure", "## Dataset Creation", "### Curation Rationale",
@@ -232,11 +234,7 @@ def make_card_figures(root: Path, table: pd.DataFrame) -> dict[str, str]:
     if make_figures is not None:
         try:
             made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
-            for name, path in made.items():
-                path = Path(path)
-                path = path if path.is_absolute() else root / FIGURES_DIR / path
-                if path.is_file() and path.resolve().is_relative_to(root.resolve()):
-                    figures[str(name).replace("_", " ")] = path.resolve().relative_to(root.resolve()).as_posix()
+            figures.update(_images(root, made))
         except Exception as exc:  # a figure must never stop the card; the count plot stands in
             warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
                           "the card uses its own count figure instead")
@@ -244,6 +242,23 @@ def make_card_figures(root: Path, table: pd.DataFrame) -> dict[str, str]:
         draw_count_figure(table, root / COUNT_FIGURE)
         figures["mechanism per delay"] = COUNT_FIGURE
     return figures
+
+
+def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str, str]:
+    """{caption: path relative to root} of the image files named anywhere in make_figures' (nested) answer."""
+    if isinstance(made, dict):
+        found: dict[str, str] = {}
+        for key, value in made.items():
+            if key != "results":
+                found.update(_images(root, value, caption + (str(key),)))
+        return found
+    if isinstance(made, (str, os.PathLike)):
+        path = Path(made)
+        path = path if path.is_absolute() else root / FIGURES_DIR / path
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and path.resolve().is_relative_to(root.resolve()):
+            name = " ".join(c for c in caption if c != "figures").replace("_", " ")
+            return {name or path.stem: path.resolve().relative_to(root.resolve()).as_posix()}
+    return {}
 
 
 def _provisional_zoo(root: Path, table: pd.DataFrame):

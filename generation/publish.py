@@ -1,0 +1,196 @@
+"""Validate a zoo folder and upload it to a Hugging Face dataset repository.
+
+    python generation/publish.py DIR --repo-id ORG/NAME --dry-run     # validate and list; no network
+    python generation/publish.py DIR --repo-id ORG/NAME               # validate, then upload (HF_TOKEN or `hf auth login`)
+
+Validation: the manifest's format version, every file's sha256 and size, the card (metadata, template sections,
+counts, citations, figure), the card's `configs` resolving through `datasets` to the zoo's Parquet files with the
+expected schemas, and at most 10,000 files per folder. Nothing is uploaded unless all of it passes.
+
+What is uploaded: exactly the files the manifest lists, plus the manifest. That includes jobs/ and
+generation.json: they are small (about 10 KB a job), they let `rnnzoo verify` pass on a downloaded copy (the
+manifest lists them), and they let anyone resume or extend the zoo with generation/run.py without retraining it.
+The upload goes in commits of at most --files-per-commit files with huggingface_hub's `upload_folder`, data
+first and the tables, card and manifest last; files already on the Hub are skipped, so rerunning the same command
+after an interruption resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+if __package__ in (None, ""):  # `python generation/publish.py` from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pyarrow.parquet as pq
+
+from generation.card import card_problems
+from rnnzoo.store import (
+    CARD,
+    CURVES_SCHEMA,
+    MANIFEST,
+    NETWORK_SCHEMA,
+    NETWORKS_TABLE,
+    ZooFormatError,
+    card_data_files,
+    glob_to_regex,
+    read_card_metadata,
+    read_manifest,
+    verify_zoo,
+)
+
+MAX_FILES_PER_FOLDER = 10_000
+LIST_LIMIT = 200  # commits with more files are listed per folder
+FIRST = ("weights/", "trajectories/", "curves/", "jobs/", "figures/")  # upload order: data, then tables and card
+LAST = (NETWORKS_TABLE, "generation.json", CARD, MANIFEST)
+
+
+def validate(root: str | os.PathLike, check_datasets: bool = True) -> list[str]:
+    """Every problem that should stop a publication (empty when the folder is ready)."""
+    root = Path(root)
+    if not root.is_dir():
+        return [f"{root} is not a folder"]
+    try:
+        manifest = read_manifest(root)
+        problems = verify_zoo(root)
+    except ZooFormatError as exc:
+        return [str(exc)]
+    files = manifest["files"]
+    problems += [p for p in card_problems(root, files) if p not in problems]
+    folders = Counter(str(PurePosixPath(rel).parent) for rel in files)
+    problems += [f"{root / folder} holds {n} files, over the Hub's {MAX_FILES_PER_FOLDER} per folder"
+                 for folder, n in folders.items() if n > MAX_FILES_PER_FOLDER]
+    if not problems:
+        problems += schema_problems(root, files)
+    if not problems and check_datasets:
+        problems += datasets_problems(root)
+    return problems
+
+
+def schema_problems(root: Path, files: dict) -> list[str]:
+    """Each config's Parquet files must carry the zoo's explicit schema (float32 stays float32)."""
+    expected = {"networks": NETWORK_SCHEMA, "curves": CURVES_SCHEMA}
+    problems = []
+    for name, patterns in card_data_files(read_card_metadata(root / CARD)).items():
+        for rel in sorted(f for f in files for p in patterns if glob_to_regex(p).match(f)):
+            try:
+                schema = pq.read_schema(root / rel)
+            except Exception as exc:  # pyarrow raises several error types for a damaged footer
+                problems.append(f"{root / rel} is not readable Parquet ({exc}); re-download or regenerate it")
+                continue
+            want = expected.get(name)
+            if want is not None and not schema.remove_metadata().equals(want):
+                problems.append(f"{root / rel} (config {name!r}) has schema {schema.types}, not the zoo's schema")
+    return problems
+
+
+def datasets_problems(root: Path) -> list[str]:
+    """Resolve every config with `datasets` offline, as the Hub's viewer does, without converting any data."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="rnnzoo-publish-") as cache:
+        try:
+            names = datasets.get_dataset_config_names(str(root))
+        except Exception as exc:  # datasets raises many error types for a bad card
+            return [f"{root / CARD}: `datasets` cannot read its configs ({type(exc).__name__}: {exc})"]
+        declared = list(card_data_files(read_card_metadata(root / CARD)))
+        if sorted(names) != sorted(declared):
+            problems.append(f"{root / CARD}: `datasets` sees configs {names}, the card declares {declared}")
+        for name in names:
+            try:
+                builder = datasets.load_dataset_builder(str(root), name, cache_dir=cache)
+                resolved = [f for split in builder.config.data_files.values() for f in split]
+            except Exception as exc:
+                problems.append(f"{root / CARD}: config {name!r} does not resolve ({type(exc).__name__}: {exc})")
+                continue
+            if not resolved or any(not str(f).endswith(".parquet") for f in resolved):
+                problems.append(f"{root / CARD}: config {name!r} resolves to {resolved}, expected Parquet files")
+    return problems
+
+
+def upload_plan(root: str | os.PathLike, files_per_commit: int = 5000) -> list[list[str]]:
+    """The files to upload, cut into commits: data folders first, then the tables, the card and the manifest."""
+    files = sorted(read_manifest(root)["files"]) + [MANIFEST]
+
+    def rank(rel: str) -> tuple:
+        for i, prefix in enumerate(FIRST):
+            if rel.startswith(prefix):
+                return (0, i, rel)
+        return (1, LAST.index(rel) if rel in LAST else -1, rel)
+
+    ordered = sorted(files, key=rank)
+    data = [f for f in ordered if rank(f)[0] == 0]
+    tail = [f for f in ordered if rank(f)[0] == 1]
+    commits = [data[i : i + files_per_commit] for i in range(0, len(data), files_per_commit)]
+    return commits + [tail]
+
+
+def upload(root: str | os.PathLike, repo_id: str, plan: list[list[str]], private: bool = False,
+           revision: str | None = None) -> None:
+    """Create the dataset repository if needed and upload the plan's commits with `upload_folder`."""
+    from huggingface_hub import HfApi
+    from tqdm.auto import tqdm
+
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    for i, commit in enumerate(tqdm(plan, desc="commits", unit="commit")):
+        api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(root), revision=revision,
+                          allow_patterns=commit,
+                          commit_message=f"rnnzoo: upload part {i + 1} of {len(plan)} ({len(commit)} files)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("zoo", type=Path, help="a finished zoo folder")
+    parser.add_argument("--repo-id", required=True, help="Hugging Face dataset repository, ORG/NAME")
+    parser.add_argument("--dry-run", action="store_true", help="validate and list what would be uploaded; no network")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--revision", default=None, help="branch to upload to (default: main)")
+    parser.add_argument("--files-per-commit", type=int, default=5000, help="files per commit (default 5000)")
+    parser.add_argument("--skip-datasets-check", action="store_true",
+                        help="do not resolve the configs with `datasets` (the other checks still run)")
+    args = parser.parse_args(argv)
+    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
+        parser.error(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
+    if args.files_per_commit < 1:
+        parser.error("--files-per-commit must be at least 1")
+
+    problems = validate(args.zoo, check_datasets=not args.skip_datasets_check)
+    if problems:
+        print(f"{args.zoo} is not ready to publish ({len(problems)} problem{'s' * (len(problems) > 1)}):",
+              file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    plan = upload_plan(args.zoo, args.files_per_commit)
+    sizes = {rel: (args.zoo / rel).stat().st_size for commit in plan for rel in commit}
+    print(f"{args.zoo}: valid (checksums, card, configs). {'Would upload' if args.dry_run else 'Uploading'} "
+          f"{len(sizes)} files, {sum(sizes.values()) / 2**20:.1f} MiB, in {len(plan)} commit(s) "
+          f"to https://huggingface.co/datasets/{args.repo_id}:")
+    for i, commit in enumerate(plan):
+        print(f"  commit {i + 1}: {len(commit)} files, {sum(sizes[r] for r in commit) / 2**20:.1f} MiB")
+        if len(commit) <= LIST_LIMIT:
+            for rel in commit:
+                print(f"    {rel}  ({sizes[rel]:,} bytes)")
+        else:  # thousands of shards: one line per top-level folder
+            folders = Counter(rel.split("/")[0] for rel in commit)
+            for folder, n in sorted(folders.items()):
+                total = sum(sizes[r] for r in commit if r.split("/")[0] == folder)
+                print(f"    {folder}/  {n} files, {total / 2**20:.1f} MiB")
+    if args.dry_run:
+        return 0
+    upload(args.zoo, args.repo_id, plan, private=args.private, revision=args.revision)
+    print(f"done: https://huggingface.co/datasets/{args.repo_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
