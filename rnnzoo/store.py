@@ -7,6 +7,8 @@ Layout of a zoo folder (format version FORMAT_VERSION):
     weights/shard-00000.safetensors W_in, b_in, W_rec, b_rec, W_out, b_out stacked [M, ...] (many networks a shard)
     curves/shard-00000.parquet      per-step training curves, one row per network (list columns)
     jobs/job-00000.json|.parquet    per-job completion records (checksums, rows), written last: resume markers
+    trajectories/                   zarr v3 rates and outputs on the canonical trials (see rnnzoo.trajectories)
+    README.md, figures/             the dataset card (YAML `configs` point at the Parquet tables only) and its figures
 
 Every write goes to a temporary name, is fsynced and renamed, so a killed writer never leaves a file that looks
 complete. Nothing here unpickles anything.
@@ -78,6 +80,13 @@ NETWORK_SCHEMA = pa.schema(
         ("label", pa.int8()),
         ("psd_ratio", pa.float32()),
         ("fluctuation", pa.float32()),
+        # Dynamics diagnostics (rnnzoo.analysis.diagnose); null when a writer does not compute them.
+        ("dynamics_label", pa.string()),
+        ("period_steps", pa.float32()),
+        ("period_ratio", pa.float32()),
+        ("amplitude", pa.float32()),
+        ("n_slow_points", pa.int16()),
+        ("slowest_speed", pa.float32()),
         ("shard", pa.string()),
         ("row", pa.int32()),
         ("curves", pa.string()),
@@ -85,6 +94,8 @@ NETWORK_SCHEMA = pa.schema(
         ("synthetic", pa.bool_()),
     ]
 )
+
+DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed")
 
 CURVES_SCHEMA = pa.schema(
     [("id", pa.string())]
@@ -226,9 +237,15 @@ def write_table(path: str | os.PathLike, table: pa.Table) -> str:
 
 def networks_table(rows: dict[str, Sequence] | "pa.Table") -> pa.Table:
     """Rows as a pyarrow table with the explicit networks schema (float32 stays float32)."""
+    n = rows.num_rows if isinstance(rows, pa.Table) else len(rows["id"])
+    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type) for name in DIAGNOSTIC_COLUMNS
+               if name not in (rows.column_names if isinstance(rows, pa.Table) else rows)}
     if isinstance(rows, pa.Table):
+        for name, column in missing.items():
+            rows = rows.append_column(name, column)
         return rows.select(NETWORK_SCHEMA.names).cast(NETWORK_SCHEMA)
-    return pa.table({name: pa.array(rows[name], type=NETWORK_SCHEMA.field(name).type) for name in NETWORK_SCHEMA.names})
+    return pa.table({name: missing[name] if name in missing else pa.array(rows[name], type=NETWORK_SCHEMA.field(name).type)
+                     for name in NETWORK_SCHEMA.names})
 
 
 def curves_table(ids: Sequence[str], curves: dict[str, Sequence[np.ndarray]]) -> pa.Table:
