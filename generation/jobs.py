@@ -17,10 +17,12 @@ import torch
 from generation.presets import Job
 from generation.train import train_population
 from rnnzoo import __version__
-from rnnzoo.labels import MECHANISMS, mechanism_scores, training_outcome
+from rnnzoo.analysis.classify import diagnose
+from rnnzoo.labels import MECHANISMS, training_outcome
 from rnnzoo.simulation import run_task
 from rnnzoo.store import (
     CURVES_DIR,
+    DIAGNOSTIC_COLUMNS,
     JOBS_DIR,
     WEIGHTS_DIR,
     ChecksumError,
@@ -72,12 +74,17 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step)
     weights = result.weights.to(device)
     evaluation = run_task(weights, task, fam.alpha, seeds)
-    scores = mechanism_scores(weights, task, fam.alpha, seeds)
+    outcomes = [training_outcome(a, r) for a, r in zip(result.curves["accuracy"], result.curves["reliability"])]
+    # The reference's PSD / fluctuation (rnnzoo.labels, unchanged) and the dynamics diagnostics, one call.
+    diagnostics, _ = diagnose(weights, task, fam.alpha, seeds, outcomes=outcomes)
+    scores = {"psd_ratio": diagnostics["psd_ratio"].to_numpy(np.float32),
+              "fluctuation": diagnostics["fluctuation"].to_numpy(np.float32),
+              "mechanism": diagnostics["reference_label"].to_numpy()}
 
     mechanisms, train_acc, train_rel = [], [], []
     for i in range(len(specs)):
         acc, rel = result.curves["accuracy"][i], result.curves["reliability"][i]
-        outcome = training_outcome(acc, rel)
+        outcome = outcomes[i]
         mechanisms.append(str(scores["mechanism"][i]) if outcome == "learned" else outcome)
         tail = slice(int(len(acc) * 0.9), None)
         train_acc.append(float(np.mean(acc[tail])))
@@ -100,6 +107,7 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
         "train_accuracy": train_acc, "train_reliability": train_rel,
         "mechanism": mechanisms, "label": [MECHANISMS.index(m) for m in mechanisms],
         "psd_ratio": scores["psd_ratio"], "fluctuation": scores["fluctuation"],
+        **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
         "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": [paths["curves"]] * M,
         "job": [job.index] * M, "synthetic": [False] * M,
     }

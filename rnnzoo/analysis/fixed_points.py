@@ -65,18 +65,23 @@ def minimise_speed(weights: Weights, starts: torch.Tensor, alpha: float | Sequen
     m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
     beta1, beta2, eps = 0.9, 0.999, 1e-12
     decay = (final_lr / lr) ** (1.0 / max(1, iterations))
+    best, best_speed = x.clone(), torch.full(x.shape[:2], float("inf"), dtype=x.dtype, device=x.device)
     with torch.no_grad():
-        for it in range(1, iterations + 1):
+        for it in range(1, iterations + 2):
             h = torch.tanh(torch.baddbmm(bias, x, Wt))
             g = a * (h - x)  # F(x) - x
-            grad = a * (torch.bmm((1 - h * h) * g, W) - g)  # J^T g with J = a (diag(s) W - I)
-            if it % 50 == 0 and float(g.norm(dim=-1).max()) < tol:
+            speed = g.norm(dim=-1)
+            better = speed < best_speed  # Adam's steps do not shrink with the gradient: keep the best point seen
+            best = torch.where(better.unsqueeze(-1), x, best)
+            best_speed = torch.where(better, speed, best_speed)
+            if it > iterations or (it % 50 == 0 and float(best_speed.max()) < tol):
                 break
+            grad = a * (torch.bmm((1 - h * h) * g, W) - g)  # J^T g with J = a (diag(s) W - I)
             m1.mul_(beta1).add_(grad, alpha=1 - beta1)
             m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             step = lr * decay ** it
             x = x - step * (m1 / (1 - beta1 ** it)) / ((m2 / (1 - beta2 ** it)).sqrt() + eps)
-    return x
+    return best
 
 
 def find_slow_points(weights: Weights, starts: torch.Tensor, alpha: float | Sequence[float] | torch.Tensor, *,
