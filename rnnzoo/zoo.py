@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -14,7 +15,7 @@ from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.simulation import Simulation, run_task
 from rnnzoo.sources import Source, resolve_source
-from rnnzoo.store import NETWORKS_TABLE, ZooFormatError, read_shard, verify_file
+from rnnzoo.store import NETWORKS_TABLE, ZooFormatError, check_format_version, verify_file
 from rnnzoo.task import Task
 
 _VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
@@ -117,15 +118,16 @@ class Zoo:
         """The stacked weights [M, ...] of every network, in the zoo's order."""
         if not len(self):
             raise ValueError("this zoo is empty: there are no weights to load")
-        groups = self._metadata.groupby("shard", sort=True, observed=True)
-        self.source.prefetch(groups.groups.keys())
-        parts, positions = [], []
-        for shard, group in groups:
-            parts.append(_read_rows(self.shard_path(shard), group["row"].to_numpy()))
-            positions.append(group.index.to_numpy())
-        stacked = Weights.cat(parts)
-        order = torch.as_tensor(np.argsort(np.concatenate(positions), kind="stable"))
-        return stacked.select(order).to(device or self.device)
+        codes, shards = pd.factorize(self._metadata["shard"].to_numpy(), sort=True)
+        self.source.prefetch(shards)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(shards) + 1))
+        rows = self._metadata["row"].to_numpy(dtype=np.int64)
+        out: dict[str, np.ndarray] = {}
+        for k, shard in enumerate(shards):  # each shard's rows are copied once, straight into their places
+            positions = order[bounds[k] : bounds[k + 1]]
+            _read_rows_into(self.shard_path(shard), rows[positions], positions, out, len(self))
+        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(device or self.device)
 
     def curves(self) -> pd.DataFrame:
         """Per-step training curves (loss, accuracy, reliability, grad_norm as lists), one row per network."""
@@ -220,15 +222,60 @@ def _noise(noise: bool | float) -> float:
 _TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held")
 
 
-def _read_rows(path: Path, rows: np.ndarray) -> Weights:
-    """Rows of one shard: scattered rows are read as one span and selected (a shard holds ~100 networks)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    n_runs = 1 + int(np.count_nonzero(np.diff(np.sort(rows)) != 1)) if rows.size else 0
-    if n_runs <= 4:
-        return read_shard(path, rows)
-    low, high = int(rows.min()), int(rows.max())
-    span = read_shard(path, np.arange(low, high + 1))
-    return span.select(torch.as_tensor(rows - low))
+_SAFETENSORS_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
+
+
+def _shard_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a weight shard as read-only arrays over a memory map: nothing is read until indexed.
+
+    Parses the safetensors header (8-byte length, JSON) itself so that picking rows is one numpy gather per tensor;
+    a file that does not parse is reported as damaged, naming it.
+    """
+    def damaged(why: str) -> ZooFormatError:
+        return ZooFormatError(f"weight shard {path} cannot be read ({why}); it is truncated or damaged: delete it "
+                              "and re-download it or regenerate its job")
+
+    if not path.is_file():
+        raise ZooFormatError(f"weight shard {path} is missing; re-download it or rerun generation for its job")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= size - 8:
+            raise damaged("bad header length")
+        try:
+            header = json.loads(fh.read(n))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise damaged(f"header is not JSON: {exc}") from exc
+    check_format_version((header.pop("__metadata__", None) or {}).get("format_version"), path)
+    missing = [name for name in Weights.names() if name not in header]
+    if missing:
+        raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    arrays = {}
+    for name in Weights.names():
+        info = header[name]
+        dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
+        begin, end = (8 + n + int(x) for x in info["data_offsets"])
+        shape = tuple(int(x) for x in info["shape"])
+        if dtype is None or end > size or end - begin != int(np.prod(shape)) * np.dtype(dtype).itemsize:
+            raise damaged(f"tensor {name} has dtype {info.get('dtype')} or offsets that do not fit the file")
+        arrays[name] = data[begin:end].view(dtype).reshape(shape)
+    return arrays
+
+
+def _read_rows_into(path: Path, rows: np.ndarray, positions: np.ndarray, out: dict[str, np.ndarray],
+                    total: int) -> None:
+    """Copy rows of one shard into out[name][positions] (allocated [total, ...] on first use); only the pages
+    holding those rows are read from disk."""
+    arrays = _shard_arrays(path)
+    if rows.size and (rows.min() < 0 or rows.max() >= arrays["W_rec"].shape[0]):
+        raise ZooFormatError(f"the networks table points at row {int(rows.max())} of {path}, which holds "
+                             f"{arrays['W_rec'].shape[0]} networks; the table and the shard disagree")
+    for name, array in arrays.items():
+        if name not in out:
+            out[name] = np.empty((total, *array.shape[1:]), dtype=array.dtype)
+        out[name][positions] = array[rows]
 
 
 class Network:
