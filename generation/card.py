@@ -39,6 +39,7 @@ from rnnzoo.store import (
     file_records,
     read_card_metadata,
     read_manifest,
+    verify_zoo,
     write_bytes_atomic,
     write_manifest,
 )
@@ -379,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         manifest = read_manifest(args.zoo)
+        damaged = [p for p in verify_zoo(args.zoo) if f"{args.zoo / CARD}" not in p
+                   and f"{args.zoo / FIGURES_DIR}/" not in p]
+        if damaged:  # re-recording checksums now would bless the damage: refuse, change nothing
+            print(f"error: {args.zoo} has damaged or missing files; the card and manifest were left as they are:\n  "
+                  + "\n  ".join(damaged), file=sys.stderr)
+            return 2
         info = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
         render_card(args.zoo, info)
         write_manifest(args.zoo, info)

@@ -93,6 +93,18 @@ def test_card_renders_for_a_finished_zoo_and_flags_an_incomplete_one(zoo_copy):
     assert any("2311.10200" in p for p in problems)
 
 
+def test_card_cli_refreshes_the_manifest_but_refuses_a_damaged_zoo(zoo_copy, capsys):
+    from generation.card import main as card_main
+
+    (zoo_copy / "README.md").write_text("edited by hand\n")
+    assert card_main([str(zoo_copy)]) == 0 and verify_zoo(zoo_copy) == [] and card_problems(zoo_copy) == []
+    shard = zoo_copy / "weights/shard-00000.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    before = snapshot(zoo_copy)
+    assert card_main([str(zoo_copy)]) == 2
+    assert str(shard) in capsys.readouterr().err and snapshot(zoo_copy) == before
+
+
 def test_parquet_row_groups_are_capped(tmp_path, monkeypatch):
     import rnnzoo.store as store
 
