@@ -19,11 +19,10 @@ from rnnzoo.dynamics import (
     STREAM_INIT,
     STREAM_TRAIN,
     Weights,
-    initial_and_noise,
-    simulate,
+    NOISE_STD,
+    RATE_STD,
     stream_generator,
     task_metrics,
-    weighted_mse,
 )
 from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 
@@ -69,6 +68,104 @@ class TrainResult:
     curves: dict[str, list[np.ndarray]]
 
 
+def _flat_layout(n_units: int, n_inputs: int, n_outputs: int) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Offset and shape of each parameter inside one network's flat parameter vector."""
+    shapes = {"W_in": (n_units, n_inputs), "b_in": (n_units,), "W_rec": (n_units, n_units), "b_rec": (n_units,),
+              "W_out": (n_outputs, n_units), "b_out": (n_outputs,)}
+    layout, offset = {}, 0
+    for name, shape in shapes.items():
+        layout[name] = (offset, shape)
+        offset += math.prod(shape)
+    return layout
+
+
+def _views(flat: torch.Tensor, layout: dict[str, tuple[int, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
+    """Per-parameter views [M, *shape] into a flat [M, P] tensor (no copies)."""
+    return {name: flat[:, o : o + math.prod(s)].view(flat.shape[0], *s) for name, (o, s) in layout.items()}
+
+
+class _Workspace:
+    """Buffers of one forward/backward pass, reused across steps and sliced to the networks still training.
+
+    rates: [M, T, B, N + I + 1] holds r[t] in its first N columns and, fixed, u[t] and a constant 1 in the last
+    I + 1, so one product with [W_rec^T; W_in^T; b] is a whole update's pre-activation, and one product of
+    `delta` with `rates` is every gradient. delta: [M, T, B, N + O] holds dLoss/dpre[t] (zero at t = T - 1, whose
+    update is never read) and dLoss/dz[t] of the readout's pre-sigmoid. draws: each network's random normals.
+    """
+
+    def __init__(self, M: int, task: Task, N: int, device, dtype) -> None:
+        T, B = task.n_steps, task.n_trials
+        u = task.inputs(device, dtype).transpose(0, 1)  # [T, B, I]
+        I, O = u.shape[-1], N_OUTPUTS
+        self.rates = torch.empty(M, T, B, N + I + 1, device=device, dtype=dtype)
+        self.rates[..., N : N + I] = u
+        self.rates[..., N + I] = 1.0
+        self.delta = torch.zeros(M, T, B, N + O, device=device, dtype=dtype)
+        # One network's random draws: B*N normals for r[0], then T*B*N for the noise in [T, B, N] order (time-major,
+        # so the noise of step t is a contiguous block that the update overwrites with tanh(pre[t]), then its slope).
+        self.draws = torch.empty(M, B * N * (1 + T), device=device, dtype=dtype)
+        self.act = self.draws[:, B * N :].view(M, T, B, N)
+
+
+def loss_and_grads(
+    p: dict[str, torch.Tensor],
+    grads: dict[str, torch.Tensor],
+    targets: torch.Tensor,
+    step_weights: torch.Tensor,
+    alpha: float,
+    noise_std: float,
+    rate_std: float,
+    ws: _Workspace,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-network weighted MSE [M] and outputs [M, O, T, B] of rnnzoo.dynamics.simulate, with the exact gradient
+    of the summed losses written into `grads`: backpropagation through time written out by hand (no autograd
+    graph), every product batched over the M networks.
+
+    targets: [O, T, B]. ws.draws[:M] holds each network's standard normals: r[0] = tanh(rate_std * first B*N),
+    the rest (time-major) is the pre-activation noise divided by noise_std.
+    """
+    M, N = p["W_rec"].shape[:2]
+    O, T, B = targets.shape
+    I = p["W_in"].shape[-1]
+    RA, DZ, H = ws.rates[:M], ws.delta[:M], ws.act[:M]
+    R = RA[..., :N]
+    W_fwd = torch.cat([p["W_rec"].transpose(1, 2), p["W_in"].transpose(1, 2), (p["b_in"] + p["b_rec"]).unsqueeze(1)], 1)
+    W_bwd = torch.cat([p["W_rec"], p["W_out"]], 1)  # [M, N + O, N]
+
+    # Forward: pre[t] = [r u 1][t] @ W_fwd + noise_std * noise[t]; r[t + 1] = r[t] + alpha (tanh(pre[t]) - r[t]).
+    torch.tanh(ws.draws[:M, : B * N].view(M, B, N) * rate_std, out=R[:, 0])
+    for t in range(T - 1):
+        h = H[:, t]
+        h.baddbmm_(RA[:, t], W_fwd, beta=noise_std)
+        h.tanh_()
+        torch.lerp(R[:, t], h, alpha, out=R[:, t + 1])
+        torch.addcmul(torch.tensor(alpha, dtype=h.dtype, device=h.device), h, h, value=-alpha, out=h)  # slope
+    R_flat = R.reshape(M, T * B, N)
+    outputs = torch.sigmoid(torch.bmm(p["W_out"], R_flat.transpose(1, 2)).add_(p["b_out"].unsqueeze(2)))
+    outputs = outputs.view(M, O, T, B)
+    err = outputs - targets
+    w = step_weights.view(1, 1, T, 1)
+    scale = 1.0 / (T * B * O)
+    losses = (err.square() * w).sum(dim=(1, 2, 3)) * scale
+    dz = (err * w * (2 * scale)) * outputs * (1 - outputs)  # dLoss/d(pre-sigmoid), [M, O, T, B]
+    DZ[..., N:] = dz.permute(0, 2, 3, 1)
+
+    # Backward through time: g = dLoss/dr[t + 1]; dpre[t] = g * slope[t]; g <- (1 - alpha) g + [dpre dz][t] W_bwd.
+    g = torch.bmm(DZ[:, T - 1], W_bwd)
+    for t in range(T - 2, -1, -1):
+        torch.mul(g, H[:, t], out=DZ[:, t, :, :N])
+        if t > 0:
+            g.baddbmm_(DZ[:, t], W_bwd, beta=1.0 - alpha)
+    full = torch.bmm(DZ.view(M, T * B, N + O).transpose(1, 2), RA.view(M, T * B, N + I + 1))  # [M, N+O, N+I+1]
+    grads["W_rec"].copy_(full[:, :N, :N])
+    grads["W_in"].copy_(full[:, :N, N : N + I])
+    grads["b_rec"].copy_(full[:, :N, N + I])
+    grads["b_in"].copy_(full[:, :N, N + I])
+    grads["W_out"].copy_(full[:, N:, :N])
+    grads["b_out"].copy_(full[:, N:, N + I])
+    return losses, outputs
+
+
 def train_population(
     seeds: Sequence[int],
     lrs: Sequence[float],
@@ -82,58 +179,78 @@ def train_population(
     momentum: float = MOMENTUM,
     weight_decay: float = WEIGHT_DECAY,
     on_step: Callable[[int, int], None] | None = None,
+    threads: int | None = 1,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
     Network m starts from init_network(seeds[m]), trains for steps[m] full-batch SGD steps at learning rate lrs[m]
     and draws its initial rates and noise from its own TRAIN stream. Networks that finish early leave the batch.
-    on_step(step, n_active) is called after every step (for progress bars).
+    on_step(step, n_active) is called after every step (for progress bars). threads: torch's intra-op threads on
+    the CPU during the call (None: leave torch's setting). One by default: with two, every large elementwise op
+    waits at an OpenMP barrier whenever another process holds a core (measured 6x slower on a shared 2-core box);
+    use worker processes (generation/run.py --workers) to use more cores.
     """
+    if threads is not None and torch.device(device).type == "cpu" and torch.get_num_threads() != threads:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
+                                    momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads)
+        finally:
+            torch.set_num_threads(previous)
     M = len(seeds)
     if not (len(lrs) == len(steps) == M):
         raise ValueError(f"seeds, lrs and steps must have one entry per network, got {M}, {len(lrs)}, {len(steps)}")
     if M == 0:
         raise ValueError("train_population needs at least one network")
-    alpha_all = torch.as_tensor(alpha, dtype=torch.float64).reshape(-1).expand(M)
+    alphas = {float(a) for a in np.asarray(alpha, dtype=np.float64).reshape(-1)}
+    if len(alphas) != 1:
+        raise ValueError(f"train_population trains networks of one alpha = dt / tau at a time, got {sorted(alphas)}; "
+                         "split them into one call per alpha (a job is one family, hence one alpha)")
+    alpha = alphas.pop()
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha = dt / tau must lie in (0, 1], got {alpha}")
     # Longest-training networks first, so the networks still training are always a leading slice.
     order = sorted(range(M), key=lambda m: -int(steps[m]))
-    params = init_population([seeds[m] for m in order], n_units).to(device, dtype).tensors()
-    params = {k: v.contiguous() for k, v in params.items()}
-    buffers = {k: torch.zeros_like(v) for k, v in params.items()}
-    lr = torch.tensor([float(lrs[m]) for m in order], dtype=dtype, device=device)
-    alpha_t = alpha_all[order].to(device=device, dtype=dtype)
+    init = init_population([seeds[m] for m in order], n_units)
+    layout = _flat_layout(n_units, init.n_inputs, init.n_outputs)
+    flat = torch.cat([v.reshape(M, -1) for v in init.tensors().values()], dim=1).to(device, dtype).contiguous()
+    flat_grad, buffer = torch.zeros_like(flat), torch.zeros_like(flat)
+    lr = torch.tensor([float(lrs[m]) for m in order], dtype=dtype, device=device).view(M, 1)
     n_steps = [int(steps[m]) for m in order]
     generators = [stream_generator(seeds[m], STREAM_TRAIN, device) for m in order]
 
-    inputs, targets = task.inputs(device, dtype), task.targets(device, dtype)
+    targets = task.targets(device, dtype).permute(2, 1, 0).contiguous()  # [O, T, B]
     step_weights, cues = task.loss_weights(device, dtype), task.cues(device)
+    ws = _Workspace(M, task, n_units, device, dtype)
     curves = torch.full((len(CURVE_NAMES), M, max(n_steps)), float("nan"), dtype=dtype, device=device)
+    B, T, N = task.n_trials, task.n_steps, n_units
 
-    for k in range(max(n_steps)):
-        n = sum(1 for s in n_steps if s > k)
-        leaves = {name: p[:n].detach().requires_grad_(True) for name, p in params.items()}
-        weights = Weights(**leaves)
-        r0, noise = initial_and_noise(generators[:n], task.n_trials, task.n_steps, weights.W_rec)
-        outputs, _ = simulate(weights, inputs, alpha_t[:n], r0=r0, noise=noise)
-        losses = weighted_mse(outputs, targets, step_weights)
-        losses.sum().backward()
-        with torch.no_grad():
-            accuracy, reliability = task_metrics(outputs.detach(), cues, task.eval_window)
-            grad_norm = leaves["W_rec"].grad.flatten(1).norm(dim=1)
-            curves[:, :n, k] = torch.stack([losses.detach(), accuracy, reliability, grad_norm])
-            for name, leaf in leaves.items():
-                p, buf, grad = params[name][:n], buffers[name][:n], leaf.grad
-                d_p = grad.add(p, alpha=weight_decay)
-                if k == 0:
-                    buf.copy_(d_p)
-                else:
-                    buf.mul_(momentum).add_(d_p)
-                p.sub_(lr[:n].view(-1, *([1] * (p.ndim - 1))) * buf)
-        if on_step is not None:
-            on_step(k, n)
+    with torch.no_grad():
+        for k in range(max(n_steps)):
+            n = sum(1 for s in n_steps if s > k)
+            params, grads = _views(flat[:n], layout), _views(flat_grad[:n], layout)
+            for m in range(n):  # each network's own stream: B*N normals for r[0], then T*B*N noise, time-major
+                torch.randn(ws.draws.shape[1], generator=generators[m], out=ws.draws[m])
+            losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD, ws)
+            window = outputs[:, :, task.eval_window].permute(0, 3, 2, 1).contiguous()  # [M, B, steps, O]
+            accuracy, reliability = task_metrics(window, cues, slice(None))
+            grad_norm = grads["W_rec"].flatten(1).norm(dim=1)
+            curves[:, :n, k] = torch.stack([losses, accuracy, reliability, grad_norm])
+            # torch.optim.SGD: d_p = grad + wd * p; buf = momentum * buf + d_p (buf = d_p at the first step);
+            # p -= lr * buf.
+            p, buf, d_p = flat[:n], buffer[:n], flat_grad[:n].add_(flat[:n], alpha=weight_decay)
+            if k == 0:
+                buf.copy_(d_p)
+            else:
+                buf.mul_(momentum).add_(d_p)
+            p.sub_(lr[:n] * buf)
+            if on_step is not None:
+                on_step(k, n)
 
     inverse = np.argsort(order)
-    final = Weights(**{k: v[torch.as_tensor(inverse, device=v.device)] for k, v in params.items()}).to("cpu", torch.float32)
+    index = torch.as_tensor(inverse, device=flat.device)
+    final = Weights(**{k: v[index] for k, v in _views(flat, layout).items()}).to("cpu", torch.float32)
     curves_np = curves.cpu().numpy().astype(np.float32)
     out = {name: [curves_np[c, i, : n_steps[i]] for i in inverse] for c, name in enumerate(CURVE_NAMES)}
     return TrainResult(weights=final, curves=out)

@@ -46,7 +46,7 @@ def plain_train(seed, lr, task, steps, dtype):
     for _ in range(steps):
         draws = torch.randn(B * N + B * T * N, generator=gen, dtype=dtype)
         r0 = torch.tanh(RATE_STD * draws[: B * N].reshape(B, N))
-        noise = NOISE_STD * draws[B * N :].reshape(B, T, N)
+        noise = NOISE_STD * draws[B * N :].reshape(T, B, N).transpose(0, 1)  # the trainer's time-major stream
         opt.zero_grad()
         loss = (w.view(1, -1, 1) * (model(u, r0, noise) - y) ** 2).mean()
         loss.backward()
