@@ -172,6 +172,16 @@ def test_trajectory_reads_check_the_shard_checksum(zoo_copy):
         zoo.trajectories()[zoo[0].id]
 
 
+def test_a_zoo_without_trajectories_says_so(zoo_copy):
+    from rnnzoo.store import write_manifest
+
+    shutil.rmtree(zoo_copy / "trajectories")
+    manifest = json.loads((zoo_copy / "manifest.json").read_text())
+    write_manifest(zoo_copy, {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
+    with pytest.raises(ZooFormatError, match="stores no trajectories.*zoo.simulate"):
+        rnnzoo.load(source=zoo_copy).trajectories()
+
+
 # ---- verify and publish: damaged copies ---------------------------------------------------------------------
 def test_verify_names_each_damaged_file_and_writes_nothing(zoo_copy):
     assert verify_zoo(zoo_copy) == []
