@@ -86,6 +86,12 @@ COLUMN_MEANINGS = {
     "curves": "curve shard holding the network's training curves",
     "job": "generation job that trained it",
     "synthetic": "constructed by hand rather than trained",
+    "dynamics_label": "label from rnnzoo's own diagnostics (period, slow points); null if not computed",
+    "period_steps": "period of the noiseless autonomous orbit (steps); null if not periodic",
+    "period_ratio": "period / (delay + reaction steps)",
+    "amplitude": "RMS radius of the periodic orbit (state units)",
+    "n_slow_points": "number of distinct slow points found",
+    "slowest_speed": "speed |F(x) - x| at the slowest point found",
 }
 
 

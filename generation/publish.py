@@ -85,15 +85,20 @@ def schema_problems(root: Path, files: dict) -> list[str]:
                 continue
             want = expected.get(name)
             if want is not None and not schema.remove_metadata().equals(want):
-                problems.append(f"{root / rel} (config {name!r}) has schema {schema.types}, not the zoo's schema")
+                have = {f.name: f.type for f in schema}
+                missing = [f.name for f in want if f.name not in have]
+                extra = [n for n in have if n not in want.names]
+                wrong = [f"{f.name}: {have[f.name]} (expected {f.type})" for f in want
+                         if f.name in have and have[f.name] != f.type]
+                problems.append(f"{root / rel} (config {name!r}) does not have this rnnzoo's schema (missing columns "
+                                f"{missing}, unexpected {extra}, other types {wrong}); re-assemble it with the current "
+                                "generation code (rerunning generation/run.py with the same arguments resumes)")
     return problems
 
 
 def datasets_problems(root: Path) -> list[str]:
     """Resolve every config with `datasets` offline, as the Hub's viewer does, without converting any data."""
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import datasets
+    import datasets  # a local folder resolves without network
 
     problems = []
     with tempfile.TemporaryDirectory(prefix="rnnzoo-publish-") as cache:
@@ -163,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.files_per_commit < 1:
         parser.error("--files-per-commit must be at least 1")
 
+    if args.dry_run:  # guarantee no network: huggingface_hub and datasets read these when first imported
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
     problems = validate(args.zoo, check_datasets=not args.skip_datasets_check)
     if problems:
         print(f"{args.zoo} is not ready to publish ({len(problems)} problem{'s' * (len(problems) > 1)}):",
