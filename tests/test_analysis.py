@@ -12,7 +12,7 @@ from rnnzoo.analysis import classify, diagnose
 from rnnzoo.dynamics import Weights
 
 N = 100
-DELAY_MS = 100.0  # trial of 36 steps: 6 cue + 20 delay + 10 reaction
+DELAY_MS = 50.0  # trial of 26 steps: 6 cue + 10 delay + 10 reaction
 
 
 def rotation(period: float, gain: float, alpha: float, embed: bool = False, seed: int = 0) -> rnnzoo.Network:

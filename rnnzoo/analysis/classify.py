@@ -4,8 +4,9 @@ For each network: the reference's two criteria (PSD ratio, output fluctuation; r
 label read from the dynamics themselves: a noiseless autonomous run after one cue (the reference's extended run
 without noise) is a limit cycle when its tail returns to itself (period, amplitude), otherwise its slow and fixed
 points tell a slow-point manifold (a marginal direction, |eigenvalue| of dF/dx near 1, or a slow drift) from an
-isolated fixed point. Networks that solve the task are labelled cycle or manifold; zoo networks that did not learn
-keep failed / unstable from their training curves; other weights get cycle / manifold / fixed / irregular.
+isolated fixed point. Networks that solve the task are labelled cycle or manifold (irregular if the activity neither
+returns, settles nor drifts slowly: chaos); zoo networks that did not learn keep failed / unstable from their
+training curves; other weights get cycle / manifold / fixed / irregular.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torc
                             "learned", "untrained")
     outcomes = np.asarray(outcomes, dtype=object)
     solves = outcomes == "learned"
-    label = np.where(solves, np.where(periodic, "cycle", "manifold"),
+    # Solvers: cycle or manifold; activity that neither returns nor settles nor drifts slowly stays "irregular".
+    label = np.where(solves, np.where(periodic, "cycle", np.where(regime == "irregular", "irregular", "manifold")),
                      np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, regime))
     period = cyc.period.cpu().numpy()
     n_slow = slow.n_slow().cpu().numpy()

@@ -56,7 +56,8 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     if slow is not None:
         s = slow.numpy()
         fast = ev.slow_speeds >= 1e-3
-        a.scatter(s[~fast, 0], s[~fast, 1], marker="x", s=60, color="red", label="slow / fixed point")
+        if (~fast).any():
+            a.scatter(s[~fast, 0], s[~fast, 1], marker="x", s=60, color="red", label="slow / fixed point")
         if fast.any():
             a.scatter(s[fast, 0], s[fast, 1], marker="+", s=60, color="orange", label="speed minimum (not slow)")
         a.legend(fontsize=8, loc="best")
