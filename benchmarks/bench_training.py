@@ -22,7 +22,7 @@ if __package__ in (None, ""):
 import torch
 
 from generation.presets import PRESETS
-from generation.train import init_network, train_population
+from generation.train import flops_per_network_step, init_network, train_population
 from rnnzoo.dynamics import NOISE_STD, RATE_STD, STREAM_TRAIN, stream_generator
 from rnnzoo.task import Task
 
@@ -87,16 +87,6 @@ def matmul_flops(device: torch.device, size: int = 2048, repeats: int = 10) -> f
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def flops_per_network_step(task: Task, n_units: int = 100) -> float:
-    """Multiply-add FLOPs of one full-batch SGD step of one network (forward, BPTT, weight gradients)."""
-    B, T, N = task.n_trials, task.n_steps, n_units
-    forward = 2 * B * (T - 1) * N * (N + 3)  # recurrent + input + bias
-    backward = 2 * B * (T - 1) * N * (N + 2)  # carried gradient through W_rec and the readout
-    weight_grads = 2 * B * T * (N + 2) * (N + 3)
-    readout = 2 * B * T * N * 2
-    return float(forward + backward + weight_grads + readout)
-
-
 def time_batched(task: Task, n_networks: int, steps: int, device: torch.device) -> float:
     """Seconds per network-step of the batched trainer."""
     seeds = list(range(n_networks))
@@ -109,15 +99,21 @@ def time_batched(task: Task, n_networks: int, steps: int, device: torch.device) 
     return (time.perf_counter() - start) / (n_networks * steps)
 
 
-def time_loop(task: Task, n_networks: int, steps: int, device: torch.device) -> float:
-    """Seconds per network-step of the per-network torch.nn loop."""
-    reference_train(0, 0.1, task, 1, device)  # warm-up
-    sync(device)
-    start = time.perf_counter()
-    for m in range(n_networks):
-        reference_train(m, 0.1 * 0.8 ** (m % 10), task, steps, device)
-    sync(device)
-    return (time.perf_counter() - start) / (n_networks * steps)
+def time_loop(task: Task, n_networks: int, steps: int, device: torch.device, threads: int | None = None) -> float:
+    """Seconds per network-step of the per-network torch.nn loop (with `threads` intra-op threads on a CPU)."""
+    previous = torch.get_num_threads()
+    if threads and device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        reference_train(0, 0.1, task, 1, device)  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        for m in range(n_networks):
+            reference_train(m, 0.1 * 0.8 ** (m % 10), task, steps, device)
+        sync(device)
+        return (time.perf_counter() - start) / (n_networks * steps)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def preset_network_steps_by_length(name: str) -> dict[int, int]:
@@ -155,26 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-networks", type=int, default=3, help="networks trained one by one by the loop")
     parser.add_argument("--steps", type=int, default=10, help="SGD steps per network")
     parser.add_argument("--delays", type=int, nargs="+", default=[40, 200], help="delays (ms) to measure at")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--skip-default-threads", action="store_true",
+                        help="on a CPU, do not also time the loop at torch's default thread count")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    peak1 = matmul_flops(device)
+    torch.set_num_threads(default_threads)
     peak = matmul_flops(device)
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{threads} threads'})"
-          f", large-matmul {peak / 1e9:,.1f} GFLOP/s")
+    if device.type == "cuda":
+        print(f"device {torch.cuda.get_device_name(device)}, large-matmul {peak / 1e9:,.1f} GFLOP/s")
+    else:
+        print(f"device cpu: large-matmul {peak1 / 1e9:,.1f} GFLOP/s on 1 thread, {peak / 1e9:,.1f} GFLOP/s on "
+              f"{default_threads} threads. The batched trainer runs single-threaded (its default); 'loop' is the "
+              f"per-network loop on 1 thread (its best here), 'loop@{default_threads}' on torch's default threads.")
+        peak = max(peak, peak1)
     print(f"{'delay':>6} {'T':>4} {'batched ms/net-step':>20} {'loop ms/net-step':>17} {'speed-up':>9} "
           f"{'batched GFLOP/s':>16} {'loop GFLOP/s':>13} {'batched % peak':>15}")
     seconds_at = {}
     for delay in args.delays:
         task = Task(delay_ms=delay)
         flops = flops_per_network_step(task)
-        loop = time_loop(task, args.loop_networks, args.steps, device)
+        loop = time_loop(task, args.loop_networks, args.steps, device, threads=1)
         batched = time_batched(task, args.networks, args.steps, device)
         seconds_at[task.n_steps] = batched
         print(f"{delay:>6} {task.n_steps:>4} {batched * 1e3:>20.3f} {loop * 1e3:>17.3f} {loop / batched:>8.1f}x "
               f"{flops / batched / 1e9:>16.2f} {flops / loop / 1e9:>13.2f} {100 * flops / batched / peak:>14.1f}%")
+        if device.type == "cpu" and default_threads > 1 and not args.skip_default_threads:
+            slow = time_loop(task, 1, max(2, args.steps // 3), device, threads=default_threads)
+            print(f"{'':>6} {'':>4} {'loop@' + str(default_threads):>20} {slow * 1e3:>17.3f} {slow / batched:>8.1f}x "
+                  f"{'':>16} {flops / slow / 1e9:>13.2f}")
     for name in ("paper", "full"):
         n = PRESETS[name].size
         print(f"projected {name}: {n:,} networks, {hours(project(name, seconds_at))} on this {device.type} "

@@ -60,12 +60,60 @@ def init_population(seeds: Sequence[int], n_units: int = 100) -> Weights:
     return Weights.cat([init_network(int(s), n_units) for s in seeds])
 
 
+def flops_per_network_step(task: Task, n_units: int = 100) -> float:
+    """Multiply-add FLOPs of one full-batch SGD step of one network as loss_and_grads computes it: the forward
+    updates ([r u 1] @ [W_rec^T; W_in^T; b]), the readout, the carried gradient and the one weight-gradient product."""
+    B, T, N, I, O = task.n_trials, task.n_steps, n_units, N_INPUTS, N_OUTPUTS
+    forward = 2 * B * (T - 1) * (N + I + 1) * N
+    readout = 2 * B * T * N * O
+    backward = 2 * B * (T - 1) * (N + O) * N
+    weight_grads = 2 * B * T * (N + O) * (N + I + 1)
+    return float(forward + readout + backward + weight_grads)
+
+
+def workspace_bytes(task: Task, n_networks: int, n_units: int = 100, dtype: torch.dtype = torch.float32) -> int:
+    """Peak bytes of the trainer's buffers for n_networks trained together (workspace, parameters, SGD state,
+    per-step temporaries and curves): what bounds a job's memory."""
+    B, T, N, I, O = task.n_trials, task.n_steps, n_units, N_INPUTS, N_OUTPUTS
+    per_network = (B * N * (1 + T)  # draws (noise, then tanh and its slope)
+                   + T * B * (N + I + 1) + T * B * (N + O)  # rates and deltas
+                   + 3 * O * T * B  # outputs, errors, dz
+                   + 4 * (N * (N + I + 2) + O * (N + 1))  # parameters, gradients, momentum, stacked weights
+                   + 2 * B * N)  # carried gradient, temporaries
+    return int(per_network * n_networks * torch.finfo(dtype).bits // 8)
+
+
+def free_memory(device: torch.device | str) -> int:
+    """Bytes available for a job on this device: CUDA's free memory, or the host's MemAvailable."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30  # no /proc (not Linux): assume 4 GiB
+
+
+def networks_per_batch(task: Task, device: torch.device | str, n_units: int = 100, dtype: torch.dtype = torch.float32,
+                       memory_fraction: float = 0.5) -> int:
+    """How many networks to train together so the trainer's buffers use at most memory_fraction of the free
+    memory of the device (at least one)."""
+    budget = free_memory(device) * memory_fraction
+    return max(1, int(budget // max(1, workspace_bytes(task, 1, n_units, dtype))))
+
+
 @dataclass
 class TrainResult:
     """Trained weights (on the CPU, float32) and per-step curves, one array per network of its own length."""
 
     weights: Weights
     curves: dict[str, list[np.ndarray]]
+    batch_size: int = 0  # networks trained together (the job may be cut into several batches)
+    peak_bytes: int = 0  # the trainer's buffers at the largest batch (workspace_bytes)
 
 
 def _flat_layout(n_units: int, n_inputs: int, n_outputs: int) -> dict[str, tuple[int, tuple[int, ...]]]:
@@ -180,6 +228,7 @@ def train_population(
     weight_decay: float = WEIGHT_DECAY,
     on_step: Callable[[int, int], None] | None = None,
     threads: int | None = 1,
+    max_batch: int | None = None,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
@@ -188,21 +237,37 @@ def train_population(
     on_step(step, n_active) is called after every step (for progress bars). threads: torch's intra-op threads on
     the CPU during the call (None: leave torch's setting). One by default: with two, every large elementwise op
     waits at an OpenMP barrier whenever another process holds a core (measured 6x slower on a shared 2-core box);
-    use worker processes (generation/run.py --workers) to use more cores.
+    use worker processes (generation/run.py --workers) to use more cores. max_batch: most networks trained together
+    (None: as many as fit in half the device's free memory, networks_per_batch); a network's result does not
+    depend on it.
     """
-    if threads is not None and torch.device(device).type == "cpu" and torch.get_num_threads() != threads:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
-                                    momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads)
-        finally:
-            torch.set_num_threads(previous)
     M = len(seeds)
     if not (len(lrs) == len(steps) == M):
         raise ValueError(f"seeds, lrs and steps must have one entry per network, got {M}, {len(lrs)}, {len(steps)}")
     if M == 0:
         raise ValueError("train_population needs at least one network")
+    if max_batch is None:
+        max_batch = networks_per_batch(task, device, n_units, dtype)
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+    if M > max_batch:
+        parts = [train_population(seeds[i : i + max_batch], lrs[i : i + max_batch], steps[i : i + max_batch], task,
+                                  alpha, n_units=n_units, device=device, dtype=dtype, momentum=momentum,
+                                  weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch)
+                 for i in range(0, M, max_batch)]
+        return TrainResult(weights=Weights.cat([p.weights for p in parts]),
+                           curves={k: [c for p in parts for c in p.curves[k]] for k in CURVE_NAMES},
+                           batch_size=max_batch, peak_bytes=max(p.peak_bytes for p in parts))
+    if threads is not None and torch.device(device).type == "cpu" and torch.get_num_threads() != threads:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
+                                    momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads,
+                                    max_batch=max_batch)
+        finally:
+            torch.set_num_threads(previous)
+    M = len(seeds)
     alphas = {float(a) for a in np.asarray(alpha, dtype=np.float64).reshape(-1)}
     if len(alphas) != 1:
         raise ValueError(f"train_population trains networks of one alpha = dt / tau at a time, got {sorted(alphas)}; "
@@ -253,4 +318,5 @@ def train_population(
     final = Weights(**{k: v[index] for k, v in _views(flat, layout).items()}).to("cpu", torch.float32)
     curves_np = curves.cpu().numpy().astype(np.float32)
     out = {name: [curves_np[c, i, : n_steps[i]] for i in inverse] for c, name in enumerate(CURVE_NAMES)}
-    return TrainResult(weights=final, curves=out)
+    return TrainResult(weights=final, curves=out, batch_size=M,
+                       peak_bytes=workspace_bytes(task, M, n_units, dtype))
