@@ -72,18 +72,18 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
             "description": "rates and outputs of each network on the first trial of each cue class of its "
                            "canonical evaluation (stream STREAM_EVAL of its seed, noise on); rates[:, :, t] is "
                            "the state before update t and outputs[:, :, t] is read from it"})
-        groups = table.sort_values(["job", "row"]).groupby(["family", "delay_ms", "reaction_ms"], sort=True)
+        groups = table.sort_values(["shard", "row"]).groupby(["family", "delay_ms", "reaction_ms"], sort=True)
         bar = tqdm(total=len(table), desc="trajectories", unit="net", disable=not progress)
         for (family, delay, reaction), group in groups:
             task = Network(group.iloc[0]).task()
-            shard_networks = int(group.groupby("job").size().max())
+            shard_networks = int(group.groupby("shard").size().max())  # one zarr shard = one weight shard's networks
             ids = group["id"].tolist()
             g = top.create_group(group_name(family, delay, reaction), attributes={
                 "ids": ids, "family": family, "delay_ms": int(delay), "reaction_ms": float(reaction),
                 "n_steps": task.n_steps, "dt_ms": task.dt_ms, "trials": trials})
             arrays = dict.fromkeys(ARRAYS)
             start = 0
-            for (job, shard), part in group.groupby(["job", "shard"], sort=False):
+            for shard, part in group.groupby("shard", sort=False):
                 weights = read_shard(root / shard, part["row"].to_numpy()).to(device)
                 sim = run_task(weights, task, torch.tensor(part["alpha"].to_numpy(np.float32), device=device),
                                part["seed"].tolist())
