@@ -24,7 +24,7 @@ from huggingface_hub.errors import (
 
 from rnnzoo.sources import Source
 
-_HF_URL = re.compile(r"^hf://(?:datasets/)?(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
+_HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
 
 
 class HubFileUnavailable(FileNotFoundError):
