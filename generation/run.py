@@ -23,18 +23,12 @@ import torch
 from tqdm.auto import tqdm
 
 from generation.assemble import assemble
-from generation.jobs import job_done, run_job
+from generation.engines import EngineError, job_network_steps, resolve_device, run_local, run_ray
+from generation.jobs import job_done
 from generation.presets import PRESETS, Preset, get_preset
+from generation.train import flops_per_network_step, train_population
 
 GENERATION_FILE = "generation.json"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: no CUDA device is visible here; use --device cpu or auto")
-    return torch.device(name)
 
 
 def claim_folder(root: Path, preset: Preset, max_steps: int | None) -> dict:
@@ -59,27 +53,81 @@ def claim_folder(root: Path, preset: Preset, max_steps: int | None) -> dict:
     return generation
 
 
-def describe(preset: Preset, jobs) -> str:
-    steps = sum(j.network_steps for j in jobs)
-    return (f"preset {preset.name}: {preset.description}\n"
-            f"  {sum(len(j.networks) for j in jobs):,} networks in {len(jobs):,} jobs, {steps:,} network-steps")
+def measured_flops(device: torch.device, n_networks: int = 8, steps: int = 3) -> float:
+    """FLOP/s the trainer reaches on this device, timed on a small batch (about a second on a CPU)."""
+    from rnnzoo.task import Task
+
+    task = Task(delay_ms=40)
+    train_population([0], [0.1], [1], task, 0.5, device=device)  # warm-up
+    started = time.perf_counter()
+    train_population(list(range(n_networks)), [0.1] * n_networks, [steps] * n_networks, task, 0.5, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return flops_per_network_step(task) * n_networks * steps / (time.perf_counter() - started)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None) -> str:
+    """Networks, jobs, network-steps, training FLOPs and (given the measured FLOP/s) the projected training time."""
+    steps = sum(job_network_steps(j, max_steps) for j in jobs)
+    flops = sum(job_network_steps(j, max_steps) * flops_per_network_step(j.task, j.family.n_units) for j in jobs)
+    text = (f"preset {preset.name}: {preset.description}\n"
+            f"  {sum(len(j.networks) for j in jobs):,} networks in {len(jobs):,} jobs, {steps:,} network-steps, "
+            f"{flops:.3g} training FLOPs")
+    if flops_per_s:
+        text += f", about {duration(flops / flops_per_s)} of training at {flops_per_s / 1e9:.1f} GFLOP/s"
+    return text
+
+
+def summary_table(summaries: list[dict]) -> str:
+    """One line per job: what ran, how fast, and its memory."""
+    lines = [f"{'job':>5} {'family':>8} {'delay':>5} {'nets':>5} {'net-steps':>10} {'seconds':>8} {'net-steps/s':>11} "
+             f"{'batch':>5} {'peak MiB':>9} {'rss MiB':>8}  status"]
+    for s in summaries:
+        rate = s["network_steps"] / s["seconds"] if s["seconds"] else 0.0
+        lines.append(f"{s['job']:>5} {s['family']:>8} {s['delay_ms']:>5} {s['networks']:>5} {s['network_steps']:>10,} "
+                     f"{s['seconds']:>8.1f} {rate:>11.1f} {s['batch_size']:>5} {s['peak_bytes'] / 2**20:>9.1f} "
+                     f"{s['max_rss_bytes'] / 2**20:>8.0f}  {'skipped (done)' if s['skipped'] else 'trained'}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", required=True, help=f"grid to generate: {', '.join(PRESETS)}")
+    parser.add_argument("--preset", required=True, help=f"grid to generate: {', '.join(PRESETS)} (or 'all' with "
+                        "--dry-run)")
     parser.add_argument("--out", type=Path, help="zoo folder to write (resumes if it holds the same preset)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this machine (see --workers); ray: Ray tasks (see --address)")
+    parser.add_argument("--workers", type=int, default=1, help="local engine: worker processes, one job each")
+    parser.add_argument("--address", default=None,
+                        help="ray engine: head node host:port, 'auto' (this machine's cluster) or 'local'")
+    parser.add_argument("--retries", type=int, default=3, help="ray engine: retries of a failed job")
+    parser.add_argument("--gpus-per-job", type=float, default=0.25, help="ray engine: GPU fraction of a job on CUDA")
     parser.add_argument("--job-index", type=int, default=None, help="run only slice i of --num-jobs slices")
     parser.add_argument("--num-jobs", type=int, default=None, help="number of slices the jobs are cut into")
     parser.add_argument("--max-steps", type=int, default=None, help="cap SGD steps per network (tests only)")
-    parser.add_argument("--dry-run", action="store_true", help="print the preset's size and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the preset's size, FLOPs and projected time on this device, and exit")
     args = parser.parse_args(argv)
 
-    try:
-        preset = get_preset(args.preset)
-    except ValueError as exc:
-        parser.error(str(exc))
+    if args.preset == "all" and args.dry_run:
+        presets = list(PRESETS.values())
+    else:
+        try:
+            presets = [get_preset(args.preset)]
+        except ValueError as exc:
+            parser.error(str(exc))
+    preset = presets[0]
     jobs = preset.jobs()
     if (args.job_index is None) != (args.num_jobs is None):
         parser.error("give --job-index and --num-jobs together")
@@ -87,29 +135,67 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= args.job_index < args.num_jobs:
             parser.error(f"--job-index must lie in [0, {args.num_jobs}), got {args.job_index}")
         jobs = jobs[args.job_index :: args.num_jobs]
-    print(describe(preset, jobs))
+    if args.engine == "ray" and args.address is None:
+        parser.error("--engine ray needs --address (head node host:port, 'auto', or 'local')")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    try:
+        device = resolve_device(args.device)
+    except EngineError as exc:
+        parser.error(str(exc))
     if args.dry_run:
+        speed = measured_flops(device)
+        print(f"device {device}: the trainer runs at {speed / 1e9:.1f} GFLOP/s here (measured just now; "
+              f"times below are training only, one process)")
+        for p in presets:
+            print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed))
         return 0
+    print(describe(preset, jobs, args.max_steps))
     if args.out is None:
         parser.error("--out is required unless --dry-run")
     root = args.out
     generation = claim_folder(root, preset, args.max_steps)
-    device = resolve_device(args.device)
 
     todo = [j for j in jobs if not job_done(root, j)]
     if len(todo) < len(jobs):
         print(f"  resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     started = time.time()
     total = sum(len(j.networks) for j in todo)
-    with tqdm(total=total, desc="networks", unit="net", position=0) as overall:
-        for job in todo:
-            n_steps = max(n.steps for n in job.networks) if args.max_steps is None else args.max_steps
-            with tqdm(total=n_steps, desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)",
-                      unit="step", leave=False, position=1) as bar:
-                record = run_job(root, job, device, on_step=lambda k, n: bar.update(1), max_steps=args.max_steps)
-            overall.update(len(job.networks))
-            overall.set_postfix(last_job_s=record["seconds"])
+    try:
+        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True) as overall:
+            def done(summary: dict) -> None:
+                overall.update(summary["networks"])
+                overall.set_postfix(job=summary["job"], job_s=summary["seconds"])
+
+            def job_bar(job):
+                bar = tqdm(total=job_network_steps(job, args.max_steps), unit="net-step", leave=False, position=1,
+                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True)
+
+                def step(k: int, n_active: int) -> None:
+                    bar.update(n_active)
+                    if bar.n >= bar.total:
+                        bar.close()
+                return step
+
+            if args.engine == "ray":
+                summaries = run_ray(root, preset.name, todo, args.device, args.max_steps, args.address,
+                                    retries=args.retries, gpus_per_job=args.gpus_per_job,
+                                    cpus=args.workers if args.workers > 1 else None, on_done=done)
+            else:
+                summaries = run_local(root, preset.name, todo, args.device, args.max_steps, workers=args.workers,
+                                      on_done=done, on_step=job_bar)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.time() - started
+    if summaries:
+        print(summary_table(summaries))
+        trained = [s for s in summaries if not s["skipped"]]
+        if trained:
+            steps = sum(s["network_steps"] for s in trained)
+            print(f"{len(trained)} jobs, {sum(s['networks'] for s in trained)} networks, {steps:,} network-steps in "
+                  f"{elapsed:.1f} s ({steps / elapsed:.1f} network-steps/s, labels and writes included); peak "
+                  f"trainer memory {max(s['peak_bytes'] for s in trained) / 2**20:.1f} MiB per job")
 
     if all(job_done(root, j) for j in preset.jobs()):
         manifest = assemble(root, preset, generation)
