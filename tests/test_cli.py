@@ -1,0 +1,88 @@
+"""The `rnnzoo` command line on a zoo generated for real: info, query, show, verify, refit, figures, help."""
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from rnnzoo.cli import build_parser, main, parse_query
+
+
+def test_query_terms_parse_into_the_query_language():
+    assert parse_query(["delay=50", "lr=1e-2", "mechanism=limit_cycle", "cue_held=false"]) == {
+        "delay": 50, "lr": 0.01, "mechanism": "limit_cycle", "cue_held": False}
+    assert parse_query(["delay=20,40", "lr=0.01:0.1", "seed=:3", "final_accuracy=0.9:"]) == {
+        "delay": [20, 40], "lr": (0.01, 0.1), "seed": (None, 3), "final_accuracy": (0.9, None)}
+    with pytest.raises(ValueError, match="COLUMN=VALUE"):
+        parse_query(["delay50"])
+
+
+def test_every_command_has_a_help_text(capsys):
+    parser = build_parser()
+    text = parser.format_help()
+    for command in ("info", "query", "show", "verify", "refit", "figures"):
+        assert command in text
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert len(capsys.readouterr().out) > 200
+    assert "mechanism" in text and "range" in text  # the epilog explains query values
+
+
+def test_info_and_query(quick_zoo, capsys):
+    assert main(["info", "--source", str(quick_zoo)]) == 0
+    out = capsys.readouterr().out
+    assert "n_networks: 12" in out and "delay_ms x mechanism" in out and "columns: id, family" in out
+    assert main(["query", "--source", str(quick_zoo), "delay=40", "seed=0,1", "--json", "--columns", "id,seed"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4 and {r["seed"] for r in rows} == {0, 1} and all("d040" in r["id"] for r in rows)
+    assert main(["query", "--source", str(quick_zoo), "delay=20:30", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "(6 networks, first 2 shown)" in out and "nopost-d020" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["query", "dely=40"], "unknown column 'dely'"),
+    (["query", "delay=50"], "available: 20, 40"),
+    (["query", "delay=40", "--columns", "id,nope"], "unknown column(s) nope"),
+    (["show", "no-such-network"], "no network"),
+])
+def test_bad_input_exits_2_with_one_clear_line(quick_zoo, capsys, argv, message):
+    assert main([argv[0], "--source", str(quick_zoo), *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.startswith(f"rnnzoo {argv[0]}: error:")
+
+
+def test_show_writes_a_plot(quick_zoo, tmp_path, capsys):
+    out = tmp_path / "plots" / "net.png"
+    net_id = "nopost-d020-lr1.000e-01-s000"
+    assert main(["show", "--source", str(quick_zoo), net_id, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_verify_reports_damage(quick_zoo, tmp_path, capsys):
+    assert main(["verify", str(quick_zoo)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    copy = shutil.copytree(quick_zoo, tmp_path / "zoo")
+    shard = sorted((copy / "weights").glob("*.safetensors"))[1]
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 1
+    shard.write_bytes(bytes(data))
+    assert main(["verify", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL {shard}" in out and "1 problem(s)" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rnnzoo.figures") is not None, reason="rnnzoo.figures exists")
+def test_figures_without_the_figures_module_fails_clearly(quick_zoo, tmp_path, capsys):
+    assert main(["figures", "--source", str(quick_zoo), "--out", str(tmp_path)]) == 2
+    assert "figures needs rnnzoo.figures" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_refit_prints_the_report(quick_zoo, capsys):
+    assert main(["refit", "--source", str(quick_zoo), "nopost-d020-lr1.000e-01-s000", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["id"] == "nopost-d020-lr1.000e-01-s000" and -1 <= report["weight_corr"] <= 1
