@@ -33,7 +33,7 @@ GENERATION_FILE = "generation.json"
 
 def claim_folder(root: Path, preset: Preset, max_steps: int | None) -> dict:
     """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten)."""
-    generation = {"preset": preset.config(), "max_steps": max_steps}
+    generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
         existing = json.loads(path.read_text())

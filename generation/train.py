@@ -9,6 +9,7 @@ other networks share the batch.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -151,8 +152,14 @@ class _Workspace:
         self.delta = torch.zeros(M, T, B, N + O, device=device, dtype=dtype)
         # One network's random draws: B*N normals for r[0], then T*B*N for the noise in [T, B, N] order (time-major,
         # so the noise of step t is a contiguous block that the update overwrites with tanh(pre[t]), then its slope).
-        self.draws = torch.empty(M, B * N * (1 + T), device=device, dtype=dtype)
-        self.act = self.draws[:, B * N :].view(M, T, B, N)
+        self.shape = (M, T, B, N)
+        self.use(torch.empty(M, B * N * (1 + T), device=device, dtype=dtype))
+
+    def use(self, draws: torch.Tensor) -> None:
+        """Point the workspace at a buffer of random draws (double-buffered while the next step's are drawn)."""
+        M, T, B, N = self.shape
+        self.draws = draws
+        self.act = draws[:, B * N :].view(M, T, B, N)
 
 
 def loss_and_grads(
@@ -291,12 +298,26 @@ def train_population(
     curves = torch.full((len(CURVE_NAMES), M, max(n_steps)), float("nan"), dtype=dtype, device=device)
     B, T, N = task.n_trials, task.n_steps, n_units
 
-    with torch.no_grad():
-        for k in range(max(n_steps)):
-            n = sum(1 for s in n_steps if s > k)
+    n_active = [sum(1 for s in n_steps if s > k) for k in range(max(n_steps))]
+
+    def draw(buffer: torch.Tensor, n: int) -> None:
+        for m in range(n):  # each network's own stream: B*N normals for r[0], then T*B*N noise, time-major
+            torch.randn(buffer.shape[1], generator=generators[m], out=buffer[m])
+
+    # On a CPU the next step's draws are made on a second thread while this step computes (same draws, same order).
+    prefetch = ThreadPoolExecutor(1) if torch.device(device).type == "cpu" else None
+    buffers = [ws.draws, torch.empty_like(ws.draws)] if prefetch else [ws.draws]
+    pending = prefetch.submit(draw, buffers[0], n_active[0]) if prefetch else None
+    try:
+        for k, n in enumerate(n_active):
             params, grads = _views(flat[:n], layout), _views(flat_grad[:n], layout)
-            for m in range(n):  # each network's own stream: B*N normals for r[0], then T*B*N noise, time-major
-                torch.randn(ws.draws.shape[1], generator=generators[m], out=ws.draws[m])
+            if prefetch:
+                pending.result()
+                ws.use(buffers[k % 2])
+                if k + 1 < len(n_active):
+                    pending = prefetch.submit(draw, buffers[(k + 1) % 2], n_active[k + 1])
+            else:
+                draw(ws.draws, n)
             losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD, ws)
             window = outputs[:, :, task.eval_window].permute(0, 3, 2, 1).contiguous()  # [M, B, steps, O]
             accuracy, reliability = task_metrics(window, cues, slice(None))
@@ -312,6 +333,9 @@ def train_population(
             p.sub_(lr[:n] * buf)
             if on_step is not None:
                 on_step(k, n)
+    finally:
+        if prefetch:
+            prefetch.shutdown(wait=True, cancel_futures=True)
 
     inverse = np.argsort(order)
     index = torch.as_tensor(inverse, device=flat.device)
