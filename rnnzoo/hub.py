@@ -1,5 +1,8 @@
 """A zoo published as a Hugging Face dataset repository: metadata first, then only the weight shards asked for.
 
+'ORG/NAME' (HubSource) downloads the needed shards whole into the cache; an 'hf://datasets/ORG/NAME' path
+(LazyHubSource) reads just the byte ranges of the asked networks through HfFileSystem when online.
+
 Files go through huggingface_hub's standard cache (HF_HUB_CACHE, ~/.cache/huggingface/hub), so a second load of
 the same networks reads nothing from the network, and HF_HUB_OFFLINE=1 works from what is cached. The revision
 is pinned to one commit when the metadata is fetched, so weights always come from the same commit as the table.
@@ -11,7 +14,10 @@ import os
 import posixpath
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+from urllib.parse import quote
+
+import numpy as np
 
 from huggingface_hub import constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
@@ -136,3 +142,81 @@ class HubSource(Source):
 
     def __repr__(self) -> str:
         return f"HubSource({self.name!r}, commit={self.commit!r})"
+
+
+def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The asked rows of every weight tensor of a safetensors shard read through an open binary file (seek/read):
+    the header, then one byte range per run of consecutive rows per tensor; rows come back in the order asked."""
+    from rnnzoo.zoo import shard_layout
+
+    layout = shard_layout(fh, size, where)
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
+    runs = list(zip(np.r_[0, breaks], np.r_[breaks, ordered.size]))
+    inverse = np.argsort(order, kind="stable")
+    out = {}
+    for name, (dtype, shape, begin) in layout.items():
+        if ordered.size and (ordered[0] < 0 or ordered[-1] >= shape[0]):
+            raise ValueError(f"row {int(ordered[-1])} asked of {where}, which holds {shape[0]} networks")
+        row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+        chunks = []
+        for a, b in runs:
+            count = int(ordered[b - 1] - ordered[a] + 1)
+            fh.seek(begin + int(ordered[a]) * row_bytes)
+            data = fh.read(count * row_bytes)
+            if len(data) != count * row_bytes:
+                raise FileNotFoundError(f"{where} ended early while reading {name}; it is truncated")
+            chunks.append(np.frombuffer(data, dtype=dtype).reshape(count, *shape[1:]))
+        out[name] = np.concatenate(chunks)[inverse] if chunks else np.empty((0, *shape[1:]), dtype)
+    return out
+
+
+class LazyHubSource(HubSource):
+    """An hf://datasets/ORG/NAME zoo: metadata through the cache, weights as byte ranges through HfFileSystem.
+
+    Ranged reads fetch only the asked networks' bytes (a shard's sha256 cannot be checked without all of it, so
+    the header is validated instead; `rnnzoo verify` or an 'ORG/NAME' source checks whole files). Offline
+    (HF_HUB_OFFLINE=1) it behaves like HubSource and reads whole shards from the cache.
+    """
+
+    def __init__(self, address: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                 filesystem: Any = None, root: str | os.PathLike | None = None):
+        super().__init__(address, revision, cache_dir)
+        self._filesystem, self._root = filesystem, root
+
+    @property
+    def lazy(self) -> bool:
+        return self._filesystem is not None or not hub_offline()
+
+    @property
+    def filesystem(self) -> Any:
+        if self._filesystem is None:
+            from huggingface_hub import HfFileSystem
+
+            self._filesystem = HfFileSystem()
+        return self._filesystem
+
+    def remote_path(self, rel: str) -> str:
+        if self._root is not None:
+            return posixpath.join(os.fspath(self._root), rel)
+        revision = quote(self.commit or self.revision or "main", safe="")
+        return posixpath.join(f"datasets/{self.repo_id}@{revision}", self._filename(rel))
+
+    def prefetch(self, rels: Iterable[str]) -> None:
+        if not self.lazy:
+            return super().prefetch(rels)
+        super().prefetch([r for r in rels if not r.endswith(".safetensors")])  # weights are read by range
+
+    def read_rows(self, rel: str, rows: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The asked rows of one weight shard by ranged reads, or None (offline: read the cached file instead)."""
+        if not self.lazy:
+            return None
+        where = f"{self.name}/{rel}"
+        try:
+            with self.filesystem.open(self.remote_path(rel), "rb") as fh:
+                return read_rows_ranged(fh, int(fh.size), where, rows)
+        except FileNotFoundError as exc:
+            raise HubFileUnavailable(f"{rel} is not in dataset {self.repo_id} (revision "
+                                     f"{self.commit or self.revision or 'main'}): {exc}") from exc

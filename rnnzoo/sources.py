@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, read_manifest
 
@@ -26,6 +26,10 @@ class Source:
 
     def prefetch(self, rels: Iterable[str]) -> None:
         """Make the given files local in one go before they are read one by one (remote sources download)."""
+
+    def read_rows(self, rel: str, rows: Any) -> dict | None:
+        """Rows of one weight shard read remotely by byte range, or None: read the local file from path(rel)."""
+        return None
 
     def manifest(self) -> dict:
         """The zoo's manifest.json, its format version checked."""
@@ -71,9 +75,9 @@ def resolve_source(source: str | os.PathLike | Source | None = None, revision: s
     if Path(text).expanduser().exists():
         return LocalSource(text)
     if text.startswith("hf://") or _looks_like_repo_id(text):
-        from rnnzoo.hub import HubSource
+        from rnnzoo.hub import HubSource, LazyHubSource
 
-        return HubSource(text, revision=revision)
+        return (LazyHubSource if text.startswith("hf://") else HubSource)(text, revision=revision)
     return LocalSource(text)  # raises the clear "does not exist" error
 
 

@@ -126,7 +126,11 @@ class Zoo:
         out: dict[str, np.ndarray] = {}
         for k, shard in enumerate(shards):  # each shard's rows are copied once, straight into their places
             positions = order[bounds[k] : bounds[k + 1]]
-            _read_rows_into(self.shard_path(shard), rows[positions], positions, out, len(self))
+            ranged = self.source.read_rows(shard, rows[positions])  # remote lazy sources read byte ranges
+            if ranged is None:
+                _read_rows_into(self.shard_path(shard), rows[positions], positions, out, len(self))
+            else:
+                _place(ranged, positions, out, len(self))
         return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(device or self.device)
 
     def curves(self) -> pd.DataFrame:
@@ -225,43 +229,52 @@ _TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weigh
 _SAFETENSORS_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
 
 
-def _shard_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of a weight shard as read-only arrays over a memory map: nothing is read until indexed.
+def _damaged(path: Any, why: str) -> ZooFormatError:
+    return ZooFormatError(f"weight shard {path} cannot be read ({why}); it is truncated or damaged: delete it "
+                          "and re-download it or regenerate its job")
 
-    Parses the safetensors header (8-byte length, JSON) itself so that picking rows is one numpy gather per tensor;
-    a file that does not parse is reported as damaged, naming it.
+
+def shard_layout(fh: Any, size: int, path: Any) -> dict[str, tuple[np.dtype, tuple[int, ...], int]]:
+    """(dtype, shape, absolute byte offset) of every weight tensor of a safetensors shard, from its header.
+
+    Reads only the header (8-byte length, JSON) from the open binary file `fh` of `size` bytes; checks the format
+    version and that every tensor fits the file, so a damaged or foreign file is reported naming `path`.
     """
-    def damaged(why: str) -> ZooFormatError:
-        return ZooFormatError(f"weight shard {path} cannot be read ({why}); it is truncated or damaged: delete it "
-                              "and re-download it or regenerate its job")
-
-    if not path.is_file():
-        raise ZooFormatError(f"weight shard {path} is missing; re-download it or rerun generation for its job")
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if not 0 < n <= size - 8:
-            raise damaged("bad header length")
-        try:
-            header = json.loads(fh.read(n))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise damaged(f"header is not JSON: {exc}") from exc
+    head = fh.read(8)
+    n = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 0 < n <= size - 8:
+        raise _damaged(path, "bad header length")
+    try:
+        header = json.loads(fh.read(n))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _damaged(path, f"header is not JSON: {exc}") from exc
     check_format_version((header.pop("__metadata__", None) or {}).get("format_version"), path)
     missing = [name for name in Weights.names() if name not in header]
     if missing:
         raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    arrays = {}
+    layout = {}
     for name in Weights.names():
         info = header[name]
         dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
         begin, end = (8 + n + int(x) for x in info["data_offsets"])
         shape = tuple(int(x) for x in info["shape"])
         if dtype is None or end > size or end - begin != int(np.prod(shape)) * np.dtype(dtype).itemsize:
-            raise damaged(f"tensor {name} has dtype {info.get('dtype')} or offsets that do not fit the file")
-        arrays[name] = data[begin:end].view(dtype).reshape(shape)
-    return arrays
+            raise _damaged(path, f"tensor {name} has dtype {info.get('dtype')} or offsets that do not fit the file")
+        layout[name] = (np.dtype(dtype), shape, begin)
+    return layout
+
+
+def _shard_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a weight shard as read-only arrays over a memory map: nothing is read until indexed, so
+    picking rows is one numpy gather per tensor."""
+    if not path.is_file():
+        raise ZooFormatError(f"weight shard {path} is missing; re-download it or rerun generation for its job")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        layout = shard_layout(fh, size, path)
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    return {name: data[begin : begin + int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
+            for name, (dtype, shape, begin) in layout.items()}
 
 
 def _read_rows_into(path: Path, rows: np.ndarray, positions: np.ndarray, out: dict[str, np.ndarray],
@@ -272,10 +285,14 @@ def _read_rows_into(path: Path, rows: np.ndarray, positions: np.ndarray, out: di
     if rows.size and (rows.min() < 0 or rows.max() >= arrays["W_rec"].shape[0]):
         raise ZooFormatError(f"the networks table points at row {int(rows.max())} of {path}, which holds "
                              f"{arrays['W_rec'].shape[0]} networks; the table and the shard disagree")
-    for name, array in arrays.items():
+    _place({name: array[rows] for name, array in arrays.items()}, positions, out, total)
+
+
+def _place(parts: dict[str, np.ndarray], positions: np.ndarray, out: dict[str, np.ndarray], total: int) -> None:
+    for name, array in parts.items():
         if name not in out:
             out[name] = np.empty((total, *array.shape[1:]), dtype=array.dtype)
-        out[name][positions] = array[rows]
+        out[name][positions] = array
 
 
 class Network:

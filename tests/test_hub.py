@@ -122,3 +122,40 @@ def test_damaged_blob_in_the_cache_is_a_checksum_error(quick_zoo, offline_cache)
     blob.write_bytes(bytes(data))
     with pytest.raises(rnnzoo.ChecksumError, match=r"shard-\d+\.safetensors is damaged"):
         rnnzoo.load(REPO).weights()
+
+
+def test_hf_paths_read_only_the_asked_byte_ranges(quick_zoo, offline_cache):
+    """LazyHubSource's ranged reads through a real fsspec filesystem (HfFileSystem's interface; the local one
+    here because the Hub is unreachable): only the metadata is in the cache, the weights come by byte range."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from rnnzoo.hub import LazyHubSource
+
+    build_hub_cache(quick_zoo, offline_cache, files=list(METADATA))
+
+    class CountingFS(LocalFileSystem):
+        read_bytes_total = 0
+
+        def open(self, path, mode="rb", **kwargs):
+            fh = super().open(path, mode, **kwargs)
+            fh.size = os.path.getsize(path)
+            read = fh.read
+
+            def counted(n=-1):
+                data = read(n)
+                CountingFS.read_bytes_total += len(data)
+                return data
+
+            fh.read = counted
+            return fh
+
+    source = LazyHubSource(f"hf://datasets/{REPO}", filesystem=CountingFS(), root=quick_zoo)
+    assert source.lazy
+    zoo = rnnzoo.load(source)[[10, 1, 7]]
+    local = rnnzoo.load(quick_zoo)[[10, 1, 7]]
+    weights = zoo.weights()
+    for name, tensor in local.weights().tensors().items():
+        assert torch.equal(getattr(weights, name), tensor), name
+    shard_bytes = (quick_zoo / zoo.metadata["shard"].iloc[0]).stat().st_size
+    assert CountingFS.read_bytes_total < shard_bytes  # three networks from two shards: less than one whole shard
+    assert not list(offline_cache.rglob("*.safetensors"))  # nothing went through the cache
