@@ -128,17 +128,25 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
 
 COLD_SCRIPT = """
 import sys, time
+from pathlib import Path
+def rss():
+    return next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS")) / 1024
 t0 = time.perf_counter()
 import rnnzoo
 t1 = time.perf_counter()
+rss0 = rss()
 zoo = rnnzoo.load(sys.argv[1], delay=int(sys.argv[2]), mechanism="cycle", lr=(1e-2, 1e-1))
 t2 = time.perf_counter()
-print(t1 - t0, t2 - t1, len(zoo))
+rss1 = rss()
+w = zoo.weights()
+asked = sum(t.numel() * t.element_size() for t in w.tensors().values()) / 2**20
+print(t1 - t0, t2 - t1, len(zoo), rss0, rss1, rss(), asked)
 """
 
 
-def cold_process(root: Path, delay: int, repeat: int = 3) -> tuple[float, float, int]:
-    """Median (import seconds, load+query seconds) over `repeat` new Python processes."""
+def cold_process(root: Path, delay: int, repeat: int = 3) -> tuple[float, float, int, dict]:
+    """Median (import seconds, load+query seconds) over `repeat` new Python processes, and the RSS (MiB) of the
+    last one: after import, after load+query, after loading the matches' weights, and the weights' size."""
     imports, loads, n = [], [], 0
     for _ in range(repeat):
         out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(root), str(delay)], capture_output=True, text=True,
@@ -146,7 +154,8 @@ def cold_process(root: Path, delay: int, repeat: int = 3) -> tuple[float, float,
         imports.append(float(out[0]))
         loads.append(float(out[1]))
         n = int(out[2])
-    return statistics.median(imports), statistics.median(loads), n
+    memory = dict(zip(("after_import", "after_load_query", "after_weights", "weights_asked"), map(float, out[3:])))
+    return statistics.median(imports), statistics.median(loads), n, memory
 
 
 def save_checkpoints(zoo: rnnzoo.Zoo, folder: Path) -> list[Path]:
@@ -201,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         # ---- query latency ---------------------------------------------------------------------------------
         delays, _ = grid(args.networks)
         mid = delays[len(delays) // 2]
-        import_s, cold_s, n_cold = cold_process(root, mid)
+        import_s, cold_s, n_cold, memory = cold_process(root, mid)
+        results["cold_process_rss_mib"] = memory
         results["cold_query_new_process_s"] = cold_s
         results["import_rnnzoo_s"] = import_s
         rss_before = rss_mib()
@@ -267,6 +277,10 @@ def report(r: dict, args: argparse.Namespace, n_cold: int) -> None:
               f"{x['speedup_sizes_only']:6.1f}x faster than checkpoints")
         print(f"    one torch checkpoint per network  {x['checkpoints_s'] * 1e3:8.1f} ms")
         print(f"    RSS growth while loading: {x['rss_growth_mib']:.1f} MiB for {x['weights_mib']:.1f} MiB asked")
+    c = r["cold_process_rss_mib"]
+    print(f"RSS of a new process: {c['after_import']:.0f} MiB after import, +{c['after_load_query'] - c['after_import']:.0f}"
+          f" MiB after load + query (the 250k-row table), +{c['after_weights'] - c['after_load_query']:.0f} MiB after "
+          f"loading the {n_cold} matches' weights ({c['weights_asked']:.1f} MiB asked)")
     m = r["rss_mib"]
     print(f"RSS: {m['before_load']:.0f} MiB before load, {m['after_table']:.0f} MiB with the table and zoo objects, "
           f"{m['end']:.0f} MiB at the end; the zoo on disk is {m['zoo_on_disk']:.0f} MiB")
