@@ -196,8 +196,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
                            "upgrade rnnzoo (pip install -U rnnzoo)") from exc
     zoo = _load(args)
     result = make_figures(zoo, Path(args.out))
-    for path in result or []:
-        print(f"wrote {path}")
+    print(f"wrote the figures into {args.out}:")
+    print(json.dumps(result, indent=2, default=str) if isinstance(result, dict) else result)
     return 0
 
 
