@@ -18,6 +18,21 @@ from rnnzoo.store import NETWORKS_TABLE, networks_table, write_manifest, write_t
 from rnnzoo.trajectories import write_trajectories
 
 
+def code_commit() -> str | None:
+    """The git commit of the generation code ('+dirty' when it has uncommitted changes), or None outside git."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "rnnzoo", "generation"],
+                               cwd=repo, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.device = "cpu") -> dict:
     """Concatenate the job tables into networks.parquet (sorted by id), write the trajectories (simulated on
     `device`) and the dataset card, then manifest.json."""
@@ -32,6 +47,7 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
         "generation": generation,
         "n_networks": table.num_rows,
         "rnnzoo_version": __version__,
+        "code_commit": code_commit(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -314,6 +314,7 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
         "format_version": FORMAT_VERSION,
         "rnnzoo_version": info.get("rnnzoo_version", "?"),
         "torch_version": info.get("torch_version", "?"),
+        "code_commit": f"commit {info['code_commit']}" if info.get("code_commit") else "commit unrecorded",
         "layout_table": layout_table(files),
         "schema_table": schema_table(),
         "trials": _trials(root),
