@@ -43,8 +43,10 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=100.0, help="delay in ms (trial length 16 + delay/5 steps)")
     parser.add_argument("--source", default=None, help="a zoo folder whose weights to tile (default: random)")
     parser.add_argument("--chunk", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     task = Task(delay_ms=args.delay)
     weights = population(args.networks, args.source)
     seeds = list(range(args.networks))

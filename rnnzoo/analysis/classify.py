@@ -1,8 +1,8 @@
 """Mechanism labels with their evidence, for zoo networks and for any leaky tanh RNN.
 
 For each network: the reference's two criteria (PSD ratio, output fluctuation; rnnzoo.labels, unchanged), and a
-label read from the dynamics themselves: a noiseless autonomous run after one cue (the reference's extended run
-without noise) is a limit cycle when its tail returns to itself (period, amplitude), otherwise its slow and fixed
+label read from the dynamics themselves: the reference's extended run after one cue, continued without noise to
+RUN_TRIALS trial lengths, is a limit cycle when its tail returns to itself (period, amplitude), otherwise its slow and fixed
 points tell a slow-point manifold (a marginal direction, |eigenvalue| of dF/dx near 1, or a slow drift) from an
 isolated fixed point. Networks that solve the task are labelled cycle or manifold (irregular if the activity neither
 returns, settles nor drifts slowly: chaos); zoo networks that did not learn keep failed / unstable from their
@@ -19,8 +19,9 @@ import pandas as pd
 import torch
 
 from rnnzoo.analysis.cycles import fit_cycles
+from rnnzoo.analysis.threads import one_thread
 from rnnzoo.analysis.fixed_points import FIXED_SPEED, SLOW_SPEED, SlowPoints, find_slow_points, velocity
-from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, as_alpha, initial_and_noise, simulate, stream_generator
+from rnnzoo.dynamics import Weights, as_alpha, simulate
 from rnnzoo.labels import (
     EXTENDED_TRIALS,
     FLUCTUATION_THRESHOLD,
@@ -36,7 +37,7 @@ from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 
 MARGINAL = 0.01  # |leading eigenvalue of dF/dx| >= 1 - MARGINAL: a marginal (line / manifold) direction
 DRIFT_SPEED = 1e-2  # a tail still moving slower than this per step, without returning, drifts along a manifold
-RUN_TRIALS = 20  # the noiseless run lasts this many trial lengths; its second half is tested for a cycle
+RUN_TRIALS = 20  # the run lasts this many trial lengths (noiseless after the first 9); its second half is tested
 N_STARTS = 6  # trajectory states each slow-point search starts from
 PSD_CHUNK_ELEMENTS = 2**24  # networks x T x T per batch of the PSD computation (bounds its memory)
 
@@ -48,7 +49,7 @@ class NetworkDynamics:
     id: str
     label: str
     regime: str
-    rates: np.ndarray  # [T, N], noiseless autonomous run after one cue (cue 0)
+    rates: np.ndarray  # [T, N], the reference's extended run after cue 0, continued without noise to RUN_TRIALS
     outputs: np.ndarray  # [T, O]
     delay: slice  # steps of the delay in `rates`
     speed_profile: np.ndarray  # [T], ||F(x_t) - x_t|| along the run (F with zero input)
@@ -74,18 +75,33 @@ def _check_finite(weights: Weights) -> None:
 def _psd_in_chunks(rates: torch.Tensor) -> torch.Tensor:
     T = rates.shape[1]
     size = max(1, PSD_CHUNK_ELEMENTS // (T * T))
-    return torch.cat([psd_ratio(rates[i : i + size]) for i in range(0, rates.shape[0], size)])
+    with one_thread():
+        return torch.cat([psd_ratio(rates[i : i + size]) for i in range(0, rates.shape[0], size)])
 
 
 def diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int], *,
              outcomes: Sequence[str] | None = None, accuracy: Sequence[float] | None = None,
              reliability: Sequence[float] | None = None, n_starts: int = N_STARTS, iterations: int = 150,
-             details: bool = False, ids: Sequence[str] | None = None, run_trials: int = RUN_TRIALS) -> tuple[pd.DataFrame, list[NetworkDynamics]]:
+             details: bool = False, ids: Sequence[str] | None = None, run_trials: int = RUN_TRIALS,
+             single_thread: bool = True) -> tuple[pd.DataFrame, list[NetworkDynamics]]:
     """Labels and diagnostics of M networks sharing one task, one DataFrame row per network (+ evidence objects).
 
     outcomes: 'learned' / 'failed' / 'unstable' from training curves when known (zoo networks); otherwise accuracy
     and reliability (else the canonical evaluation is run) decide whether the network solves the task.
+    single_thread: run on one torch thread (10x faster than 2 threads on a loaded 2-core CPU; see threads.py).
     """
+    kwargs = dict(outcomes=outcomes, accuracy=accuracy, reliability=reliability, n_starts=n_starts,
+                  iterations=iterations, details=details, ids=ids, run_trials=run_trials)
+    if single_thread and weights.device.type == "cpu":
+        with one_thread():
+            return _diagnose(weights, task, alpha, seeds, **kwargs)
+    return _diagnose(weights, task, alpha, seeds, **kwargs)
+
+
+def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int], *,
+              outcomes: Sequence[str] | None, accuracy: Sequence[float] | None, reliability: Sequence[float] | None,
+              n_starts: int, iterations: int, details: bool, ids: Sequence[str] | None,
+              run_trials: int) -> tuple[pd.DataFrame, list[NetworkDynamics]]:
     _check_finite(weights)
     M, N = weights.n_networks, weights.n_units
     a = as_alpha(alpha, M, weights.W_rec)
@@ -97,16 +113,16 @@ def diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torc
     ref_out, ref_rates = extended_run(weights, task, a, seeds)
     ratio = _psd_in_chunks(ref_rates).cpu().numpy().astype(np.float64)
     fluct = output_fluctuation(ref_out, L).cpu().numpy().astype(np.float64)
-    del ref_out, ref_rates
-    # The same run without noise: the dynamics' own answer.
+    # The same trial continued without noise to run_trials trial lengths: the dynamics' own answer (the reference's
+    # 1e-3 noise only perturbs the first EXTENDED_TRIALS trial lengths; the tail tested for cycles is noiseless).
     T = run_trials * L
-    u = torch.zeros(1, T, weights.n_inputs, dtype=weights.dtype, device=weights.device)
-    u[0, :L] = task.inputs(weights.device, weights.dtype)[0]
-    r0, _ = initial_and_noise([stream_generator(s, STREAM_ANALYSIS, weights.device) for s in seeds], 1, T,
-                              weights.W_rec, noise_std=0.0)
+    extra = max(0, T - ref_rates.shape[1])
     with torch.no_grad():
-        out, rates = simulate(weights, u, a, r0=r0)
-        out, rates = out[:, 0], rates[:, 0]
+        silence = torch.zeros(1, extra + 1, weights.n_inputs, dtype=weights.dtype, device=weights.device)
+        more_out, more = simulate(weights, silence, a, r0=ref_rates[:, -1].unsqueeze(1))
+        out = torch.cat([ref_out, more_out[:, 0, 1:]], dim=1)[:, :T]
+        rates = torch.cat([ref_rates, more[:, 0, 1:]], dim=1)[:, :T]
+        del ref_out, ref_rates, more_out, more
         tail_start = T - T // 2
         cyc = fit_cycles(rates[:, tail_start:], out[:, tail_start:])
         autonomous = task.cue_steps if task.cue_held is False else task.reaction_window.stop
@@ -169,7 +185,8 @@ def find_final_eigenvalue(weights: Weights, states: torch.Tensor, alpha: torch.T
 
     network = torch.arange(weights.n_networks, device=states.device)
     J = jacobian(weights, network, states, alpha)
-    return torch.linalg.eigvals(J.to(torch.float64)).abs().amax(-1)
+    with one_thread():
+        return torch.linalg.eigvals(J.to(torch.float64)).abs().amax(-1)
 
 
 def _evidence(frame: pd.DataFrame, rates: torch.Tensor, out: torch.Tensor, delay: slice, profile: torch.Tensor,
@@ -231,7 +248,7 @@ def _groups(x: Any, use_curves: bool) -> list[dict]:
 
 
 def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_size: int = 256,
-             n_starts: int = N_STARTS, iterations: int = 150, progress: bool = True
+             n_starts: int = N_STARTS, iterations: int = 150, progress: bool = True, single_thread: bool = True
              ) -> pd.DataFrame | tuple[pd.DataFrame, list[NetworkDynamics]]:
     """Mechanism label and diagnostics of every network in `x` (a Network, a Zoo or a list of Networks).
 
@@ -253,7 +270,8 @@ def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_si
                 w = g["weights"].select(list(range(part.start, part.stop)))
                 frame, ev = diagnose(w, g["task"], alpha[part].to(w.device), g["seeds"][part],
                                      outcomes=None if g["outcomes"] is None else g["outcomes"][part],
-                                     n_starts=n_starts, iterations=iterations, details=details, ids=g["ids"][part])
+                                     n_starts=n_starts, iterations=iterations, details=details, ids=g["ids"][part],
+                                     single_thread=single_thread)
                 frames.append(frame)
                 evidence.extend(ev)
                 order.extend(g["positions"][part])

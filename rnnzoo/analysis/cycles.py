@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from rnnzoo.analysis.threads import one_thread
+
 MIN_AMPLITUDE = 1e-2  # RMS radius (state units) below which the tail counts as at rest
 LEAVE_LEVEL = 0.5  # D(p) must first exceed this: the activity left its neighbourhood ...
 RETURN_LEVEL = 0.1  # ... and then come back below this: a period
@@ -49,7 +51,8 @@ def phase_period(tail: torch.Tensor) -> torch.Tensor:
     """Period in steps from the mean phase velocity in the top-2 principal plane of tail [M, W, N] (NaN if still)."""
     x = tail.to(torch.float64)
     dev = x - x.mean(dim=1, keepdim=True)
-    _, vecs = torch.linalg.eigh(dev.transpose(1, 2) @ dev)  # ascending: the last two are the top components
+    with one_thread():
+        _, vecs = torch.linalg.eigh(dev.transpose(1, 2) @ dev)  # ascending: the last two are the top components
     z = dev @ vecs[:, :, -2:]  # [M, W, 2]
     theta = torch.atan2(z[..., 1], z[..., 0])
     dtheta = torch.remainder(theta[:, 1:] - theta[:, :-1] + torch.pi, 2 * torch.pi) - torch.pi

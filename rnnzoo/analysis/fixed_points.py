@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from rnnzoo.analysis.threads import one_thread
 from rnnzoo.dynamics import Weights, as_alpha, step_map
 
 SLOW_SPEED = 1e-3  # a slow point moves less than this per step (state units, Euclidean over all units)
@@ -107,7 +108,8 @@ def find_slow_points(weights: Weights, starts: torch.Tensor, alpha: float | Sequ
     if chosen.any():
         network, k = chosen.nonzero(as_tuple=True)
         J = jacobian(weights, network, x[network, k], a)  # [P, N, N]
-        values = torch.linalg.eigvals(J.to(torch.float64))
+        with one_thread():
+            values = torch.linalg.eigvals(J.to(torch.float64))
         idx = values.abs().argsort(dim=-1, descending=True)[:, :n_eig]
         eig[chosen] = torch.gather(values, 1, idx)
     return SlowPoints(x, speed, distinct, eig)
