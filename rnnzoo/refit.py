@@ -294,8 +294,10 @@ class RefitReport:
     weight_corr: float  # Pearson correlation of refit and true W_rec on the observed units
     one_step_r2: float  # held-out trials, r[t+1] predicted from the recorded r[t]
     free_running_r2: float  # held-out trials, refit network run from the recorded r[0] with the recorded inputs
-    mechanism_true: str  # PSD-test label of the true network (rnnzoo.labels.mechanism_scores)
-    mechanism_refit: str  # the same test on the refit network
+    mechanism_true: str  # label of the true network: rnnzoo.analysis.classify when installed, else the PSD test
+    mechanism_refit: str  # the same classifier on the refit network
+    psd_label_true: str  # the reference PSD test (rnnzoo.labels.mechanism_scores) on the true network
+    psd_label_refit: str
     psd_ratio_true: float
     psd_ratio_refit: float
     observed_units: int
@@ -351,16 +353,39 @@ def _mechanisms(weights: Weights, tasks: Sequence, alpha: Sequence[float], seeds
     return labels, ratios
 
 
+def _network(weights: Weights, alpha: float, task, seed: int, name: str) -> Network:
+    """A Network (for reports and classify) from a stack of one network and its task."""
+    fields = {k: v for k, v in dataclasses.asdict(task).items() if k not in ("delay_ms", "trials_per_class")}
+    net = Network.from_weights(**{k: v[0].detach().cpu() for k, v in weights.tensors().items()}, alpha=float(alpha),
+                               delay_ms=task.delay_ms, seed=int(seed), **fields)
+    net._weights = weights
+    net.info["id"] = name
+    net.info["family"] = "refit" if name.endswith("refit") else "custom"
+    return net
+
+
+def _classify(networks: list[Network]) -> list[str] | None:
+    """rnnzoo.analysis.classify labels of `networks` (judged by their canonical evaluation), or None without it."""
+    try:
+        from rnnzoo.analysis import classify
+    except ImportError:
+        return None
+    table = classify(networks, use_curves=False, progress=False)
+    return [str(v) for v in table["label"]]
+
+
 def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], seeds: Sequence[int], ids: Sequence[str],
                    *, noise: float = 0.0, observed_fraction: float = 1.0, trials: int = 256,
                    process_noise: float = NOISE_STD, alpha_fit: float | Sequence[float] | None = None,
-                   mechanism: bool = True, **options: Any) -> list[RefitReport]:
+                   mechanism: bool = True, classifier: str = "analysis", **options: Any) -> list[RefitReport]:
     """Simulate M networks (one task each), refit them all in ONE batched CORNN call, and score each refit.
 
     Each network runs `trials` trials of its task from its ANALYSIS stream (process noise `process_noise`);
     `noise` is the std of Gaussian observation noise added to the recorded rates; a random `observed_fraction` of
     units is recorded (the same count per network). Every 5th trial is held out for the R^2 scores. alpha_fit: the
-    alpha the refit assumes (default: the true one). mechanism=False skips the PSD tests (labels left empty).
+    alpha the refit assumes (default: the true one). mechanism=False skips the labels (left empty).
+    classifier: "analysis" labels with rnnzoo.analysis.classify (use_curves=False, the same rule for true and refit
+    networks) when that module is installed, "psd" with the reference PSD test only; the PSD labels are always kept.
     """
     M = weights.n_networks
     dev = weights.device
@@ -406,11 +431,19 @@ def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], se
     # Scores on the held-out trials, with the one definition of the dynamics.
     reports = []
     if mechanism:
-        true_mech, true_psd = _mechanisms(weights, tasks, alpha, seeds)
-        refit_mech, refit_psd = _mechanisms(fitted, tasks, fit_alphas.tolist(), seeds)
+        true_psd_label, true_psd = _mechanisms(weights, tasks, alpha, seeds)
+        refit_psd_label, refit_psd = _mechanisms(fitted, tasks, fit_alphas.tolist(), seeds)
     else:
-        true_mech = refit_mech = [""] * M
+        true_psd_label = refit_psd_label = [""] * M
         true_psd = refit_psd = [float("nan")] * M
+    refit_nets = [_network(fitted.select(m), float(fit_alphas[m]), tasks[m], seeds[m], f"{ids[m]}-refit")
+                  for m in range(M)]
+    true_mech, refit_mech = true_psd_label, refit_psd_label
+    if mechanism and classifier == "analysis":
+        labels = _classify([_network(weights.select(m), alpha[m], tasks[m], seeds[m], ids[m]) for m in range(M)]
+                           + refit_nets)
+        if labels is not None:
+            true_mech, refit_mech = labels[:M], labels[M:]
     for m in range(M):
         one = fitted.select(m)
         r = rates_obs[m][held]
@@ -423,17 +456,13 @@ def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], se
         free_r2 = float(r_squared(free[:, :, 1:], r[:, 1:].unsqueeze(0))[0])
         o = torch.as_tensor(obs[m], device=dev)
         corr = float(weight_correlation(one.W_rec, weights.W_rec[m][o][:, o].unsqueeze(0))[0])
-        tm, tp, rm, rp = true_mech[m], true_psd[m], refit_mech[m], refit_psd[m]
-        net = Network.from_weights(W_rec=one.W_rec[0].cpu(), W_in=one.W_in[0].cpu(), W_out=one.W_out[0].cpu(),
-                                   b_rec=one.b_rec[0].cpu(), b_in=one.b_in[0].cpu(), b_out=one.b_out[0].cpu(),
-                                   alpha=a, delay_ms=tasks[m].delay_ms, seed=int(seeds[m]))
-        net.info["id"] = f"{ids[m]}-refit"
-        net.info["family"] = "refit"
+        net = refit_nets[m]
         net.info["readout_refitted"] = True
         net.info["observed_units"] = obs[m].tolist()
         reports.append(RefitReport(id=str(ids[m]), weight_corr=corr, one_step_r2=one_step, free_running_r2=free_r2,
-                                   mechanism_true=str(tm), mechanism_refit=str(rm), psd_ratio_true=float(tp),
-                                   psd_ratio_refit=float(rp), observed_units=len(obs[m]), n_units=N,
+                                   mechanism_true=str(true_mech[m]), mechanism_refit=str(refit_mech[m]),
+                                   psd_label_true=true_psd_label[m], psd_label_refit=refit_psd_label[m],
+                                   psd_ratio_true=true_psd[m], psd_ratio_refit=refit_psd[m], observed_units=len(obs[m]), n_units=N,
                                    fit_seconds=seconds / M, network=net))
     return reports
 
