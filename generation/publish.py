@@ -43,6 +43,7 @@ from rnnzoo.store import (
     read_manifest,
     verify_zoo,
 )
+from rnnzoo.trajectories import TRAJECTORIES_DIR
 
 MAX_FILES_PER_FOLDER = 10_000
 LIST_LIMIT = 200  # commits with more files are listed per folder
@@ -62,6 +63,9 @@ def validate(root: str | os.PathLike, check_datasets: bool = True) -> list[str]:
         return [str(exc)]
     files = manifest["files"]
     problems += [p for p in card_problems(root, files) if p not in problems]
+    if f"{TRAJECTORIES_DIR}/zarr.json" not in files:
+        problems.append(f"{root / TRAJECTORIES_DIR} is missing: the zoo predates stored trajectories; re-assemble it "
+                        "(rerunning generation/run.py with the same arguments resumes and writes them)")
     folders = Counter(str(PurePosixPath(rel).parent) for rel in files)
     problems += [f"{root / folder} holds {n} files, over the Hub's {MAX_FILES_PER_FOLDER} per folder"
                  for folder, n in folders.items() if n > MAX_FILES_PER_FOLDER]

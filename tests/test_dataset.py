@@ -172,7 +172,7 @@ def test_trajectory_reads_check_the_shard_checksum(zoo_copy):
         zoo.trajectories()[zoo[0].id]
 
 
-def test_a_zoo_without_trajectories_says_so(zoo_copy):
+def test_a_zoo_without_trajectories_says_so(zoo_copy, capsys):
     from rnnzoo.store import write_manifest
 
     shutil.rmtree(zoo_copy / "trajectories")
@@ -180,6 +180,8 @@ def test_a_zoo_without_trajectories_says_so(zoo_copy):
     write_manifest(zoo_copy, {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
     with pytest.raises(ZooFormatError, match="stores no trajectories.*zoo.simulate"):
         rnnzoo.load(source=zoo_copy).trajectories()
+    assert publish([str(zoo_copy), "--repo-id", "org/zoo", "--dry-run"]) == 1
+    assert f"{zoo_copy / 'trajectories'} is missing" in capsys.readouterr().err
 
 
 # ---- verify and publish: damaged copies ---------------------------------------------------------------------
