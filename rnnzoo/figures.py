@@ -197,7 +197,8 @@ def plot_critical_rate(res: dict):
                     label=label)
     ax.set(xscale="log", yscale="log", xlabel="delay T (ms)", ylabel="learning rate",
            title=f"{res['family']}: critical learning rate against the delay")
-    ax.legend(fontsize=7.5, loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7.5, loc="lower left")
     ax.grid(True, which="both", alpha=0.2)
     return fig
 
@@ -225,13 +226,15 @@ def plot_manifold_fraction(res: dict):
             ax.plot(T, 1 / (1 + T / fit["a_ms"]), "-", color=colour, lw=1)
     ax.set(xlabel="delay T (ms)", ylabel="manifold share of learned networks", ylim=(-0.03, 1.03),
            title=f"{res['family']}: slow-point manifolds vs delay, fits 1/(1+T/a)")
-    ax.legend(fontsize=7.5)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7.5)
     counts = np.nan_to_num(g["n"])
     pooled = {m: np.nansum(np.nan_to_num(g[f"frac_{m}"]) * counts, axis=0) / np.maximum(counts.sum(axis=0), 1)
               for m in COLOURS}
     ax2.stackplot(delays, *[pooled[m] for m in COLOURS], colors=list(COLOURS.values()),
                   labels=[NAMES[m] for m in COLOURS])
-    ax2.set(xlabel="delay T (ms)", ylabel="fraction of networks", ylim=(0, 1), xlim=(delays.min(), delays.max()),
+    ax2.set(xlabel="delay T (ms)", ylabel="fraction of networks", ylim=(0, 1),
+            xlim=(delays.min(), delays.max()) if delays.size > 1 else (delays[0] - 10, delays[0] + 10),
             title="all learning rates pooled")
     ax2.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
