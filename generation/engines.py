@@ -89,8 +89,10 @@ def job_network_steps(job: Job, max_steps: int | None) -> int:
     return sum(n.steps if max_steps is None else min(n.steps, max_steps) for n in job.networks)
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, memory_fraction: float) -> None:
+    """A local worker: single-threaded torch, and its share of the free memory for its batches."""
     torch.set_num_threads(threads)
+    os.environ["RNNZOO_MEMORY_FRACTION"] = str(memory_fraction)
 
 
 def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_steps: int | None,
@@ -109,7 +111,7 @@ def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, ma
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(1,)) as pool:
+                             initializer=_worker_init, initargs=(1, 0.5 / workers)) as pool:
         futures = [pool.submit(execute_job, str(root), preset_name, job.index, device, max_steps) for job in jobs]
         for future in as_completed(futures):
             summary = future.result()
@@ -150,8 +152,11 @@ def run_ray(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_
     if started_here:
         try:
             # Workers import generation/ from this checkout (the same path must exist on a remote cluster's nodes).
-            runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
-                [str(REPOSITORY)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}}
+            # Jobs sharing a GPU share its memory: each sizes its batches from its fraction of the free memory.
+            runtime_env = {"env_vars": {
+                "PYTHONPATH": os.pathsep.join(
+                    [str(REPOSITORY)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+                "RNNZOO_MEMORY_FRACTION": str(0.5 * min(1.0, gpus_per_job) if device != "cpu" else 0.5)}}
             if address == "local":
                 ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                          runtime_env=runtime_env)

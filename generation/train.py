@@ -9,6 +9,7 @@ other networks share the batch.
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -100,9 +101,12 @@ def free_memory(device: torch.device | str) -> int:
 
 
 def networks_per_batch(task: Task, device: torch.device | str, n_units: int = 100, dtype: torch.dtype = torch.float32,
-                       memory_fraction: float = 0.5) -> int:
+                       memory_fraction: float | None = None) -> int:
     """How many networks to train together so the trainer's buffers use at most memory_fraction of the free
-    memory of the device (at least one)."""
+    memory of the device (at least one). None: $RNNZOO_MEMORY_FRACTION, else 0.5 (engines that share a GPU
+    between jobs lower it)."""
+    if memory_fraction is None:
+        memory_fraction = float(os.environ.get("RNNZOO_MEMORY_FRACTION", "0.5"))
     budget = free_memory(device) * memory_fraction
     return max(1, int(budget // max(1, workspace_bytes(task, 1, n_units, dtype))))
 
