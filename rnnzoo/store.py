@@ -168,7 +168,19 @@ def write_shard(path: str | os.PathLike, weights: Weights, ids: Sequence[str], e
     metadata = {"format": "pt", "format_version": str(FORMAT_VERSION), "ids": json.dumps(list(ids))}
     metadata.update({k: str(v) for k, v in (extra or {}).items()})
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in weights.tensors().items()}
-    return write_bytes_atomic(path, safetensors_save(tensors, metadata=metadata))
+    return write_bytes_atomic(path, _sorted_metadata(safetensors_save(tensors, metadata=metadata)))
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The same safetensors bytes with `__metadata__` keys in sorted order: safetensors serialises them from a hash
+    map in a random order per process, which would make identical shards differ byte for byte."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > n:  # never expected (same content, other order); keep what safetensors wrote
+        return data
+    return data[:8] + text + b" " * (n - len(text)) + data[8 + n :]
 
 
 def shard_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -266,6 +266,20 @@ def test_citation_cff_validates():
         broken.unlink(missing_ok=True)
 
 
+def test_weight_shards_are_byte_identical_across_processes(tmp_path):
+    """safetensors writes its metadata from a hash map in a per-process random order; write_shard sorts it, so a
+    regenerated shard has the same sha256 (what bit-for-bit regeneration and resume checksums rely on)."""
+    code = ("import sys, torch; from rnnzoo.dynamics import Weights; from rnnzoo.store import write_shard; "
+            "g = torch.Generator().manual_seed(0); r = lambda *s: torch.randn(*s, generator=g); "
+            "w = Weights(W_in=r(2, 4, 2), b_in=r(2, 4), W_rec=r(2, 4, 4), b_rec=r(2, 4), W_out=r(2, 2, 4), b_out=r(2, 2)); "
+            "print(write_shard(sys.argv[1], w, ['a', 'b'], {'job': 0, 'family': 'nopost', 'delay_ms': 20}))")
+    shas = {subprocess.run([sys.executable, "-c", code, str(tmp_path / f"s{i}.safetensors")], check=True,
+                           capture_output=True, text=True).stdout.strip() for i in range(3)}
+    assert len(shas) == 1
+    shard = rnnzoo.store.read_shard(tmp_path / "s0.safetensors")
+    assert shard.n_networks == 2 and rnnzoo.store.shard_metadata(tmp_path / "s0.safetensors")["ids"] == '["a", "b"]'
+
+
 # ---- the embedded sample ---------------------------------------------------------------------------------------
 def sample_present() -> bool:
     return (SAMPLE_DIR / "manifest.json").is_file()
