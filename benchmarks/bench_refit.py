@@ -79,10 +79,13 @@ def bptt(u, rates, u_test, rates_test, alpha, target, budget_s, lr=3e-3, check_e
     return reached, best, curve, step
 
 
-def part1(zoo, source, budget_s, trials, plot, lr):
+def part1(zoo, source, budget_s, trials, plot, lr, noise=0.0):
     net = zoo[0]
     alpha = float(net.info["alpha"])
     u, rates, held = recording(net, trials)
+    if noise > 0:  # observation noise on every recorded rate (training and held-out alike)
+        g = torch.Generator().manual_seed(11)
+        rates = (rates + noise * torch.randn(rates.shape, generator=g)).clamp(-0.999, 0.999)
     u_tr, r_tr, u_te, r_te = u[~held], rates[~held], u[held], rates[held]
     fit_weights(r_tr[:8], u_tr[:8], alpha)  # warm-up
     start = time.perf_counter()
@@ -91,7 +94,7 @@ def part1(zoo, source, budget_s, trials, plot, lr):
     cornn_r2 = free_r2(fitted, u_te, r_te, alpha)
     corr = weight_correlation(fitted.W_rec, net.weights.W_rec).item()
     print(f"[1] data: {net.info['id']} from {source} (N={rates.shape[-1]}), {r_tr.shape[0]} training trials x "
-          f"{rates.shape[1]} steps, {r_te.shape[0]} held out")
+          f"{rates.shape[1]} steps, {r_te.shape[0]} held out, observation noise std {noise}")
     print(f"    CORNN: {cornn_s:.3f} s, {info.iterations} ADMM iterations, held-out free-running R^2 {cornn_r2:.5f}, "
           f"weight corr {corr:.4f}")
     reached, best, curve, steps = bptt(u_tr, r_tr, u_te, r_te, alpha, cornn_r2, budget_s, lr=lr)
@@ -106,6 +109,8 @@ def part1(zoo, source, budget_s, trials, plot, lr):
         shown = f"{t_bar:.1f} s ({t_bar / cornn_s:.0f}x CORNN's time)" if t_bar else f"not within {budget_s:.0f} s"
         print(f"    BPTT time to R^2 {bar}: {shown}")
     print(f"    BPTT curve (s, R^2): {[(round(t, 1), round(r, 4)) for t, r in curve[9::10]]}")
+    if plot and noise > 0:
+        plot = plot.replace(".png", f"-noise{noise}.png")
     if plot:
         import matplotlib
 
@@ -167,7 +172,8 @@ def part3(zoo, source, count, trials):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--zoo", default="/tmp/zoo-tiny", help="zoo folder (falls back to the embedded sample)")
-    p.add_argument("--bptt-seconds", type=float, default=90.0, help="time budget of the BPTT baseline")
+    p.add_argument("--bptt-seconds", type=float, default=60.0, help="time budget of each BPTT baseline")
+    p.add_argument("--noise", default="0,0.02", help="observation-noise levels of the CORNN-vs-BPTT comparisons")
     p.add_argument("--trials", type=int, default=256, help="task trials recorded per zoo network")
     p.add_argument("--units", type=int, default=1000)
     p.add_argument("--time-points", type=int, default=20000)
@@ -185,7 +191,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     if "1" not in skip:
-        part1(zoo, source, args.bptt_seconds, args.trials, args.plot, args.lr)
+        for noise in [float(v) for v in args.noise.split(",") if v.strip()]:
+            part1(zoo, source, args.bptt_seconds, args.trials, args.plot, args.lr, noise)
     if "2" not in skip:
         part2(args.units, args.time_points, 20)
     if "3" not in skip:
