@@ -11,11 +11,13 @@ slow-point search, Jacobian eigenvalues) on a stack of trained-like networks, ne
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
 
 from rnnzoo.analysis.classify import diagnose
+from rnnzoo.analysis.threads import one_thread
 from rnnzoo.dynamics import Weights
 from rnnzoo.labels import mechanism_scores
 from rnnzoo.task import Task
@@ -53,9 +55,10 @@ def main() -> None:
     outcomes = ["learned"] * args.networks
 
     start = time.perf_counter()
-    for s in range(0, args.networks, args.chunk):
-        part = list(range(s, min(args.networks, s + args.chunk)))
-        mechanism_scores(weights.select(part), task, 0.5, [seeds[i] for i in part])
+    with one_thread():  # the same thread setting as classify, so the ratio compares work, not threading
+        for s in range(0, args.networks, args.chunk):
+            part = list(range(s, min(args.networks, s + args.chunk)))
+            mechanism_scores(weights.select(part), task, 0.5, [seeds[i] for i in part])
     reference = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -69,7 +72,7 @@ def main() -> None:
 
     per_1000 = full / args.networks * 1000
     print(f"{args.networks} networks, N = 100, delay {args.delay:g} ms (trial {task.n_steps} steps), "
-          f"{torch.get_num_threads()} threads")
+          f"classify on 1 torch thread, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"reference labels only (PSD + fluctuation): {reference:7.2f} s")
     print(f"classify (reference + dynamics diagnostics): {full:7.2f} s  = {full / reference:.1f}x the reference")
     print(f"extrapolated to 1,000 networks: {per_1000:6.1f} s  ({'under' if per_1000 < 60 else 'OVER'} the 60 s target)")

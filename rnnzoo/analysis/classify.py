@@ -38,6 +38,7 @@ from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 MARGINAL = 0.01  # |leading eigenvalue of dF/dx| >= 1 - MARGINAL: a marginal (line / manifold) direction
 DRIFT_SPEED = 1e-2  # a tail still moving slower than this per step, without returning, drifts along a manifold
 RUN_TRIALS = 20  # the run lasts this many trial lengths (noiseless after the first 9); its second half is tested
+MIN_RUN_STEPS = 400  # ... and at least this many steps, so short trials still show cycles of ~130 steps
 N_STARTS = 6  # trajectory states each slow-point search starts from
 PSD_CHUNK_ELEMENTS = 2**24  # networks x T x T per batch of the PSD computation (bounds its memory)
 
@@ -115,7 +116,7 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     fluct = output_fluctuation(ref_out, L).cpu().numpy().astype(np.float64)
     # The same trial continued without noise to run_trials trial lengths: the dynamics' own answer (the reference's
     # 1e-3 noise only perturbs the first EXTENDED_TRIALS trial lengths; the tail tested for cycles is noiseless).
-    T = run_trials * L
+    T = max(run_trials * L, MIN_RUN_STEPS)
     extra = max(0, T - ref_rates.shape[1])
     with torch.no_grad():
         silence = torch.zeros(1, extra + 1, weights.n_inputs, dtype=weights.dtype, device=weights.device)
@@ -129,7 +130,14 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
         picks = torch.linspace(autonomous, T - 1, n_starts, device=rates.device).round().long()
         slow = find_slow_points(weights, rates[:, picks], a, iterations=iterations)
         profile = velocity(weights, rates, a)  # [M, T]
-        final_eig = find_final_eigenvalue(weights, rates[:, -1], a)
+        # The leading eigenvalue at the end decides manifold vs fixed: needed only where the run did not cycle.
+        final_eig = torch.full((M,), float("nan"), dtype=torch.float64, device=rates.device)
+        # Where the slowest point found is the final state itself, its eigenvalues are already computed.
+        near = ((slow.points[:, 0] - rates[:, -1]).norm(dim=-1) < 1e-4) & torch.isfinite(slow.eigenvalues[:, 0, 0].real)
+        final_eig = torch.where(near & ~cyc.periodic, slow.eigenvalues[:, 0, 0].abs(), final_eig)
+        still = (~cyc.periodic & ~near).nonzero().flatten()
+        if still.numel():
+            final_eig[still] = find_final_eigenvalue(weights.select(still), rates[still, -1], a[still])
     final_speed = profile[:, -1].cpu().numpy().astype(np.float64)
     delay = slice(task.cue_steps, task.reaction_window.start)
     delay_speed = profile[:, delay] if delay.stop > delay.start else profile[:, task.cue_steps : task.cue_steps + 1]

@@ -87,9 +87,10 @@ def minimise_speed(weights: Weights, starts: torch.Tensor, alpha: float | Sequen
 
 def find_slow_points(weights: Weights, starts: torch.Tensor, alpha: float | Sequence[float] | torch.Tensor, *,
                      iterations: int = 150, distinct_distance: float = DISTINCT_DISTANCE, n_eig: int = 3,
-                     max_eig_points: int = 4) -> SlowPoints:
+                     max_eig_points: int = 2, eig_speed: float = 1e-2) -> SlowPoints:
     """Slow points of M networks from starts [M, K, N]: minimised, sorted slowest first, deduplicated, with the
-    `n_eig` leading Jacobian eigenvalues (by modulus) of the `max_eig_points` slowest distinct points."""
+    `n_eig` leading Jacobian eigenvalues (by modulus) of the `max_eig_points` slowest distinct points that move
+    slower than `eig_speed` per step (NaN elsewhere: a speed minimum far from rest has no meaningful linearisation)."""
     M, K, N = starts.shape
     a = as_alpha(alpha, M, weights.W_rec)
     x = minimise_speed(weights, starts, a, iterations=iterations)
@@ -104,7 +105,7 @@ def find_slow_points(weights: Weights, starts: torch.Tensor, alpha: float | Sequ
         distinct[:, k] = ~near.any(1)
     eig = torch.full((M, K, n_eig), complex(float("nan"), float("nan")), dtype=torch.complex128, device=x.device)
     rank = distinct.cumsum(1) - 1
-    chosen = distinct & (rank < max_eig_points)
+    chosen = distinct & (rank < max_eig_points) & (speed < eig_speed)
     if chosen.any():
         network, k = chosen.nonzero(as_tuple=True)
         J = jacobian(weights, network, x[network, k], a)  # [P, N, N]

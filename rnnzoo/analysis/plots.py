@@ -105,7 +105,7 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
              f"amplitude (RMS radius): {row['amplitude']:.3g}" if np.isfinite(row["amplitude"]) else "",
              f"distinct slow points: {row['n_slow_points']}  fixed: {row['n_fixed_points']}",
              f"slowest speed: {row['slowest_speed']:.2e}",
-             f"|leading eigenvalue| at the end: {row['final_eigenvalue']:.3f}",
+             f"|leading eigenvalue| at the end: {row['final_eigenvalue']:.3f}" if np.isfinite(row["final_eigenvalue"]) else "",
              f"delay speed: min {row['delay_min_speed']:.2e}, mean {row['delay_mean_speed']:.2e}"]
     a.text(0.0, 1.0, "\n".join(l for l in lines if l), va="top", family="monospace", fontsize=9)
     name = str(net.info.get("id", "network"))
