@@ -93,6 +93,7 @@ def _worker_init(threads: int, memory_fraction: float) -> None:
     """A local worker: single-threaded torch, and its share of the free memory for its batches."""
     torch.set_num_threads(threads)
     os.environ["RNNZOO_MEMORY_FRACTION"] = str(memory_fraction)
+    os.environ["RNNZOO_TRAIN_THREADS"] = "1"  # one core per worker: no batch-splitting threads
 
 
 def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_steps: int | None,
@@ -156,7 +157,8 @@ def run_ray(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_
             runtime_env = {"env_vars": {
                 "PYTHONPATH": os.pathsep.join(
                     [str(REPOSITORY)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
-                "RNNZOO_MEMORY_FRACTION": str(0.5 * min(1.0, gpus_per_job) if device != "cpu" else 0.5)}}
+                "RNNZOO_MEMORY_FRACTION": str(0.5 * min(1.0, gpus_per_job) if device != "cpu" else 0.5),
+                "RNNZOO_TRAIN_THREADS": "1"}}  # a task holds one CPU
             if address == "local":
                 ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                          runtime_env=runtime_env)

@@ -12,6 +12,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -165,6 +166,11 @@ class _Workspace:
         self.draws = draws
         self.act = draws[:, B * N :].view(M, T, B, N)
 
+    def part(self, lo: int, hi: int) -> SimpleNamespace:
+        """The buffers of networks lo..hi-1 (for training a share of the batch on another thread)."""
+        return SimpleNamespace(rates=self.rates[lo:hi], delta=self.delta[lo:hi], draws=self.draws[lo:hi],
+                               act=self.act[lo:hi])
+
 
 def loss_and_grads(
     p: dict[str, torch.Tensor],
@@ -308,8 +314,15 @@ def train_population(
         for m in range(n):  # each network's own stream: B*N normals for r[0], then T*B*N noise, time-major
             torch.randn(buffer.shape[1], generator=generators[m], out=buffer[m])
 
-    # On a CPU the next step's draws are made on a second thread while this step computes (same draws, same order).
-    prefetch = ThreadPoolExecutor(1) if torch.device(device).type == "cpu" else None
+    # On a CPU the next step's draws are made on another thread while this step computes (same draws, same order),
+    # and the batch is cut into `shares` parts computed on as many threads (every product and elementwise op is per
+    # network, so a network's numbers do not depend on the cut).
+    on_cpu = torch.device(device).type == "cpu"
+    shares = max(1, int(os.environ.get("RNNZOO_TRAIN_THREADS", min(2, os.cpu_count() or 1)))) if on_cpu else 1
+    intra = torch.get_num_threads()
+    prefetch = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(intra,)) if on_cpu else None
+    splitter = (ThreadPoolExecutor(shares, initializer=torch.set_num_threads, initargs=(intra,))
+                if shares > 1 else None)
     buffers = [ws.draws, torch.empty_like(ws.draws)] if prefetch else [ws.draws]
     pending = prefetch.submit(draw, buffers[0], n_active[0]) if prefetch else None
     try:
@@ -322,7 +335,17 @@ def train_population(
                     pending = prefetch.submit(draw, buffers[(k + 1) % 2], n_active[k + 1])
             else:
                 draw(ws.draws, n)
-            losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD, ws)
+            if splitter is not None and n >= 2 * shares:
+                cuts = [n * i // shares for i in range(shares + 1)]
+                futures = [splitter.submit(loss_and_grads, _views(flat[lo:hi], layout),
+                                           _views(flat_grad[lo:hi], layout), targets, step_weights, alpha,
+                                           NOISE_STD, RATE_STD, ws.part(lo, hi))
+                           for lo, hi in zip(cuts[:-1], cuts[1:])]
+                parts = [f.result() for f in futures]
+                losses, outputs = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            else:
+                losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD,
+                                                 ws)
             window = outputs[:, :, task.eval_window].permute(0, 3, 2, 1).contiguous()  # [M, B, steps, O]
             accuracy, reliability = task_metrics(window, cues, slice(None))
             grad_norm = grads["W_rec"].flatten(1).norm(dim=1)
@@ -338,8 +361,9 @@ def train_population(
             if on_step is not None:
                 on_step(k, n)
     finally:
-        if prefetch:
-            prefetch.shutdown(wait=True, cancel_futures=True)
+        for pool in (prefetch, splitter):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     inverse = np.argsort(order)
     index = torch.as_tensor(inverse, device=flat.device)
