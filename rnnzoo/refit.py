@@ -220,15 +220,17 @@ def fit_weights(rates: torch.Tensor, inputs: torch.Tensor | None, alpha: float |
         mask = torch.zeros(1, D, N, dtype=torch.bool, device=dev)
         mask[0, torch.arange(N), torch.arange(N)] = True
     n_samples = torch.full((M,), S, device=dev)
-    theta, outliers, changes = solve(x, d, n_samples, l2=l2, rho_factor=rho_factor, outlier_threshold=outlier_threshold,
-                            iterations=iterations, tolerance=tolerance, mask=mask, progress=progress)
+    theta, outliers, changes = solve(x, d, n_samples, l2=l2, rho_factor=rho_factor,
+                                     outlier_threshold=outlier_threshold, iterations=iterations,
+                                     tolerance=tolerance, mask=mask, progress=progress)
     W_rec = theta[:, :N, :].transpose(1, 2).contiguous()
     W_in = theta[:, N:N + I, :].transpose(1, 2).contiguous() if I else torch.zeros(M, N, 1, dtype=rates.dtype,
                                                                                       device=dev)
     b_rec = theta[:, -1, :].contiguous()
     W_out, b_out = fit_readout(rates, outputs, n_outputs, l2)
     weights = Weights(W_in=W_in, b_in=torch.zeros_like(b_rec), W_rec=W_rec, b_rec=b_rec, W_out=W_out, b_out=b_out)
-    info = SolverInfo(iterations=len(changes), changes=changes, clipped=clipped, outliers=outliers, seconds=time.perf_counter() - start)
+    info = SolverInfo(iterations=len(changes), clipped=clipped, outliers=outliers,
+                      seconds=time.perf_counter() - start, changes=changes)
     return weights, info
 
 
@@ -462,7 +464,8 @@ def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], se
         reports.append(RefitReport(id=str(ids[m]), weight_corr=corr, one_step_r2=one_step, free_running_r2=free_r2,
                                    mechanism_true=str(true_mech[m]), mechanism_refit=str(refit_mech[m]),
                                    psd_label_true=true_psd_label[m], psd_label_refit=refit_psd_label[m],
-                                   psd_ratio_true=true_psd[m], psd_ratio_refit=refit_psd[m], observed_units=len(obs[m]), n_units=N,
+                                   psd_ratio_true=true_psd[m], psd_ratio_refit=refit_psd[m],
+                                   observed_units=len(obs[m]), n_units=N,
                                    fit_seconds=seconds / M, network=net))
     return reports
 

@@ -20,7 +20,8 @@ def random_teacher(n_units: int, gain: float = 1.5, seed: int = 0, n_inputs: int
     g = torch.Generator().manual_seed(seed)
     N = n_units
     return Weights(W_in=torch.randn(1, N, n_inputs, generator=g), b_in=torch.zeros(1, N),
-                   W_rec=gain * torch.randn(1, N, N, generator=g) / math.sqrt(N), b_rec=0.1 * torch.randn(1, N, generator=g),
+                   W_rec=gain * torch.randn(1, N, N, generator=g) / math.sqrt(N),
+                   b_rec=0.1 * torch.randn(1, N, generator=g),
                    W_out=torch.randn(1, 2, N, generator=g) / math.sqrt(N), b_out=0.1 * torch.randn(1, 2, generator=g))
 
 
