@@ -39,7 +39,7 @@ from rnnzoo.zoo import Network
 
 L2 = 1e-4  # ridge strength per time point: lambda = L2 * (number of transitions)
 RHO_FACTOR = 100.0  # ADMM penalty rho = RHO_FACTOR * lambda
-OUTLIER_THRESHOLD = 1.0  # weighted residuals above this are dropped; lower (0.2) for noisy data, None to keep all
+OUTLIER_THRESHOLD = 1.0  # weighted residuals above this are dropped; None keeps all (diverges on noisy rates)
 ITERATIONS = 30
 TOLERANCE = 5e-4  # stop when an iteration changes theta by less than this (relative); noisy fits run ~30
 CLIP_EPS = 1e-6  # d is clipped to (-1 + CLIP_EPS, 1 - CLIP_EPS) before atanh
@@ -262,8 +262,9 @@ def refit(rates: Any, inputs: Any = None, alpha: float | Sequence[float] | torch
 
     rates: [T, N], [trials, T, N] or [networks, trials, T, N] in (-1, 1); inputs: the same with I channels (None:
     no inputs); alpha = dt / tau of the model (one value or one per network); outputs (optional, same layout with O
-    channels, in (0, 1)) to fit the readout. Options: l2, rho_factor, outlier_threshold (lower it, e.g. 0.2, for
-    noisy rates; None keeps every residual), iterations, tolerance, mask_self, clip_eps, device, n_outputs.
+    channels, in (0, 1)) to fit the readout. Options: l2, rho_factor, outlier_threshold (pick it by noise level: 0.5-1
+    did best on zoo networks at noise 0.01-0.02; None keeps every residual), iterations, tolerance, mask_self,
+    clip_eps, device, n_outputs.
     """
     rank = rates.ndim if hasattr(rates, "ndim") else np.asarray(rates).ndim
     weights, info = fit_weights(rates, inputs, alpha, outputs=outputs, **options)
