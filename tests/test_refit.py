@@ -179,3 +179,14 @@ def test_bad_input_gets_clear_errors():
         rnnzoo.refit(rates[0], u, alpha=1.5)
     with pytest.raises(ValueError, match="must be"):
         rnnzoo.refit(rates[0, 0, 0], None, alpha=ALPHA)
+
+
+def test_masked_self_connections_stay_zero():
+    teacher = random_teacher(40, seed=7)
+    teacher.W_rec[0].fill_diagonal_(0.0)  # a teacher without autapses, as in the paper's benchmarks
+    u, rates, _ = record(teacher, trials=10, steps=150, seed=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fitted, _ = fit_weights(rates, u, ALPHA, mask_self=True)
+    assert float(fitted.W_rec[0].diagonal().abs().max()) == 0.0
+    assert weight_correlation(fitted.W_rec, teacher.W_rec).item() >= 0.98
