@@ -3,7 +3,8 @@
 For each network: the reference's two criteria (PSD ratio, output fluctuation; rnnzoo.labels, unchanged), and a
 label read from the dynamics themselves: the reference's extended run after one cue, continued without noise to
 RUN_TRIALS trial lengths, is a limit cycle when its tail returns to itself (period, amplitude), otherwise its slow and fixed
-points tell a slow-point manifold (a marginal direction, |eigenvalue| of dF/dx near 1, or a slow drift) from an
+points tell a slow-point manifold (a marginal direction, |eigenvalue| of dF/dx near 1, a slow drift, or a damped
+oscillation still spiralling into a slow focus) from an
 isolated fixed point. Networks that solve the task are labelled cycle or manifold (irregular if the activity neither
 returns, settles nor drifts slowly: chaos); zoo networks that did not learn keep failed / unstable from their
 training curves; other weights get cycle / manifold / fixed / irregular.
@@ -146,7 +147,8 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     lead = final_eig.cpu().numpy()
     settled = final_speed < SLOW_SPEED
     marginal = lead >= 1 - MARGINAL
-    regime = np.select([periodic, settled & marginal, settled, final_speed < DRIFT_SPEED],
+    damped = cyc.damped.cpu().numpy()
+    regime = np.select([periodic, settled & marginal, settled, damped | (final_speed < DRIFT_SPEED)],
                        ["cycle", "manifold", "fixed", "manifold"], default="irregular")
     if outcomes is None:
         if accuracy is None or reliability is None:

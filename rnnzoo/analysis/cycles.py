@@ -3,7 +3,7 @@
 Batched over networks. The test is a return map: D(p) = mean_t ||x[t+p] - x[t]||^2 / (2 var) over the tail of the
 run is ~1 for unrelated states and ~0 when the activity comes back to where it was p steps earlier. A cycle is a
 tail that moves (RMS radius above `min_amplitude`), leaves its neighbourhood (D rises above `leave_level`) and comes
-back (D falls below `return_level`). The period is refined below one step from the winding of the phase in the tail's
+back (D falls below `return_level`), without shrinking (a damped spiral into a focus is not a cycle). The period is refined below one step from the winding of the phase in the tail's
 top two principal components (exact for rotations whose period is not a whole number of steps).
 """
 
@@ -18,6 +18,7 @@ from rnnzoo.analysis.threads import one_thread
 MIN_AMPLITUDE = 1e-2  # RMS radius (state units) below which the tail counts as at rest
 LEAVE_LEVEL = 0.5  # D(p) must first exceed this: the activity left its neighbourhood ...
 RETURN_LEVEL = 0.1  # ... and then come back below this: a period
+MIN_GROWTH = 0.8  # the last third of the tail must keep this share of the first third's radius (not a damped spiral)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class CycleFit:
     """Per-network result of `fit_cycles`, tensors of shape [M]."""
 
     periodic: torch.Tensor  # bool
+    damped: torch.Tensor  # bool: returns like a cycle but shrinks (spirals into a slow focus)
     period: torch.Tensor  # steps (float, NaN when not periodic)
     amplitude: torch.Tensor  # RMS distance of the tail's states from their mean (state units)
     output_amplitude: torch.Tensor  # peak-to-peak of the outputs over the tail, largest channel
@@ -62,7 +64,7 @@ def phase_period(tail: torch.Tensor) -> torch.Tensor:
 
 def fit_cycles(tail: torch.Tensor, outputs_tail: torch.Tensor | None = None, *,
                min_amplitude: float = MIN_AMPLITUDE, leave_level: float = LEAVE_LEVEL,
-               return_level: float = RETURN_LEVEL) -> CycleFit:
+               return_level: float = RETURN_LEVEL, min_growth: float = MIN_GROWTH) -> CycleFit:
     """Detect limit cycles in tail states [M, W, N] (the late, autonomous part of a noiseless run)."""
     M, W, _ = tail.shape
     x = tail.to(torch.float64)
@@ -82,7 +84,12 @@ def fit_cycles(tail: torch.Tensor, outputs_tail: torch.Tensor | None = None, *,
     in_basin = after & (idx < end.view(-1, 1)) & returned.any(1, keepdim=True)
     masked = torch.where(in_basin, D, big)
     best = masked.argmin(1)
-    periodic = returned.any(1) & (amplitude > min_amplitude)
+    # A damped oscillation spirals into a (slow) fixed point: its return map looks periodic but it shrinks.
+    third = max(1, W // 3)
+    first_part, last_part = x[:, :third], x[:, -third:]
+    radius = lambda part: (part - part.mean(1, keepdim=True)).pow(2).sum(-1).mean(-1).sqrt()  # noqa: E731
+    sustained = radius(last_part) >= min_growth * radius(first_part)
+    periodic = returned.any(1) & (amplitude > min_amplitude) & sustained
     integer_period = lags[best].to(torch.float64)
     # Sub-step refinement: the phase winding when it agrees with the return lag, else a parabola through D.
     by_phase = phase_period(x)
@@ -100,5 +107,6 @@ def fit_cycles(tail: torch.Tensor, outputs_tail: torch.Tensor | None = None, *,
         output_amplitude = (o.amax(1) - o.amin(1)).amax(-1)
     else:
         output_amplitude = torch.full((M,), float("nan"), dtype=torch.float64, device=x.device)
-    return CycleFit(periodic, period, amplitude, output_amplitude,
+    damped = returned.any(1) & (amplitude > min_amplitude) & ~sustained
+    return CycleFit(periodic, damped, period, amplitude, output_amplitude,
                     torch.where(periodic, d0, torch.full_like(d0, float("nan"))))
