@@ -254,7 +254,8 @@ def train_population(
     on_step(step, n_active) is called after every step (for progress bars). threads: torch's intra-op threads on
     the CPU during the call (None: leave torch's setting). One by default: with two, every large elementwise op
     waits at an OpenMP barrier whenever another process holds a core (measured 6x slower on a shared 2-core box);
-    use worker processes (generation/run.py --workers) to use more cores. max_batch: most networks trained together
+    instead the batch is split over $RNNZOO_TRAIN_THREADS Python threads (default min(2, cores)) and the noise is
+    drawn on one more, and worker processes (generation/run.py --workers) use more cores. max_batch: most networks trained together
     (None: as many as fit in half the device's free memory, networks_per_batch); a network's result does not
     depend on it.
     """
