@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device {torch.cuda.get_device_name(device)}, large-matmul {peak / 1e9:,.1f} GFLOP/s")
     else:
         print(f"device cpu: large-matmul {peak1 / 1e9:,.1f} GFLOP/s on 1 thread, {peak / 1e9:,.1f} GFLOP/s on "
-              f"{default_threads} threads. The batched trainer runs single-threaded (its default); 'loop' is the "
-              f"per-network loop on 1 thread (its best here), 'loop@{default_threads}' on torch's default threads.")
+              f"{default_threads} threads. The batched trainer uses its defaults (1 intra-op thread, the batch split over "
+              f"$RNNZOO_TRAIN_THREADS threads, noise drawn on another); 'loop' is the per-network loop on 1 thread "
+              f"(its best here), 'loop@{default_threads}' on torch's default threads.")
         peak = max(peak, peak1)
     print(f"{'delay':>6} {'T':>4} {'batched ms/net-step':>20} {'loop ms/net-step':>17} {'speed-up':>9} "
           f"{'batched GFLOP/s':>16} {'loop GFLOP/s':>13} {'batched % peak':>15}")
