@@ -197,3 +197,15 @@ def test_plot_mechanism_draws_the_evidence(tmp_path):
     assert path.stat().st_size > 10_000
     assert len(fig.axes) >= 6
     assert "cycle" in fig.texts[0].get_text() if fig.texts else "cycle" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("gain, label", [(0.9, "fixed"), (0.995, "manifold"), (1.02, "cycle")])
+def test_hopf_family_of_a_rotation(gain, label):
+    """x -> tanh(g R x), R a rotation by 2 pi / 20: a focus below g = 1 (fast decay: fixed; |eigenvalue| 0.995: a
+    slow point, manifold), a small limit cycle of period ~20 just above (supercritical Hopf)."""
+    row = classify(rotation(20, gain, 1.0), progress=False).iloc[0]
+    assert row["label"] == label
+    if label == "cycle":
+        assert row["period_steps"] == pytest.approx(20.0, rel=0.02)
+    else:
+        assert np.isnan(row["period_steps"]) and row["final_eigenvalue"] == pytest.approx(gain, abs=0.005)
