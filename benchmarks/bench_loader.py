@@ -38,10 +38,11 @@ from rnnzoo.dynamics import Weights  # noqa: E402
 from rnnzoo.labels import MECHANISMS  # noqa: E402
 from rnnzoo.store import (  # noqa: E402
     CURVES_DIR, FORMAT_VERSION, MANIFEST, NETWORKS_TABLE, WEIGHTS_DIR, curves_table, networks_table,
-    write_json_atomic, write_shard, write_table,
+    network_digests, write_json_atomic, write_shard, write_table,
 )
 
-PER_SHARD = 100  # networks per shard: one (family, delay, lr) cell of 100 seeds, as in the full preset
+SEEDS = 100  # seeds per (family, delay, lr) cell, as in the full preset; a shard holds one (family, delay)
+LAYOUT = "shard per (family, delay), sha256 per network"  # a kept zoo of an older layout is rebuilt
 CURVE_STEPS = 10  # synthetic curves are short: the loader never reads them here
 FAMILIES = (("nopost", 0.0), ("post", 50.0))
 
@@ -56,10 +57,10 @@ def rss_mib() -> float:
 
 def grid(n_networks: int) -> tuple[list[int], list[float]]:
     """Delays (every 10 ms) and learning rates whose product x 2 families x 100 seeds is n_networks."""
-    cells = n_networks // (len(FAMILIES) * PER_SHARD)
+    cells = n_networks // (len(FAMILIES) * SEEDS)
     n_lrs = min(25, cells)
     if cells % n_lrs:
-        raise SystemExit(f"--networks must be a multiple of {len(FAMILIES) * PER_SHARD * n_lrs}")
+        raise SystemExit(f"--networks must be a multiple of {len(FAMILIES) * SEEDS * n_lrs}")
     return [10 * d for d in range(cells // n_lrs)], list(ALL_LRS[:n_lrs])
 
 
@@ -69,32 +70,37 @@ def build_zoo(root: Path, n_networks: int, n_units: int) -> None:
     rng = np.random.default_rng(0)
     columns: dict[str, list] = {}  # columns the store's schema has and this builder does not set stay null
     files: dict[str, dict] = {}
-    cells = [(fam, post, d, lr) for fam, post in FAMILIES for d in delays for lr in lrs]
-    for job, (family, post, delay, lr) in enumerate(tqdm(cells, desc="building synthetic zoo", unit="shard", mininterval=10)):
-        ids = [network_id(family, delay, lr, s) for s in range(PER_SHARD)]
+    cells = [(fam, post, d) for fam, post in FAMILIES for d in delays]
+    per_shard = SEEDS * len(lrs)  # as generation/presets.py's FULL_SCALE_JOB: one job per (family, delay)
+    for job, (family, post, delay) in enumerate(tqdm(cells, desc="building synthetic zoo", unit="shard", mininterval=10)):
+        cell_lrs = [lr for lr in lrs for _ in range(SEEDS)]
+        seeds = [s for _ in lrs for s in range(SEEDS)]
+        ids = [network_id(family, delay, lr, s) for lr, s in zip(cell_lrs, seeds)]
         scale = 1.5 / np.sqrt(n_units)
         weights = Weights(
-            W_in=torch.randn(PER_SHARD, n_units, 2), b_in=torch.zeros(PER_SHARD, n_units),
-            W_rec=torch.randn(PER_SHARD, n_units, n_units) * scale, b_rec=torch.zeros(PER_SHARD, n_units),
-            W_out=torch.randn(PER_SHARD, 2, n_units) / np.sqrt(n_units), b_out=torch.zeros(PER_SHARD, 2))
+            W_in=torch.randn(per_shard, n_units, 2), b_in=torch.zeros(per_shard, n_units),
+            W_rec=torch.randn(per_shard, n_units, n_units) * scale, b_rec=torch.zeros(per_shard, n_units),
+            W_out=torch.randn(per_shard, 2, n_units) / np.sqrt(n_units), b_out=torch.zeros(per_shard, 2))
         shard = f"{WEIGHTS_DIR}/shard-{job:05d}.safetensors"
         curves = f"{CURVES_DIR}/shard-{job:05d}.parquet"
         files[shard] = {"sha256": write_shard(root / shard, weights, ids, {"synthetic": "true"})}
         curve = {k: [rng.random(CURVE_STEPS, dtype=np.float32) for _ in ids]
                  for k in ("loss", "accuracy", "reliability", "grad_norm")}
         files[curves] = {"sha256": write_table(root / curves, curves_table(ids, curve))}
-        mechanism = rng.choice(np.array(MECHANISMS), PER_SHARD)
-        acc = rng.random(PER_SHARD).astype(np.float32)
-        row = {"id": ids, "family": [family] * PER_SHARD, "delay_ms": [delay] * PER_SHARD, "lr": [lr] * PER_SHARD,
-               "seed": list(range(PER_SHARD)), "n_units": [n_units] * PER_SHARD, "alpha": [0.5] * PER_SHARD,
-               "tau_ms": [10.0] * PER_SHARD, "dt_ms": [5.0] * PER_SHARD, "cue_ms": [30.0] * PER_SHARD,
-               "reaction_ms": [50.0] * PER_SHARD, "post_ms": [post] * PER_SHARD,
-               "weighted_loss": [True] * PER_SHARD, "cue_held": [False] * PER_SHARD, "steps": [1000] * PER_SHARD,
-               "final_loss": rng.random(PER_SHARD), "final_accuracy": acc, "final_reliability": acc,
+        mechanism = rng.choice(np.array(MECHANISMS), per_shard)
+        acc = rng.random(per_shard).astype(np.float32)
+        n = per_shard
+        row = {"id": ids, "family": [family] * n, "delay_ms": [delay] * n, "lr": cell_lrs,
+               "seed": seeds, "n_units": [n_units] * n, "alpha": [0.5] * n,
+               "tau_ms": [10.0] * n, "dt_ms": [5.0] * n, "cue_ms": [30.0] * n,
+               "reaction_ms": [50.0] * n, "post_ms": [post] * n,
+               "weighted_loss": [True] * n, "cue_held": [False] * n, "steps": [1000] * n,
+               "final_loss": rng.random(n), "final_accuracy": acc, "final_reliability": acc,
                "train_accuracy": acc, "train_reliability": acc, "mechanism": list(mechanism),
-               "label": [MECHANISMS.index(m) for m in mechanism], "psd_ratio": rng.random(PER_SHARD),
-               "fluctuation": rng.random(PER_SHARD), "shard": [shard] * PER_SHARD, "row": list(range(PER_SHARD)),
-               "curves": [curves] * PER_SHARD, "job": [job] * PER_SHARD, "synthetic": [True] * PER_SHARD}
+               "label": [MECHANISMS.index(m) for m in mechanism], "psd_ratio": rng.random(n),
+               "fluctuation": rng.random(n), "shard": [shard] * n, "row": list(range(n)),
+               "weights_sha256": network_digests({k: v.numpy() for k, v in weights.tensors().items()}),
+               "curves": [curves] * n, "job": [job] * n, "synthetic": [True] * n}
         for name, values in row.items():
             columns.setdefault(name, []).extend(list(values))
     table = networks_table(columns).sort_by("id")
@@ -103,6 +109,7 @@ def build_zoo(root: Path, n_networks: int, n_units: int) -> None:
         record["bytes"] = (root / rel).stat().st_size
     write_json_atomic(root / MANIFEST, {"format_version": FORMAT_VERSION, "preset": "synthetic-benchmark",
                                         "synthetic": True, "n_networks": table.num_rows, "n_units": n_units,
+                                        "layout": LAYOUT,
                                         "files": files})
 
 
@@ -111,7 +118,8 @@ def zoo_ready(root: Path, n_networks: int, n_units: int) -> bool:
         manifest = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
-    return manifest.get("synthetic") and manifest.get("n_networks") == n_networks and manifest.get("n_units") == n_units
+    return (manifest.get("synthetic") and manifest.get("n_networks") == n_networks and manifest.get("n_units") == n_units
+            and manifest.get("layout") == LAYOUT)
 
 
 def timed(fn, repeat: int = 1) -> tuple[float, object]:
@@ -230,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         results["warm_query_s"] = warm
 
         # ---- 1,000 networks: zoo shards vs one checkpoint per network --------------------------------------
-        shaped = zoo.filter(delay=mid, family="nopost", lr=list(ALL_LRS[:10]))  # 10 shards x 100 seeds
-        scattered = zoo.sample(1000, seed=0)  # the worst case: ~1,000 rows from ~800 shards
+        shaped = zoo.filter(delay=mid, family="nopost", lr=list(ALL_LRS[:10]))  # 10 learning rates x 100 seeds: one shard
+        scattered = zoo.sample(1000, seed=0)  # the worst case: ~1,000 rows scattered over every shard
         with tempfile.TemporaryDirectory(dir=root.parent) as tmp:
             for name, part in (("query-shaped", shaped), ("random sample", scattered)):
                 paths = save_checkpoints(part, Path(tmp) / name.replace(" ", "-"))

@@ -7,6 +7,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -14,7 +15,7 @@ import torch
 from generation.presets import Preset
 from generation.jobs import job_paths
 from rnnzoo import __version__
-from rnnzoo.store import NETWORKS_TABLE, networks_table, write_manifest, write_table
+from rnnzoo.store import NETWORKS_TABLE, network_digests, networks_table, read_shard, write_manifest, write_table
 from rnnzoo.trajectories import write_trajectories
 
 
@@ -33,13 +34,24 @@ def code_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+def with_weight_digests(root: Path, table: pa.Table) -> pa.Table:
+    """The table with its weights_sha256 column filled from the shards themselves (one read of each shard)."""
+    frame = table.select(["shard", "row"]).to_pandas()
+    digests = np.empty(len(frame), dtype=object)
+    for shard, group in frame.groupby("shard", sort=True):
+        weights = read_shard(root / shard, group["row"].to_numpy())
+        digests[group.index.to_numpy()] = network_digests({k: v.numpy() for k, v in weights.tensors().items()})
+    column = table.schema.get_field_index("weights_sha256")
+    return table.set_column(column, "weights_sha256", pa.array(list(digests), pa.string()))
+
+
 def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.device = "cpu") -> dict:
     """Concatenate the job tables into networks.parquet (sorted by id), write the trajectories (simulated on
     `device`) and the dataset card, then manifest.json."""
     from generation.card import render_card
 
     tables = [pq.read_table(root / job_paths(job.index)["table"]) for job in preset.jobs()]
-    table = networks_table(pa.concat_tables(tables)).sort_by("id")
+    table = with_weight_digests(root, networks_table(pa.concat_tables(tables)).sort_by("id"))
     write_table(root / NETWORKS_TABLE, table)
     write_trajectories(root, table.to_pandas(), device=device)
     info = {

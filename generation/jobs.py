@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
 from generation.presets import Job
@@ -34,6 +35,9 @@ from rnnzoo.store import (
     write_shard,
     write_table,
 )
+
+
+LABEL_CHUNK = 256  # networks evaluated and labelled together
 
 
 def job_paths(job_index: int) -> dict[str, str]:
@@ -72,11 +76,20 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     steps = [n.steps if max_steps is None else min(n.steps, max_steps) for n in specs]
     task, fam = job.task, job.family
     result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step)
-    weights = result.weights.to(device)
-    evaluation = run_task(weights, task, fam.alpha, seeds)
     outcomes = [training_outcome(a, r) for a, r in zip(result.curves["accuracy"], result.curves["reliability"])]
-    # The reference's PSD / fluctuation (rnnzoo.labels, unchanged) and the dynamics diagnostics, one call.
-    diagnostics, _ = diagnose(weights, task, fam.alpha, seeds, outcomes=outcomes)
+    # Canonical evaluation, then the reference's PSD / fluctuation (rnnzoo.labels, unchanged) and the dynamics
+    # diagnostics, in chunks of networks so memory stays bounded for jobs of thousands of networks (each network
+    # draws from its own streams, so the chunking does not change any result).
+    metrics, frames = [], []
+    for lo in range(0, len(specs), LABEL_CHUNK):
+        part = slice(lo, lo + LABEL_CHUNK)
+        weights = result.weights.select(part).to(device)
+        sim = run_task(weights, task, fam.alpha, seeds[part])
+        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
+        del sim
+        frames.append(diagnose(weights, task, fam.alpha, seeds[part], outcomes=outcomes[part])[0])
+    final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
+    diagnostics = pd.concat(frames, ignore_index=True)
     scores = {"psd_ratio": diagnostics["psd_ratio"].to_numpy(np.float32),
               "fluctuation": diagnostics["fluctuation"].to_numpy(np.float32),
               "mechanism": diagnostics["reference_label"].to_numpy()}
@@ -102,8 +115,7 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
         "dt_ms": [fam.dt_ms] * M, "cue_ms": [fam.cue_ms] * M, "reaction_ms": [job.reaction_ms] * M,
         "post_ms": [fam.post_ms] * M, "weighted_loss": [fam.weighted] * M, "cue_held": [fam.cue_held] * M,
         "steps": steps,
-        "final_loss": evaluation.loss.cpu().numpy(), "final_accuracy": evaluation.accuracy.cpu().numpy(),
-        "final_reliability": evaluation.reliability.cpu().numpy(),
+        "final_loss": final_loss, "final_accuracy": final_accuracy, "final_reliability": final_reliability,
         "train_accuracy": train_acc, "train_reliability": train_rel,
         "mechanism": mechanisms, "label": [MECHANISMS.index(m) for m in mechanisms],
         "psd_ratio": scores["psd_ratio"], "fluctuation": scores["fluctuation"],

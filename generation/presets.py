@@ -142,6 +142,10 @@ def _post(delays, lrs, n_seeds, **kw) -> Family:
     return _family("post", delays, lrs, n_seeds, post_ms=30.0, steps_numerator=100.0, **kw)
 
 
+# At full scale a job is a whole (family, delay) cell group: 3,000 networks of N = 100 make a 126 MB weight shard
+# (the Hub's sweet spot is 50-500 MB) and few files; the trainer cuts a job into batches that fit the device.
+FULL_SCALE_JOB = 3000
+
 PRESETS: dict[str, Preset] = {}
 
 
@@ -162,10 +166,10 @@ register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per ce
     _family("control", (0,), tuple(float(x) for x in np.logspace(0, -3, 20)), 20,
             reactions_ms=tuple(float((k + 1) * 20) for k in range(20)), weighted=False, cue_held=True,
             steps_fixed=3000),
-)))
+), max_networks_per_job=FULL_SCALE_JOB))
 register(Preset("full", "the extended grid: delays 0-400 ms every 10 ms x 30 learning rates x 100 seeds, "
                 "no-post and post-reaction protocols (246,000 networks)",
-                (_nopost(FULL_DELAYS, ALL_LRS, 100), _post(FULL_DELAYS, ALL_LRS, 100))))
+                (_nopost(FULL_DELAYS, ALL_LRS, 100), _post(FULL_DELAYS, ALL_LRS, 100)), max_networks_per_job=FULL_SCALE_JOB))
 # The phase diagram on a CPU (issue 8): rates 0.316 .. 0.0268 are paper-grid values (same network ids), spaced about
 # a quarter decade; 1.0 and 0.562 extend the grid (as the paper's control family does) so that the no-learning
 # boundary is visible at short delays too.

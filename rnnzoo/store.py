@@ -89,12 +89,14 @@ NETWORK_SCHEMA = pa.schema(
         ("slowest_speed", pa.float32()),
         ("shard", pa.string()),
         ("row", pa.int32()),
+        ("weights_sha256", pa.string()),
         ("curves", pa.string()),
         ("job", pa.int32()),
         ("synthetic", pa.bool_()),
     ]
 )
 
+OPTIONAL_COLUMNS = ("weights_sha256",)  # filled at assembly; null in tables written by older code
 DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed")
 
 CURVES_SCHEMA = pa.schema(
@@ -169,6 +171,19 @@ def write_shard(path: str | os.PathLike, weights: Weights, ids: Sequence[str], e
     metadata.update({k: str(v) for k, v in (extra or {}).items()})
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in weights.tensors().items()}
     return write_bytes_atomic(path, _sorted_metadata(safetensors_save(tensors, metadata=metadata)))
+
+
+def network_digests(tensors: dict[str, np.ndarray]) -> list[str]:
+    """sha256 of each network's weights: the float32 bytes of its rows of W_in, b_in, W_rec, b_rec, W_out, b_out,
+    in that order. Stored per network in the table, so a loader checks exactly the networks it reads."""
+    arrays = [np.ascontiguousarray(np.asarray(tensors[name], dtype="<f4")) for name in Weights.names()]
+    digests = []
+    for m in range(arrays[0].shape[0]):
+        h = hashlib.sha256()
+        for array in arrays:
+            h.update(array[m].tobytes())
+        digests.append(h.hexdigest())
+    return digests
 
 
 def _sorted_metadata(data: bytes) -> bytes:
@@ -250,7 +265,7 @@ def write_table(path: str | os.PathLike, table: pa.Table) -> str:
 def networks_table(rows: dict[str, Sequence] | "pa.Table") -> pa.Table:
     """Rows as a pyarrow table with the explicit networks schema (float32 stays float32)."""
     n = rows.num_rows if isinstance(rows, pa.Table) else len(rows["id"])
-    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type) for name in DIAGNOSTIC_COLUMNS
+    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type) for name in DIAGNOSTIC_COLUMNS + OPTIONAL_COLUMNS
                if name not in (rows.column_names if isinstance(rows, pa.Table) else rows)}
     if isinstance(rows, pa.Table):
         for name, column in missing.items():

@@ -15,7 +15,14 @@ from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.simulation import Simulation, run_task
 from rnnzoo.sources import Source, resolve_source
-from rnnzoo.store import NETWORKS_TABLE, ZooFormatError, check_format_version, verify_file
+from rnnzoo.store import (
+    NETWORKS_TABLE,
+    ChecksumError,
+    ZooFormatError,
+    check_format_version,
+    network_digests,
+    verify_file,
+)
 from rnnzoo.task import Task
 
 _VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
@@ -98,15 +105,16 @@ class Zoo:
                 f"{counts.to_string()}")
 
     # ---- data ------------------------------------------------------------------------------------------------
-    def shard_path(self, rel: str) -> Path:
-        """Local path of a weight shard, fetched if remote, its sha256 checked against the manifest once."""
+    def shard_path(self, rel: str, whole_file: bool = True) -> Path:
+        """Local path of a file of the zoo, fetched if remote, its sha256 checked against the manifest once
+        (whole_file=False: its size only, for weight shards whose networks are checked one by one on reading)."""
         path = self.source.path(rel)
         record = self.manifest.get("files", {}).get(rel)
         if record is None:
             raise ZooFormatError(f"{rel} is not listed in the manifest of {self.source.name}; the zoo is inconsistent")
         stat = path.stat() if path.exists() else None
         key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
-        if stat is not None and not self.verify and stat.st_size == record.get("bytes", stat.st_size):
+        if stat is not None and not (self.verify and whole_file) and stat.st_size == record.get("bytes", stat.st_size):
             return path  # verify=False: size check only (rnnzoo verify checks every byte)
         if key not in _VERIFIED:
             verify_file(path, record["sha256"])
@@ -118,6 +126,8 @@ class Zoo:
         """The stacked weights [M, ...] of every network, in the zoo's order."""
         if not len(self):
             raise ValueError("this zoo is empty: there are no weights to load")
+        # Tables that record a sha256 per network are checked network by network; older ones file by file.
+        per_network = "weights_sha256" in self._metadata and bool(self._metadata["weights_sha256"].notna().all())
         codes, shards = pd.factorize(self._metadata["shard"].to_numpy(), sort=True)
         self.source.prefetch(shards)
         order = np.argsort(codes, kind="stable")
@@ -128,10 +138,24 @@ class Zoo:
             positions = order[bounds[k] : bounds[k + 1]]
             ranged = self.source.read_rows(shard, rows[positions])  # remote lazy sources read byte ranges
             if ranged is None:
-                _read_rows_into(self.shard_path(shard), rows[positions], positions, out, len(self))
+                path = self.shard_path(shard, whole_file=not per_network)
+                _read_rows_into(path, rows[positions], positions, out, len(self))
             else:
                 _place(ranged, positions, out, len(self))
+        if self.verify and per_network:
+            self._check_network_digests(out)
         return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(device or self.device)
+
+    def _check_network_digests(self, arrays: dict[str, np.ndarray]) -> None:
+        """Compare each loaded network's weights with its recorded sha256: the cost follows what was asked."""
+        expected = self._metadata["weights_sha256"].to_numpy()
+        bad = np.flatnonzero(np.asarray(network_digests(arrays), dtype=object) != expected)
+        if bad.size:
+            row = self._metadata.iloc[int(bad[0])]
+            raise ChecksumError(
+                f"{bad.size} network(s) read from {row['shard']} (first: {row['id']}) do not match their recorded "
+                f"sha256: the shard is damaged; delete it and re-download it (`rnnzoo verify` lists every damaged file)"
+            )
 
     def curves(self) -> pd.DataFrame:
         """Per-step training curves (loss, accuracy, reliability, grad_norm as lists), one row per network."""

@@ -150,10 +150,16 @@ def test_corrupted_shard_is_a_checksum_error_naming_the_file(zoo_copy):
     data = bytearray(shard.read_bytes())
     data[-5] ^= 0xFF  # one flipped bit pattern in the last network's weights: same size, different content
     shard.write_bytes(bytes(data))
-    with pytest.raises(rnnzoo.ChecksumError, match=rf"{shard.name} is damaged: sha256"):
-        rnnzoo.load(zoo_copy)[[0]].weights()
+    fresh = rnnzoo.load(zoo_copy)
+    in_shard = fresh.metadata.index[fresh.metadata["shard"] == zoo.metadata["shard"].iloc[0]]
+    last = int(in_shard[fresh.metadata.loc[in_shard, "row"].to_numpy().argmax()])
+    with pytest.raises(rnnzoo.ChecksumError, match=rf"{shard.name} \(first: {fresh.metadata['id'][last]}\).*sha256"):
+        fresh[[last]].weights()  # each network read is checked against its own recorded sha256
     with pytest.raises(rnnzoo.ChecksumError, match=shard.name):
-        _ = rnnzoo.load(zoo_copy)[0].weights  # a Network's lazy weights go through the same check
+        _ = rnnzoo.load(zoo_copy)[last].weights  # a Network's lazy weights go through the same check
+    first = int(in_shard[fresh.metadata.loc[in_shard, "row"].to_numpy().argmin()])
+    assert torch.equal(fresh[[first]].weights().W_rec, zoo[[first]].weights().W_rec)  # intact networks still load
+    assert any(shard.name in problem for problem in rnnzoo.store.verify_zoo(zoo_copy))  # verify checks every byte
     shard.write_bytes(bytes(data[: len(data) // 2]))  # truncated: even the size check catches it
     with pytest.raises(rnnzoo.ZooFormatError, match=shard.name):
         rnnzoo.load(zoo_copy, verify=False)[[0]].weights()
