@@ -83,6 +83,7 @@ COLUMN_MEANINGS = {
     "fluctuation": "RMS output fluctuation of the autonomous run",
     "shard": "weight shard holding the network",
     "row": "row of the network in its shard",
+    "weights_sha256": "sha256 of the network's own weights (checked by the loader on every read)",
     "curves": "curve shard holding the network's training curves",
     "job": "generation job that trained it",
     "synthetic": "constructed by hand rather than trained",
