@@ -235,17 +235,14 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
 def make_card_figures(root: Path, table: pd.DataFrame) -> dict[str, str]:
     """{caption: relative path} of the card's figures: rnnzoo.figures.make_figures when it exists, else a count plot."""
     figures: dict[str, str] = {}
+    from rnnzoo.figures import make_figures
+
     try:
-        from rnnzoo.figures import make_figures
-    except ImportError:
-        make_figures = None
-    if make_figures is not None:
-        try:
-            made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
-            figures.update(_images(root, made))
-        except Exception as exc:  # a figure must never stop the card; the count plot stands in
-            warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
-                          "the card uses its own count figure instead")
+        made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
+        figures.update(_images(root, made))
+    except Exception as exc:  # a figure must never stop the card; the count plot stands in
+        warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
+                      "the card uses its own count figure instead")
     if not figures:
         draw_count_figure(table, root / COUNT_FIGURE)
         figures["mechanism per delay"] = COUNT_FIGURE

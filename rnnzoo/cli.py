@@ -108,18 +108,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     print(f"wrote {out}: outputs and rates of {net.info['id']} on its canonical trials")
-    try:
-        import rnnzoo
+    from rnnzoo.analysis import plot_mechanism
 
-        plot_mechanism = rnnzoo.plot_mechanism
-        figure = plot_mechanism(net)
-    except (ImportError, AttributeError):
-        return 0  # rnnzoo.analysis has no plot_mechanism in this version: the trial plot is the whole answer
-    if hasattr(figure, "savefig"):
-        extra = out.with_name(out.stem + "-mechanism" + out.suffix)
-        figure.savefig(extra, dpi=120)
-        plt.close(figure)
-        print(f"wrote {extra}: the mechanism evidence (rnnzoo.plot_mechanism)")
+    figure = plot_mechanism(net)
+    extra = out.with_name(out.stem + "-mechanism" + out.suffix)
+    figure.savefig(extra, dpi=120)
+    plt.close(figure)
+    print(f"wrote {extra}: the mechanism evidence (rnnzoo.plot_mechanism)")
     return 0
 
 
@@ -170,11 +165,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_refit(args: argparse.Namespace) -> int:
-    try:
-        import rnnzoo.refit  # noqa: F401
-    except ImportError as exc:
-        raise RuntimeError(f"refit needs rnnzoo.refit, which this installation lacks ({exc}); "
-                           "upgrade rnnzoo (pip install -U rnnzoo)") from exc
     net = _load(args, id=args.id)[0]
     report = net.refit()
     row = report.to_dict() if hasattr(report, "to_dict") else report
@@ -189,11 +179,8 @@ def cmd_refit(args: argparse.Namespace) -> int:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    try:
-        from rnnzoo.figures import make_figures
-    except ImportError as exc:
-        raise RuntimeError(f"figures needs rnnzoo.figures, which this installation lacks ({exc}); "
-                           "upgrade rnnzoo (pip install -U rnnzoo)") from exc
+    from rnnzoo.figures import make_figures
+
     zoo = _load(args)
     result = make_figures(zoo, Path(args.out))
     print(f"wrote the figures into {args.out}:")

@@ -367,12 +367,10 @@ def _network(weights: Weights, alpha: float, task, seed: int, name: str) -> Netw
     return net
 
 
-def _classify(networks: list[Network]) -> list[str] | None:
-    """rnnzoo.analysis.classify labels of `networks` (judged by their canonical evaluation), or None without it."""
-    try:
-        from rnnzoo.analysis import classify
-    except ImportError:
-        return None
+def _classify(networks: list[Network]) -> list[str]:
+    """rnnzoo.analysis.classify labels of `networks` (judged by their canonical evaluation)."""
+    from rnnzoo.analysis import classify
+
     table = classify(networks, use_curves=False, progress=False)
     return [str(v) for v in table["label"]]
 
@@ -445,8 +443,7 @@ def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], se
     if mechanism and classifier == "analysis":
         labels = _classify([_network(weights.select(m), alpha[m], tasks[m], seeds[m], ids[m]) for m in range(M)]
                            + refit_nets)
-        if labels is not None:
-            true_mech, refit_mech = labels[:M], labels[M:]
+        true_mech, refit_mech = labels[:M], labels[M:]
     for m in range(M):
         one = fitted.select(m)
         r = rates_obs[m][held]
