@@ -23,7 +23,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, simulate
-from rnnzoo.refit import HELD_OUT_EVERY, fit_weights, r_squared, refit_networks, weight_correlation
+from rnnzoo.cornn import HELD_OUT_EVERY, fit_weights, r_squared, refit_networks, weight_correlation
 from rnnzoo.simulation import run_task
 
 warnings.simplefilter("ignore", RuntimeWarning)  # clipping notices; counts are reported by the solver

@@ -13,7 +13,7 @@ from rnnzoo.zoo import Network, Zoo, load
 _LAZY = {
     "classify": "rnnzoo.analysis",
     "plot_mechanism": "rnnzoo.analysis",
-    "refit": "rnnzoo.refit",
+    "refit": "rnnzoo.cornn",
     "make_figures": "rnnzoo.figures",
 }
 

@@ -227,8 +227,8 @@ class Zoo:
         return classify(self, **kwargs)
 
     def refit(self, **kwargs: Any):
-        """CORNN refit of every network from its own simulated activity (see rnnzoo.refit)."""
-        from rnnzoo.refit import refit_zoo
+        """CORNN refit of every network from its own simulated activity (see rnnzoo.cornn)."""
+        from rnnzoo.cornn import refit_zoo
 
         return refit_zoo(self, **kwargs)
 
@@ -399,8 +399,8 @@ class Network:
         return classify(self, **kwargs)
 
     def refit(self, **kwargs: Any):
-        """Simulate, refit with CORNN and report the refit's quality (see rnnzoo.refit.refit_report)."""
-        from rnnzoo.refit import refit_report
+        """Simulate, refit with CORNN and report the refit's quality (see rnnzoo.cornn.refit_report)."""
+        from rnnzoo.cornn import refit_report
 
         return refit_report(self, **kwargs)
 

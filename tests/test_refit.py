@@ -10,7 +10,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.dynamics import Weights, simulate, step_map
-from rnnzoo.refit import fit_weights, r_squared, weight_correlation
+from rnnzoo.cornn import fit_weights, r_squared, weight_correlation
 
 ALPHA = 0.5
 

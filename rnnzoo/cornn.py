@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
-import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -519,12 +517,3 @@ def refit_zoo(zoo, *, noise: float = 0.0, observed_fraction: float = 1.0, trials
     table["refit"] = [r.network for r in reports]
     return table
 
-
-# `rnnzoo.refit` is both this module (once imported) and the function refit: make the module callable so that
-# `rnnzoo.refit(rates, ...)` works whichever of the two the attribute resolves to.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> Network | list[Network]:
-        return refit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
