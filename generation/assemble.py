@@ -50,8 +50,10 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
     `device`) and the dataset card, then manifest.json."""
     from generation.card import render_card
 
-    tables = [pq.read_table(root / job_paths(job.index)["table"]) for job in preset.jobs()]
-    table = with_weight_digests(root, networks_table(pa.concat_tables(tables)).sort_by("id"))
+    # Each job table is brought to the current schema first: jobs written by older code (a resumed run) lack the
+    # columns added since, which stay null.
+    tables = [networks_table(pq.read_table(root / job_paths(job.index)["table"])) for job in preset.jobs()]
+    table = with_weight_digests(root, pa.concat_tables(tables).sort_by("id"))
     write_table(root / NETWORKS_TABLE, table)
     write_trajectories(root, table.to_pandas(), device=device)
     info = {
