@@ -29,6 +29,7 @@ from huggingface_hub.errors import (
 )
 
 from rnnzoo.sources import Source
+from rnnzoo.store import shard_layout
 
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
 
@@ -147,8 +148,6 @@ class HubSource(Source):
 def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The asked rows of every weight tensor of a safetensors shard read through an open binary file (seek/read):
     the header, then one byte range per run of consecutive rows per tensor; rows come back in the order asked."""
-    from rnnzoo.zoo import shard_layout
-
     layout = shard_layout(fh, size, where)
     rows = np.asarray(rows, dtype=np.int64)
     order = np.argsort(rows, kind="stable")

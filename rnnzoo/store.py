@@ -23,7 +23,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -241,6 +241,58 @@ def _open_shard(path: str | os.PathLike):
                              "delete it and re-download it or regenerate its job") from exc
     with handle as f:
         yield f
+
+
+# ---- fast partial reads: the header parsed by hand, the data memory-mapped --------------------------------------
+_SAFETENSORS_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
+
+
+def _damaged(path: str | os.PathLike, why: str) -> ZooFormatError:
+    return ZooFormatError(f"weight shard {path} cannot be read ({why}); it is truncated or damaged: delete it "
+                          "and re-download it or regenerate its job")
+
+
+def shard_layout(fh: BinaryIO, size: int, path: str | os.PathLike) -> dict[str, tuple[np.dtype, tuple[int, ...], int]]:
+    """(dtype, shape, absolute byte offset) of every weight tensor of a safetensors shard, from its header.
+
+    Reads only the header (8-byte length, JSON) from the open binary file `fh` of `size` bytes; checks the format
+    version and that every tensor fits the file, so a damaged or foreign file is reported naming `path`.
+    """
+    head = fh.read(8)
+    n = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 0 < n <= size - 8:
+        raise _damaged(path, "bad header length")
+    try:
+        header = json.loads(fh.read(n))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _damaged(path, f"header is not JSON: {exc}") from exc
+    check_format_version((header.pop("__metadata__", None) or {}).get("format_version"), path)
+    missing = [name for name in Weights.names() if name not in header]
+    if missing:
+        raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
+    layout = {}
+    for name in Weights.names():
+        info = header[name]
+        dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
+        begin, end = (8 + n + int(x) for x in info["data_offsets"])
+        shape = tuple(int(x) for x in info["shape"])
+        if dtype is None or end > size or end - begin != int(np.prod(shape)) * np.dtype(dtype).itemsize:
+            raise _damaged(path, f"tensor {name} has dtype {info.get('dtype')} or offsets that do not fit the file")
+        layout[name] = (np.dtype(dtype), shape, begin)
+    return layout
+
+
+def shard_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a weight shard as read-only arrays over a memory map: nothing is read until indexed, so
+    picking rows is one numpy gather per tensor."""
+    if not path.is_file():
+        raise ZooFormatError(f"weight shard {path} is missing; re-download it or rerun generation for its job")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        layout = shard_layout(fh, size, path)
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    return {name: data[begin : begin + int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
+            for name, (dtype, shape, begin) in layout.items()}
 
 
 def check_format_version(version: str | int | None, where: str | os.PathLike) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -17,9 +16,9 @@ from rnnzoo.simulation import Simulation, run_task
 from rnnzoo.sources import Source, resolve_source
 from rnnzoo.store import (
     NETWORKS_TABLE,
+    shard_arrays,
     ChecksumError,
     ZooFormatError,
-    check_format_version,
     network_digests,
     verify_file,
 )
@@ -250,62 +249,11 @@ def _noise(noise: bool | float) -> float:
 _TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held")
 
 
-_SAFETENSORS_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
-
-
-def _damaged(path: Any, why: str) -> ZooFormatError:
-    return ZooFormatError(f"weight shard {path} cannot be read ({why}); it is truncated or damaged: delete it "
-                          "and re-download it or regenerate its job")
-
-
-def shard_layout(fh: Any, size: int, path: Any) -> dict[str, tuple[np.dtype, tuple[int, ...], int]]:
-    """(dtype, shape, absolute byte offset) of every weight tensor of a safetensors shard, from its header.
-
-    Reads only the header (8-byte length, JSON) from the open binary file `fh` of `size` bytes; checks the format
-    version and that every tensor fits the file, so a damaged or foreign file is reported naming `path`.
-    """
-    head = fh.read(8)
-    n = int.from_bytes(head, "little") if len(head) == 8 else -1
-    if not 0 < n <= size - 8:
-        raise _damaged(path, "bad header length")
-    try:
-        header = json.loads(fh.read(n))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _damaged(path, f"header is not JSON: {exc}") from exc
-    check_format_version((header.pop("__metadata__", None) or {}).get("format_version"), path)
-    missing = [name for name in Weights.names() if name not in header]
-    if missing:
-        raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
-    layout = {}
-    for name in Weights.names():
-        info = header[name]
-        dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
-        begin, end = (8 + n + int(x) for x in info["data_offsets"])
-        shape = tuple(int(x) for x in info["shape"])
-        if dtype is None or end > size or end - begin != int(np.prod(shape)) * np.dtype(dtype).itemsize:
-            raise _damaged(path, f"tensor {name} has dtype {info.get('dtype')} or offsets that do not fit the file")
-        layout[name] = (np.dtype(dtype), shape, begin)
-    return layout
-
-
-def _shard_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of a weight shard as read-only arrays over a memory map: nothing is read until indexed, so
-    picking rows is one numpy gather per tensor."""
-    if not path.is_file():
-        raise ZooFormatError(f"weight shard {path} is missing; re-download it or rerun generation for its job")
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        layout = shard_layout(fh, size, path)
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    return {name: data[begin : begin + int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
-            for name, (dtype, shape, begin) in layout.items()}
-
-
 def _read_rows_into(path: Path, rows: np.ndarray, positions: np.ndarray, out: dict[str, np.ndarray],
                     total: int) -> None:
     """Copy rows of one shard into out[name][positions] (allocated [total, ...] on first use); only the pages
     holding those rows are read from disk."""
-    arrays = _shard_arrays(path)
+    arrays = shard_arrays(path)
     if rows.size and (rows.min() < 0 or rows.max() >= arrays["W_rec"].shape[0]):
         raise ZooFormatError(f"the networks table points at row {int(rows.max())} of {path}, which holds "
                              f"{arrays['W_rec'].shape[0]} networks; the table and the shard disagree")
