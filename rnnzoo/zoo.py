@@ -36,7 +36,7 @@ class Zoo:
         self.source = source
         self.manifest = manifest
         self.device = torch.device(device)
-        self.verify = verify  # check each shard's sha256 against the manifest the first time this process reads it
+        self.verify = verify  # check what is read: each network's sha256 (or, lacking those, each shard's)
 
     # ---- collection ------------------------------------------------------------------------------------------
     @property
@@ -368,8 +368,9 @@ def load(source: str | os.PathLike | Source | None = None, revision: str | None 
     query: any column of the networks table (aliases: delay -> delay_ms, learning_rate -> lr, ...) with an exact
     value, a list (any of), a (low, high) range (inclusive), or a callable on the column; mechanism accepts
     aliases; float columns such as lr match to a relative tolerance of 1e-3.
-    Only the manifest and the networks table are read here; weight shards are fetched and read on first use, each
-    checked against its manifest sha256 once per process (verify=False checks sizes only).
+    Only the manifest and the networks table are read here; weight shards are fetched and read on first use. Every
+    network read is checked against its recorded weights_sha256 (tables without that column: each shard against its
+    manifest sha256, once per process); verify=False checks sizes and headers only.
     """
     src = resolve_source(source, revision)
     manifest = src.manifest()
