@@ -175,8 +175,8 @@ register(Preset("full", "the extended grid: delays 0-400 ms every 10 ms x 30 lea
 # boundary is visible at short delays too.
 PHASE_CPU_LRS = (1.0, 10**-0.25, NARROW_LRS[0], NARROW_LRS[3], BROAD_LRS[0], BROAD_LRS[2], BROAD_LRS[4])
 register(Preset("phase-cpu", "the phase diagram on a 2-core CPU: no-post protocol, delays 0-400 ms every 40 ms x "
-                "7 learning rates (1.0 .. 0.0268) x 5 seeds (385 networks)",
-                (_nopost(range(0, 401, 40), PHASE_CPU_LRS, 5),)))
+                "7 learning rates (1.0 .. 0.0268) x 8 seeds (616 networks)",
+                (_nopost(range(0, 401, 40), PHASE_CPU_LRS, 8),)))
 
 
 def get_preset(name: str) -> Preset:

@@ -183,8 +183,19 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
     zoo = _load(args)
     result = make_figures(zoo, Path(args.out))
-    print(f"wrote the figures into {args.out}:")
-    print(json.dumps(result, indent=2, default=str) if isinstance(result, dict) else result)
+    print(f"wrote the figures into {args.out}; every number is in {result['json']}")
+    for family, paths in result["figures"].items():
+        print(f"{family}: " + ", ".join(Path(p).name for p in paths.values()))
+        s = result["results"][family]["summary"]
+        if s.get("critical_exponent") is not None:
+            lo, hi = (f"{v:.2f}" if isinstance(v, float) else str(v) for v in s["critical_exponent_ci"])
+            delays = ", ".join(f"{d:g}" for d in s["critical_fit_delays_ms"])
+            print(f"  critical lr ({s['critical_estimator']} estimator) ~ T^{s['critical_exponent']:.2f}, "
+                  f"95% bootstrap CI [{lo}, {hi}], over delays {delays} ms")
+        for key, name in (("reference_no_learning_exponent", "reference no-learning fit"),
+                          ("reference_slow_point_exponent", "reference slow-point fit")):
+            if s.get(key) is not None:
+                print(f"  {name} ~ T^{s[key]:.2f}")
     return 0
 
 

@@ -107,7 +107,7 @@ def _overlay_critical(ax, res: dict) -> None:
     rates = [r for r in crit["rates"] if r["status"] == "interior"]
     if rates:
         ax.plot([r["delay_ms"] for r in rates], [r["critical_lr"] for r in rates], "k.-", lw=1.5, ms=8,
-                label="critical lr (half the seeds learn)")
+                label=f"critical lr (half the seeds learn; {crit.get('estimator', 'raw')})")
     fit = crit.get("fit")
     if fit:
         T = np.linspace(max(min(crit["fit_delays_ms"]), 1.0), max(res["delays_ms"]), 100)
@@ -160,7 +160,15 @@ def plot_critical_rate(res: dict):
         lo = np.array([_finite(r["lo"], lrs.min() / 2) for r in interior])
         hi = np.array([_finite(r["hi"], lrs.max() * 2) for r in interior])
         ax.errorbar(T, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="ko", capsize=3,
-                    label="critical lr (95% bootstrap over seeds)")
+                    label=f"critical lr, {crit.get('estimator', 'raw')} estimator (95% bootstrap over seeds)")
+    raw = res.get("critical_raw")
+    if raw is not None and raw is not crit and crit.get("estimator") != "raw":
+        points = [r for r in raw["rates"] if r["status"] == "interior" and r["delay_ms"] > 0]
+        if points:
+            raw_fit = raw.get("fit")
+            label = "critical lr from the raw cell fractions" + (f" (T^{raw_fit['exponent']:.2f})" if raw_fit else "")
+            ax.plot([r["delay_ms"] for r in points], [r["critical_lr"] for r in points], "x", color="0.55", ms=7,
+                    label=label)
     for status, marker, value, text in (("above", "^", lrs.max(), "learned at every rate (lower bound)"),
                                         ("below", "v", lrs.min(), "learned at no rate (upper bound)")):
         cens = [r for r in crit["rates"] if r["status"] == status and r["delay_ms"] > 0]

@@ -7,6 +7,10 @@ Definitions (../shared/science.md):
 - critical learning rate at a delay = the largest rate at which at least half of the seeds learn, interpolated
   linearly in log(lr) to where the learned fraction crosses one half between that rate and the next larger one;
   bootstrap intervals resample the seeds (a seed is one initial network, shared by every cell of a sweep).
+  Two estimators: "monotone" (the default) reads the crossing off the learned fraction made non-increasing in the
+  rate (a weighted isotonic fit, pool-adjacent-violators), the paper's model of a boundary above which nothing is
+  learned; "raw" reads it off the cell fractions as they are, so one high-rate cell where a few seeds happen to
+  learn (common with 5-8 seeds) sets the critical rate on its own.
 - manifold share = manifold / learned networks of a cell, fitted against the delay T to 1 / (1 + T / a).
 - reference fits: per learning rate, the not-learned fraction against T fitted to 0 below x0 and
   1 - exp(-k (T - x0)) above (no-learning boundary), and the manifold fraction fitted to a logistic with midpoint
@@ -148,21 +152,49 @@ def phase_fractions(zoo: Any, family: str | None = None, include_synthetic: bool
 
 
 # ---- critical learning rate ----------------------------------------------------------------------------------------
-def critical_crossing(learned_fraction: Iterable[float], lrs: Iterable[float],
-                      threshold: float = THRESHOLD) -> tuple[float, str]:
+ESTIMATORS = ("monotone", "raw")
+
+
+def monotone_fraction(learned_fraction: Iterable[float], weights: Iterable[float] | None = None) -> np.ndarray:
+    """The non-increasing sequence closest (weighted least squares) to the learned fractions of one delay, ordered
+    by increasing lr: pool-adjacent-violators. NaN cells (no networks) stay NaN and are skipped."""
+    f = np.asarray(list(learned_fraction), float)
+    w = np.ones_like(f) if weights is None else np.asarray(list(weights), float)
+    out = np.full_like(f, np.nan)
+    idx = np.flatnonzero(np.isfinite(f) & (w > 0))
+    blocks: list[list[float]] = []  # [weighted mean, weight, number of cells]
+    for i in idx:
+        blocks.append([f[i], w[i], 1])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:  # a rise with the rate: pool the two blocks
+            m2, w2, n2 = blocks.pop()
+            m1, w1, n1 = blocks[-1]
+            blocks[-1] = [(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2]
+    out[idx] = np.repeat([b[0] for b in blocks], [b[2] for b in blocks])
+    return out
+
+
+def critical_crossing(learned_fraction: Iterable[float], lrs: Iterable[float], threshold: float = THRESHOLD,
+                      estimator: str = "raw", weights: Iterable[float] | None = None) -> tuple[float, str]:
     """(critical lr, status) from the learned fraction at each lr of one delay.
 
     status 'interior': interpolated in log lr between the largest rate with fraction >= threshold and the next
     larger rate; 'above': even the largest rate learns (lr is that rate, a lower bound); 'below': no rate learns
-    (lr is the smallest rate, an upper bound); 'empty': no data.
+    (lr is the smallest rate, an upper bound); 'empty': no data. estimator 'monotone' first makes the fractions
+    non-increasing in lr (monotone_fraction, weighted by `weights`, e.g. the seeds per cell); 'raw' uses them as
+    they are.
     """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; use one of {list(ESTIMATORS)}")
     f, lr = np.asarray(list(learned_fraction), float), np.asarray(list(lrs), float)
+    w = np.ones_like(f) if weights is None else np.asarray(list(weights), float)
     keep = np.isfinite(f)
-    f, lr = f[keep], lr[keep]
+    f, lr, w = f[keep], lr[keep], w[keep]
     if f.size == 0:
         return math.nan, "empty"
     order = np.argsort(lr)
-    f, x = f[order], np.log(lr[order])
+    f, x, w = f[order], np.log(lr[order]), w[order]
+    if estimator == "monotone":
+        f = monotone_fraction(f, w)
     ok = np.flatnonzero(f >= threshold)
     if ok.size == 0:
         return float(np.exp(x[0])), "below"
@@ -224,22 +256,26 @@ def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def critical_rates(zoo: Any, family: str | None = None, threshold: float = THRESHOLD, n_boot: int = 1000,
-                   level: float = 0.95, seed: int = 0, include_synthetic: bool = False) -> pd.DataFrame:
+                   level: float = 0.95, seed: int = 0, include_synthetic: bool = False,
+                   estimator: str = "monotone") -> pd.DataFrame:
     """One row per delay: critical lr, its status (interior / above / below the grid), and a bootstrap interval
-    over seeds (a bound is +inf or 0 where resamples leave the grid)."""
-    return _critical_analysis(grid(zoo, family, include_synthetic), threshold, n_boot, level, seed)[0]
+    over seeds (a bound is +inf or 0 where resamples leave the grid). estimator: 'monotone' or 'raw'
+    (critical_crossing)."""
+    return _critical_analysis(grid(zoo, family, include_synthetic), threshold, n_boot, level, seed, estimator)[0]
 
 
-def _critical_analysis(g: Grid, threshold: float, n_boot: int, level: float, seed: int):
-    frac = _fractions(g.counts())["learned"]
+def _critical_analysis(g: Grid, threshold: float, n_boot: int, level: float, seed: int, estimator: str):
+    counts = g.counts()
+    frac, n_cell = _fractions(counts)["learned"], counts.sum(axis=-1)
     draws = _seed_draws(len(g.seeds), n_boot, seed)
-    boot_frac = _fractions(g.counts(draws))["learned"]  # [B, D, L]
+    boot_counts = g.counts(draws)
+    boot_frac, boot_n = _fractions(boot_counts)["learned"], boot_counts.sum(axis=-1)  # [B, D, L]
     boot = np.full((n_boot, len(g.delays)), math.nan)
     rows = []
     for d, delay in enumerate(g.delays):
-        value, status = critical_crossing(frac[d], g.lrs, threshold)
+        value, status = critical_crossing(frac[d], g.lrs, threshold, estimator, n_cell[d])
         for b in range(n_boot):
-            v, s = critical_crossing(boot_frac[b, d], g.lrs, threshold)
+            v, s = critical_crossing(boot_frac[b, d], g.lrs, threshold, estimator, boot_n[b, d])
             boot[b, d] = {"interior": v, "above": math.inf, "below": 0.0}.get(s, math.nan)
         lo, hi = _interval(boot[:, d], level)
         rows.append({"delay_ms": float(delay), "critical_lr": value, "status": status, "lo": lo, "hi": hi,
@@ -248,13 +284,15 @@ def _critical_analysis(g: Grid, threshold: float, n_boot: int, level: float, see
 
 
 def critical_scaling(zoo: Any, family: str | None = None, threshold: float = THRESHOLD, n_boot: int = 1000,
-                     level: float = 0.95, seed: int = 0, include_synthetic: bool = False) -> dict:
+                     level: float = 0.95, seed: int = 0, include_synthetic: bool = False,
+                     estimator: str = "monotone") -> dict:
     """Critical lr per delay and its power-law fit lr_c = c T^p over the delays T > 0 where it lies inside the
-    grid; the exponent's interval comes from refitting every bootstrap resample of the seeds."""
+    grid; the exponent's interval comes from refitting every bootstrap resample of the seeds. estimator:
+    'monotone' or 'raw' (critical_crossing)."""
     g = grid(zoo, family, include_synthetic)
-    table, boot = _critical_analysis(g, threshold, n_boot, level, seed)
+    table, boot = _critical_analysis(g, threshold, n_boot, level, seed, estimator)
     use = (table["status"] == "interior") & (table["delay_ms"] > 0)
-    out: dict[str, Any] = {"threshold": threshold, "level": level, "n_boot": n_boot,
+    out: dict[str, Any] = {"estimator": estimator, "threshold": threshold, "level": level, "n_boot": n_boot,
                            "rates": _records(table), "fit_delays_ms": table.loc[use, "delay_ms"].tolist()}
     if use.sum() < 2:
         out["fit"] = None
@@ -397,6 +435,8 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
     family = str(table["family"].iloc[0])
     fractions = phase_fractions(table, family, include_synthetic=True)
     critical = critical_scaling(table, family, n_boot=n_boot, seed=seed, include_synthetic=True)
+    critical_raw = critical_scaling(table, family, n_boot=n_boot, seed=seed, include_synthetic=True, estimator="raw")
+    raw_fit = critical_raw.get("fit") or {}
     manifold = manifold_fraction_fits(table, family, n_boot=n_boot, seed=seed, include_synthetic=True)
     reference = reference_boundaries(table, family, include_synthetic=True)
     fit = critical.get("fit") or {}
@@ -404,6 +444,9 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "critical_exponent": fit.get("exponent"), "critical_exponent_stderr": fit.get("stderr"),
         "critical_exponent_ci": [fit.get("lo"), fit.get("hi")], "critical_r2": fit.get("r2"),
         "critical_fit_delays_ms": critical["fit_delays_ms"],
+        "critical_estimator": critical["estimator"],
+        "raw_critical_exponent": raw_fit.get("exponent"), "raw_critical_exponent_ci": [raw_fit.get("lo"), raw_fit.get("hi")],
+        "raw_critical_fit_delays_ms": critical_raw["fit_delays_ms"],
         "reference_no_learning_exponent": (reference["no_learning"]["fit"] or {}).get("exponent"),
         "reference_slow_point_exponent": (reference["slow_point"]["fit"] or {}).get("exponent"),
         "manifold_a_ms": {f"{r['lr']:.4g}": _clean(r["a_ms"]) for r in manifold.to_dict(orient="records")},
@@ -418,6 +461,7 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "mechanism_totals": {m: int((table["mechanism"] == m).sum()) for m in MECHANISMS},
         "fractions": _records(fractions),
         "critical": critical,
+        "critical_raw": critical_raw,
         "manifold_fits": _records(manifold),
         "reference_fits": reference,
         "paper_exponents": {k: {"exponent": v[0], "pm": v[1], "r2": v[2]} for k, v in PAPER_EXPONENTS.items()},

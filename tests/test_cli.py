@@ -76,7 +76,9 @@ def test_verify_reports_damage(quick_zoo, tmp_path, capsys):
 
 def test_figures_writes_the_plots_and_their_numbers(quick_zoo, tmp_path, capsys):
     assert main(["figures", "--source", str(quick_zoo), "--out", str(tmp_path)]) == 0
-    assert f"wrote the figures into {tmp_path}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote the figures into {tmp_path}; every number is in {tmp_path / 'phases.json'}" in out
+    assert "nopost: phase-diagram-nopost.png, critical-rate-nopost.png, manifold-fraction-nopost.png" in out
     assert sorted(p.suffix for p in tmp_path.iterdir()).count(".png") >= 3
     numbers = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert numbers  # the phase numbers lie beside the figures

@@ -86,6 +86,48 @@ def test_critical_crossing_interpolates_on_the_log_grid():
     assert status == "interior" and value == pytest.approx(10 ** (0 + 0.3 / 0.8))  # largest rate where >= half learn
     assert phases.critical_crossing([1, 1, 1, 0.5, 0.5], lrs) == (pytest.approx(100.0), "above")
     assert phases.critical_crossing([0.4, 0.1, 0, 0, 0], lrs) == (pytest.approx(0.01), "below")
+    # the monotone estimator pools the rise at lr 1 with lr 0.1 (mean 0.5, still >= half): the crossing is at 1
+    assert phases.critical_crossing([1, 0.2, 0.8, 0.0, np.nan], lrs, estimator="monotone") == (pytest.approx(1.0),
+                                                                                              "interior")
+    with pytest.raises(ValueError, match="unknown estimator 'median'.*monotone"):
+        phases.critical_crossing([1, 0], [0.1, 1], estimator="median")
+
+
+def test_monotone_fraction_is_the_weighted_isotonic_fit():
+    f = [0.4, 0.4, 0.2, 0.0, 0.8, 0.2, 0.4]  # the 280 ms row of a 5-seed zoo, by increasing lr
+    assert phases.monotone_fraction(f) == pytest.approx([0.4, 0.4, 1 / 3, 1 / 3, 1 / 3, 0.3, 0.3])
+    assert phases.monotone_fraction([0.2, 0.8], weights=[3, 1]) == pytest.approx([0.35, 0.35])  # (0.6 + 0.8) / 4
+    out = phases.monotone_fraction([1.0, np.nan, 0.0, 0.5])
+    assert math.isnan(out[1]) and out[[0, 2, 3]] == pytest.approx([1.0, 0.25, 0.25])
+    already = [1.0, 0.9, 0.5, 0.1, 0.0]
+    assert phases.monotone_fraction(already) == pytest.approx(already)
+
+
+def test_monotone_estimator_ignores_a_lucky_high_rate_cell(tmp_path):
+    """8 seeds on the known law, plus at each interior delay one cell a decade above the boundary where 5 of 8
+    seeds learn by luck: the raw crossing jumps to that cell, the monotone one stays on the law."""
+    n_seeds = 8
+    cells = []
+    for T in DELAYS:
+        lucky = math.log10(TRUE_C200 * (T / 200) ** TRUE_EXPONENT) + 1.0 if T > 0 else math.inf
+        for lr in LRS:
+            for s, eps in enumerate(_offsets(n_seeds)):
+                x = math.log10(lr)
+                learns = T == 0 or x < math.log10(TRUE_C200 * (T / 200) ** TRUE_EXPONENT) + eps
+                learns = learns or (abs(x - lucky) < 0.125 and s < 5)
+                cells.append({"delay_ms": T, "lr": lr, "seed": s, "mechanism": "cycle" if learns else "failed"})
+    table = _table(cells, tmp_path / "networks.parquet")
+    raw = phases.critical_rates(table, include_synthetic=True, n_boot=50, estimator="raw").set_index("delay_ms")
+    mono = phases.critical_rates(table, include_synthetic=True, n_boot=50).set_index("delay_ms")
+    law = lambda T: np.log10(TRUE_C200 * (np.asarray(T, float) / 200) ** TRUE_EXPONENT)  # noqa: E731
+    interior = mono.index[mono["status"] == "interior"]
+    assert len(interior) >= 6
+    assert np.abs(np.log10(mono.loc[interior, "critical_lr"]) - law(interior)).max() < 0.13  # half a grid step
+    lucky_in_grid = [T for T in interior if law(T) + 1.0 <= 0.0]  # the lucky cell lies at lr <= 1
+    assert len(lucky_in_grid) >= 4
+    assert (np.log10(raw.loc[lucky_in_grid, "critical_lr"]) - law(lucky_in_grid)).min() > 0.7  # raw: the lucky cell
+    fit = phases.critical_scaling(table, include_synthetic=True, n_boot=100)["fit"]
+    assert fit["exponent"] == pytest.approx(TRUE_EXPONENT, abs=0.3) and fit["hi"] < 0
 
 
 def test_power_law_fit_recovers_a_known_law():
