@@ -232,21 +232,55 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def make_card_figures(root: Path, table: pd.DataFrame) -> dict[str, str]:
-    """{caption: relative path} of the card's figures: rnnzoo.figures.make_figures when it exists, else a count plot."""
+def make_card_figures(root: Path, table: pd.DataFrame) -> tuple[dict[str, str], str]:
+    """({caption: relative path} of the card's figures, a Markdown table of the phase statistics behind them):
+    rnnzoo.figures.make_figures when it works, else a count plot and no table."""
     figures: dict[str, str] = {}
+    numbers = ""
     from rnnzoo.figures import make_figures
 
     try:
         made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
         figures.update(_images(root, made))
+        numbers = phase_numbers_table(made.get("results", {}))
     except Exception as exc:  # a figure must never stop the card; the count plot stands in
         warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
                       "the card uses its own count figure instead")
     if not figures:
         draw_count_figure(table, root / COUNT_FIGURE)
         figures["mechanism per delay"] = COUNT_FIGURE
-    return figures
+    return figures, numbers
+
+
+def phase_numbers_table(results: dict) -> str:
+    """The headline phase statistics of each family (rnnzoo.phases.analyse summaries) beside the paper's values."""
+    from rnnzoo.phases import PAPER_EXPONENTS
+
+    def exponent(value, ci=None) -> str:
+        if value is None:
+            return "no fit (too few delays with a critical rate inside the grid)"
+        text = f"T^{value:.2f}"
+        if ci and all(isinstance(v, float) for v in ci):
+            text += f" (95% bootstrap over seeds [{ci[0]:.2f}, {ci[1]:.2f}])"
+        return text
+
+    rows = []
+    for family, res in results.items():
+        s = res.get("summary", {})
+        paper = {k.split("/")[1]: f"T^({v[0]} ± {v[1]})" for k, v in PAPER_EXPONENTS.items() if k.startswith(family + "/")}
+        delays = ", ".join(f"{d:g}" for d in s.get("critical_fit_delays_ms", []))
+        rows.append(f"| {family} | critical lr ({s.get('critical_estimator', 'raw')} estimator; delays {delays} ms) | "
+                    f"{exponent(s.get('critical_exponent'), s.get('critical_exponent_ci'))} | "
+                    f"{paper.get('no_learning', '')} |")
+        rows.append(f"| {family} | reference no-learning boundary fit | "
+                    f"{exponent(s.get('reference_no_learning_exponent'))} | {paper.get('no_learning', '')} |")
+        rows.append(f"| {family} | reference slow-point boundary fit | "
+                    f"{exponent(s.get('reference_slow_point_exponent'))} | {paper.get('slow_point', '')} |")
+    if not rows:
+        return ""
+    return ("How the critical learning rate scales with the delay in this zoo (`rnnzoo.phases`; every number in "
+            "`figures/phases.json`), beside arXiv 2502.17433:\n\n"
+            "| family | quantity | this zoo | paper |\n|---|---|---|---|\n" + "\n".join(rows))
 
 
 def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str, str]:
@@ -292,7 +326,7 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
     if not table_path.is_file():
         raise ZooFormatError(f"{table_path} is missing: assemble the zoo before rendering its card")
     table = pd.read_parquet(table_path)
-    figures = make_card_figures(root, table)
+    figures, phase_numbers = make_card_figures(root, table)
     files = file_records(root)
     generation = info.get("generation", {})
     preset = generation.get("preset", {})
@@ -318,7 +352,8 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
         "trials": _trials(root),
         "counts_tables": count_tables(table),
         "grid_table": grid_table(preset, table),
-        "figures": "\n\n".join(f"![{caption}]({rel})\n\n*Figure: {caption}.*" for caption, rel in figures.items()),
+        "figures": "\n\n".join([f"![{caption}]({rel})\n\n*Figure: {caption}.*" for caption, rel in figures.items()]
+                              + ([phase_numbers] if phase_numbers else [])),
         "devices": ", ".join(devices),
         "extra_limitations": "\n".join(extra),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -216,3 +217,15 @@ def test_make_figures_end_to_end_on_a_generated_zoo(quick_zoo, tmp_path):
         assert sum(row[f"frac_{m}"] for m in MECHANISMS) == pytest.approx(1.0)
     assert numbers["figures"]["nopost"]["phase_diagram"] == "phase-diagram-nopost.png"
     assert numbers["families"]["nopost"]["paper_exponents"]["nopost/no_learning"]["exponent"] == -2.72
+
+
+def test_card_states_the_fitted_exponents_beside_the_paper(tmp_path):
+    from generation.card import phase_numbers_table
+
+    table = _power_law_table(tmp_path / "networks.parquet", n_seeds=20)
+    text = phase_numbers_table({"nopost": phases.analyse(table, n_boot=100, include_synthetic=True)})
+    row = next(line for line in text.splitlines() if "critical lr (monotone estimator" in line)
+    value = float(re.search(r"\| T\^(-?\d+\.\d+) \(95% bootstrap", row).group(1))
+    assert value == pytest.approx(TRUE_EXPONENT, abs=0.05)
+    assert row.endswith("| T^(-2.72 ± 0.07) |")  # the paper's no-learning exponent beside it
+    assert "| nopost | reference slow-point boundary fit | T^" in text and "T^(-4.05 ± 0.1) |" in text
