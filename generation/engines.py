@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import socket
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -89,11 +90,27 @@ def job_network_steps(job: Job, max_steps: int | None) -> int:
     return sum(n.steps if max_steps is None else min(n.steps, max_steps) for n in job.networks)
 
 
-def _worker_init(threads: int, memory_fraction: float) -> None:
-    """A local worker: single-threaded torch, and its share of the free memory for its batches."""
+def _worker_init(threads: int, memory_fraction: float, parent: int | None = None) -> None:
+    """A local worker: single-threaded torch, and its share of the free memory for its batches. It exits when the
+    run that started it is gone (killed with SIGTERM or SIGKILL), instead of training on for nobody; its unfinished
+    job leaves no shard, and the next run redoes it."""
     torch.set_num_threads(threads)
     os.environ["RNNZOO_MEMORY_FRACTION"] = str(memory_fraction)
     os.environ["RNNZOO_TRAIN_THREADS"] = "1"  # one core per worker: no batch-splitting threads
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval_s)
+    os._exit(1)
+
+
+def largest_first(jobs: Sequence[Job]) -> list[Job]:
+    """Jobs ordered by their training cost (network-steps x trial length), largest first, so that parallel workers
+    do not end with one long job running alone (results do not depend on the order)."""
+    return sorted(jobs, key=lambda job: (-job.network_steps * job.task.n_steps, job.index))
 
 
 def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_steps: int | None,
@@ -112,8 +129,9 @@ def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, ma
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(1, 0.5 / workers)) as pool:
-        futures = [pool.submit(execute_job, str(root), preset_name, job.index, device, max_steps) for job in jobs]
+                             initializer=_worker_init, initargs=(1, 0.5 / workers, os.getpid())) as pool:
+        futures = [pool.submit(execute_job, str(root), preset_name, job.index, device, max_steps)
+                   for job in largest_first(jobs)]
         for future in as_completed(futures):
             summary = future.result()
             summaries.append(summary)
@@ -170,7 +188,8 @@ def run_ray(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_
     use_gpu = device.startswith("cuda") or (device == "auto" and bool(ray.cluster_resources().get("GPU")))
     task = ray.remote(execute_job).options(num_cpus=1, num_gpus=gpus_per_job if use_gpu else 0,
                                            max_retries=retries, retry_exceptions=True)
-    pending = {task.remote(str(Path(root).resolve()), preset_name, job.index, device, max_steps): job for job in jobs}
+    pending = {task.remote(str(Path(root).resolve()), preset_name, job.index, device, max_steps): job
+               for job in largest_first(jobs)}
     summaries = []
     try:
         while pending:

@@ -104,6 +104,51 @@ def test_killed_run_resumes_to_the_uninterrupted_result(quick_zoo, tmp_path, cap
     assert_same_weights(out, quick_zoo, len(jobs))
 
 
+def _state(pid: int) -> str | None:
+    """A process's state letter from /proc (None once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is pid."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_workers_stop_when_the_run_is_killed(tmp_path):
+    """Killing the run (SIGKILL: no cleanup runs) must not leave its worker processes training on for nobody."""
+    command = [sys.executable, str(REPO / "generation" / "run.py"), "--preset", "tiny", "--out", str(tmp_path / "z"),
+               "--device", "cpu", "--workers", "2"]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.time() + 120
+        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, "the run never started its workers"
+        time.sleep(1.0)  # let them import torch and start training
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.time() + 20
+    while any(_state(w) not in (None, "Z") for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    alive = [w for w in workers if _state(w) not in (None, "Z")]
+    assert alive == [], f"worker processes {alive} outlived the killed run"
+
+
 @pytest.mark.slow
 def test_ray_engine_on_a_local_instance_matches_the_local_engine(quick_zoo, tmp_path, capsys):
     pytest.importorskip("ray")
