@@ -119,6 +119,7 @@ def plot_phase_diagram(res: dict):
     it one panel per mechanism fraction."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+    from matplotlib.ticker import NullFormatter
 
     delays, lrs, g = _cells(res)
     xe, ye = _edges(delays, log=False), _edges(lrs, log=True)
@@ -140,6 +141,9 @@ def plot_phase_diagram(res: dict):
         sub = fig.add_subplot(grid[k // 2, 2 + k % 2])
         im = sub.pcolormesh(xe, ye, np.ma.masked_invalid(g[f"frac_{m}"]), vmin=0, vmax=1, cmap="viridis")
         sub.set(yscale="log", title=f"fraction {NAMES[m]}", xlabel="delay (ms)")
+        sub.yaxis.set_minor_formatter(NullFormatter())  # decade labels only: the minor ones overlap
+        if k % 2:
+            sub.tick_params(labelleft=False)
         sub.title.set_fontsize(9)
         fig.colorbar(im, ax=sub, fraction=0.05)
     return fig
