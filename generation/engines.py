@@ -102,6 +102,7 @@ def _worker_init(threads: int, memory_fraction: float, parent: int | None = None
 
 
 def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """Poll the parent pid; once the worker has been re-parented (its run died), exit at once."""
     while os.getppid() == parent:
         time.sleep(interval_s)
     os._exit(1)

@@ -174,7 +174,7 @@ def monotone_fraction(learned_fraction: Iterable[float], weights: Iterable[float
 
 
 def critical_crossing(learned_fraction: Iterable[float], lrs: Iterable[float], threshold: float = THRESHOLD,
-                      estimator: str = "raw", weights: Iterable[float] | None = None) -> tuple[float, str]:
+                      estimator: str = "monotone", weights: Iterable[float] | None = None) -> tuple[float, str]:
     """(critical lr, status) from the learned fraction at each lr of one delay.
 
     status 'interior': interpolated in log lr between the largest rate with fraction >= threshold and the next
