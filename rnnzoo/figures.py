@@ -166,7 +166,7 @@ def plot_critical_rate(res: dict):
         ax.errorbar(T, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="ko", capsize=3,
                     label=f"critical lr, {crit.get('estimator', 'raw')} estimator (95% bootstrap over seeds)")
     raw = res.get("critical_raw")
-    if raw is not None and raw is not crit and crit.get("estimator") != "raw":
+    if raw is not None and crit.get("estimator") != "raw":
         points = [r for r in raw["rates"] if r["status"] == "interior" and r["delay_ms"] > 0]
         if points:
             raw_fit = raw.get("fit")

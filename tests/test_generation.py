@@ -104,25 +104,23 @@ def test_killed_run_resumes_to_the_uninterrupted_result(quick_zoo, tmp_path, cap
     assert_same_weights(out, quick_zoo, len(jobs))
 
 
-def _state(pid: int) -> str | None:
-    """A process's state letter from /proc (None once it is gone)."""
+def _stat(pid: int | str) -> list[str] | None:
+    """A process's /proc stat fields after its name (state, ppid, ...); None once it is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
 
+def _running(pid: int | str) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is pid."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*")
+            if (fields := _stat(p.name)) is not None and int(fields[1]) == pid and fields[0] != "Z"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
@@ -143,9 +141,9 @@ def test_workers_stop_when_the_run_is_killed(tmp_path):
         proc.kill()
         proc.wait()
     deadline = time.time() + 20
-    while any(_state(w) not in (None, "Z") for w in workers) and time.time() < deadline:
+    while any(_running(w) for w in workers) and time.time() < deadline:
         time.sleep(0.2)
-    alive = [w for w in workers if _state(w) not in (None, "Z")]
+    alive = [w for w in workers if _running(w)]
     assert alive == [], f"worker processes {alive} outlived the killed run"
 
 
