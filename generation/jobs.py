@@ -13,13 +13,14 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
 from generation.presets import Job
 from generation.train import train_population
 from rnnzoo import __version__
 from rnnzoo.analysis.classify import diagnose
-from rnnzoo.labels import MECHANISMS, training_outcome
+from rnnzoo.labels import MECHANISMS, PSD_VARIANTS, paper_window, training_outcome
 from rnnzoo.simulation import run_task
 from rnnzoo.store import (
     CURVES_DIR,
@@ -75,9 +76,13 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     lrs = [n.lr for n in specs]
     steps = [n.steps if max_steps is None else min(n.steps, max_steps) for n in specs]
     task, fam = job.task, job.family
-    result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step)
+    result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step,
+                              scored_window=paper_window(task, fam.paper_delay_grid_ms))
+    # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
     outcomes = [training_outcome(a, r) for a, r in zip(result.curves["accuracy"], result.curves["reliability"])]
-    # Canonical evaluation, then the reference's PSD / fluctuation (rnnzoo.labels, unchanged) and the dynamics
+    exact_outcomes = [training_outcome(a, r) for a, r in zip(result.curves["exact_accuracy"],
+                                                              result.curves["exact_reliability"])]
+    # Canonical evaluation, then the paper's PSD test with its variants and fluctuation (rnnzoo.labels) and the dynamics
     # diagnostics, in chunks of networks so memory stays bounded for jobs of thousands of networks (each network
     # draws from its own streams, so the chunking does not change any result).
     metrics, frames = [], []
@@ -90,18 +95,11 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
         frames.append(diagnose(weights, task, fam.alpha, seeds[part], outcomes=outcomes[part])[0])
     final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
     diagnostics = pd.concat(frames, ignore_index=True)
-    scores = {"psd_ratio": diagnostics["psd_ratio"].to_numpy(np.float32),
-              "fluctuation": diagnostics["fluctuation"].to_numpy(np.float32),
-              "mechanism": diagnostics["reference_label"].to_numpy()}
+    learned = np.array([o == "learned" for o in outcomes])
+    mechanisms = [str(label) if o == "learned" else o for label, o in zip(diagnostics["reference_label"], outcomes)]
 
-    mechanisms, train_acc, train_rel = [], [], []
-    for i in range(len(specs)):
-        acc, rel = result.curves["accuracy"][i], result.curves["reliability"][i]
-        outcome = outcomes[i]
-        mechanisms.append(str(scores["mechanism"][i]) if outcome == "learned" else outcome)
-        tail = slice(int(len(acc) * 0.9), None)
-        train_acc.append(float(np.mean(acc[tail])))
-        train_rel.append(float(np.mean(rel[tail])))
+    def final_mean(name: str) -> list[float]:  # mean over the last 10% of training, as the outcome rule reads it
+        return [float(np.mean(c[int(len(c) * 0.9):])) for c in result.curves[name]]
 
     paths = job_paths(job.index)
     ids = [n.id for n in specs]
@@ -116,9 +114,13 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
         "post_ms": [fam.post_ms] * M, "weighted_loss": [fam.weighted] * M, "cue_held": [fam.cue_held] * M,
         "steps": steps,
         "final_loss": final_loss, "final_accuracy": final_accuracy, "final_reliability": final_reliability,
-        "train_accuracy": train_acc, "train_reliability": train_rel,
+        "train_accuracy": final_mean("accuracy"), "train_reliability": final_mean("reliability"),
         "mechanism": mechanisms, "label": [MECHANISMS.index(m) for m in mechanisms],
-        "psd_ratio": scores["psd_ratio"], "fluctuation": scores["fluctuation"],
+        **{name: diagnostics[name].to_numpy(np.float32) for name in PSD_VARIANTS + ("fluctuation",)},
+        "label_firm": pa.array(diagnostics["label_firm"].to_numpy(bool), mask=~learned),  # null unless learned
+        "exact_outcome": exact_outcomes,
+        "train_exact_accuracy": final_mean("exact_accuracy"),
+        "train_exact_reliability": final_mean("exact_reliability"),
         **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
         "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": [paths["curves"]] * M,
         "job": [job.index] * M, "synthetic": [False] * M,

@@ -41,6 +41,7 @@ class Family:
     steps_numerator: float = 30.0
     steps_min: int = 1000
     steps_fixed: int | None = None
+    paper_delay_grid_ms: float = 20.0  # the reference writes delays as l * grid (0.040 s for the long-tau family)
 
     @property
     def alpha(self) -> float:
@@ -162,7 +163,8 @@ register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) 
 register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
     _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
     _post(PAPER_DELAYS, BROAD_LRS, 20),
-    _family("longtau", range(0, 801, 40), tuple(float(x) for x in np.logspace(-1, -3, 10)), 20, tau_ms=20.0),
+    _family("longtau", range(0, 801, 40), tuple(float(x) for x in np.logspace(-1, -3, 10)), 20, tau_ms=20.0,
+            paper_delay_grid_ms=40.0),
     _family("control", (0,), tuple(float(x) for x in np.logspace(0, -3, 20)), 20,
             reactions_ms=tuple(float((k + 1) * 20) for k in range(20)), weighted=False, cue_held=True,
             steps_fixed=3000),

@@ -19,21 +19,26 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python generation/run.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch
-from tqdm.auto import tqdm
+from generation.numerics import NumericsError, numerics_config, pin_cpu_numerics
 
-from generation.assemble import assemble
+pin_cpu_numerics()  # before torch starts: the same bits on every x86-64 CPU with AVX2 (generation/numerics.py)
+
+import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from generation.assemble import assemble  # noqa: E402
 from generation.engines import EngineError, job_network_steps, resolve_device, run_local, run_ray
-from generation.jobs import job_done
-from generation.presets import PRESETS, Preset, get_preset
-from generation.train import flops_per_network_step, train_population
+from generation.jobs import job_done  # noqa: E402
+from generation.presets import PRESETS, Preset, get_preset  # noqa: E402
+from generation.train import flops_per_network_step, train_population  # noqa: E402
 
 GENERATION_FILE = "generation.json"
 
 
 def claim_folder(root: Path, preset: Preset, max_steps: int | None) -> dict:
     """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten)."""
-    generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps}))  # as stored (lists)
+    generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps,
+                                        "numerics": numerics_config()}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
         existing = json.loads(path.read_text())

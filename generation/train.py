@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from rnnzoo.labels import paper_metrics, paper_target_class, paper_window
 from rnnzoo.dynamics import (
     STREAM_INIT,
     STREAM_TRAIN,
@@ -31,7 +32,9 @@ from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-7
-CURVE_NAMES = ("loss", "accuracy", "reliability", "grad_norm")
+CURVE_NAMES = ("loss", "accuracy", "reliability", "grad_norm", "exact_accuracy", "exact_reliability")
+"""Per-step curves: accuracy / reliability as the paper's code records them (rnnzoo.labels.paper_metrics: shifted
+window, 4 decimals; they decide the labels), exact_* on every reaction step against its cue (task_metrics)."""
 
 
 def paper_steps(lr: float, numerator: float = 30.0, minimum: int = 1000) -> int:
@@ -246,6 +249,7 @@ def train_population(
     on_step: Callable[[int, int], None] | None = None,
     threads: int | None = 1,
     max_batch: int | None = None,
+    scored_window: slice | None = None,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
@@ -257,7 +261,8 @@ def train_population(
     instead the batch is split over $RNNZOO_TRAIN_THREADS Python threads (default min(2, cores)) and the noise is
     drawn on one more, and worker processes (generation/run.py --workers) use more cores. max_batch: most networks trained together
     (None: as many as fit in half the device's free memory, networks_per_batch); a network's result does not
-    depend on it.
+    depend on it. scored_window: the steps the paper's accuracy curve scores (default rnnzoo.labels.paper_window(task);
+    the long-tau family passes its 40 ms delay grid).
     """
     M = len(seeds)
     if not (len(lrs) == len(steps) == M):
@@ -271,7 +276,8 @@ def train_population(
     if M > max_batch:
         parts = [train_population(seeds[i : i + max_batch], lrs[i : i + max_batch], steps[i : i + max_batch], task,
                                   alpha, n_units=n_units, device=device, dtype=dtype, momentum=momentum,
-                                  weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch)
+                                  weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch,
+                                  scored_window=scored_window)
                  for i in range(0, M, max_batch)]
         return TrainResult(weights=Weights.cat([p.weights for p in parts]),
                            curves={k: [c for p in parts for c in p.curves[k]] for k in CURVE_NAMES},
@@ -282,7 +288,7 @@ def train_population(
         try:
             return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
                                     momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads,
-                                    max_batch=max_batch)
+                                    max_batch=max_batch, scored_window=scored_window)
         finally:
             torch.set_num_threads(previous)
     M = len(seeds)
@@ -305,6 +311,8 @@ def train_population(
 
     targets = task.targets(device, dtype).permute(2, 1, 0).contiguous()  # [O, T, B]
     step_weights, cues = task.loss_weights(device, dtype), task.cues(device)
+    scored = paper_window(task) if scored_window is None else scored_window
+    scored_class = paper_target_class(task, scored, device)  # [B, W]
     ws = _Workspace(M, task, n_units, device, dtype)
     curves = torch.full((len(CURVE_NAMES), M, max(n_steps)), float("nan"), dtype=dtype, device=device)
     B, T, N = task.n_trials, task.n_steps, n_units
@@ -347,10 +355,13 @@ def train_population(
             else:
                 losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD,
                                                  ws)
-            window = outputs[:, :, task.eval_window].permute(0, 3, 2, 1).contiguous()  # [M, B, steps, O]
-            accuracy, reliability = task_metrics(window, cues, slice(None))
+            window = outputs[:, :, scored].permute(0, 3, 2, 1)  # [M, B, steps, O]
+            accuracy, reliability = paper_metrics(window, scored_class)
+            exact = outputs[:, :, task.reaction_window].permute(0, 3, 2, 1)
+            exact_accuracy, exact_reliability = task_metrics(exact, cues, slice(None))
             grad_norm = grads["W_rec"].flatten(1).norm(dim=1)
-            curves[:, :n, k] = torch.stack([losses, accuracy, reliability, grad_norm])
+            curves[:, :n, k] = torch.stack([losses, accuracy, reliability, grad_norm, exact_accuracy,
+                                            exact_reliability])
             # torch.optim.SGD: d_p = grad + wd * p; buf = momentum * buf + d_p (buf = d_p at the first step);
             # p -= lr * buf.
             p, buf, d_p = flat[:n], buffer[:n], flat_grad[:n].add_(flat[:n], alpha=weight_decay)

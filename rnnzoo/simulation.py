@@ -22,7 +22,11 @@ from rnnzoo.task import Task
 
 @dataclass
 class Simulation:
-    """Outputs [M, B, T, O] and rates [M, B, T, N] of M networks on a task, with per-network loss and metrics."""
+    """Outputs [M, B, T, O] and rates [M, B, T, N] of M networks on a task, with per-network loss and metrics.
+
+    accuracy / reliability are exact-window metrics (every reaction step against its cue, rnnzoo.dynamics.
+    task_metrics), the zoo's final_accuracy / final_reliability; the paper's shifted-window numbers are the
+    training curves' `accuracy` / `reliability` (rnnzoo.labels.paper_metrics)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -54,5 +58,5 @@ def run_task(
         r0, noise = initial_and_noise(generators, task.n_trials, task.n_steps, weights.W_rec, noise_std=noise_std)
         outputs, rates = simulate(weights, inputs, alpha, r0=r0, noise=noise)
         loss = weighted_mse(outputs, targets, task.loss_weights(weights.device, weights.dtype))
-        accuracy, reliability = task_metrics(outputs, task.cues(weights.device), task.eval_window)
+        accuracy, reliability = task_metrics(outputs, task.cues(weights.device), task.reaction_window)
     return Simulation(inputs, targets, outputs, rates, loss, accuracy, reliability)

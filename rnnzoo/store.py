@@ -34,7 +34,7 @@ from safetensors.torch import save as safetensors_save
 
 from rnnzoo.dynamics import Weights
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the paper's labels exactly (shifted-window curves, its PSD trial), exact_* beside them
 MANIFEST = "manifest.json"
 CARD = "README.md"
 NETWORKS_TABLE = "networks.parquet"
@@ -79,7 +79,14 @@ NETWORK_SCHEMA = pa.schema(
         ("mechanism", pa.string()),
         ("label", pa.int8()),
         ("psd_ratio", pa.float32()),
+        ("psd_ratio_flipped", pa.float32()),
+        ("psd_ratio_cue0", pa.float32()),
+        ("psd_ratio_cue0_flipped", pa.float32()),
+        ("label_firm", pa.bool_()),
         ("fluctuation", pa.float32()),
+        ("exact_outcome", pa.string()),
+        ("train_exact_accuracy", pa.float32()),
+        ("train_exact_reliability", pa.float32()),
         # Dynamics diagnostics (rnnzoo.analysis.diagnose); null when a writer does not compute them.
         ("dynamics_label", pa.string()),
         ("period_steps", pa.float32()),
@@ -101,7 +108,8 @@ DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitu
 
 CURVES_SCHEMA = pa.schema(
     [("id", pa.string())]
-    + [(name, pa.list_(pa.float32())) for name in ("loss", "accuracy", "reliability", "grad_norm")]
+    + [(name, pa.list_(pa.float32())) for name in ("loss", "accuracy", "reliability", "grad_norm", "exact_accuracy",
+                                                    "exact_reliability")]
 )
 
 
@@ -301,7 +309,13 @@ def check_format_version(version: str | int | None, where: str | os.PathLike) ->
     if int(version) > FORMAT_VERSION:
         raise ZooFormatError(
             f"{where} has format version {version}, newer than this rnnzoo reads ({FORMAT_VERSION}); "
-            "upgrade with `pip install -U rnnzoo`"
+            "upgrade rnnzoo (pip install -U from its repository)"
+        )
+    if int(version) < FORMAT_VERSION:
+        raise ZooFormatError(
+            f"{where} has format version {version}, older than this rnnzoo reads ({FORMAT_VERSION}): its labels are "
+            "not the paper's (version 2 scores and labels as the paper's code does); regenerate it with "
+            "`python generation/run.py --preset NAME --out NEW_DIR`, or read it with rnnzoo 0.1"
         )
 
 

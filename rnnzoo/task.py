@@ -86,13 +86,6 @@ class Task:
         start = self.cue_steps + self.delay_steps
         return slice(start, start + self.reaction_steps)
 
-    @property
-    def eval_window(self) -> slice:
-        """Steps on which accuracy and reliability are scored: the reaction window shifted one step earlier,
-        as the reference scripts score it (outputs are read from the state before each update)."""
-        window = self.reaction_window
-        return slice(window.start - 1, window.stop - 1)
-
     # ---- tensors -----------------------------------------------------------------------------------------------
     def cues(self, device: torch.device | str | None = None) -> torch.Tensor:
         """Cue class of each trial, [n_trials]: trials_per_class zeros, then as many ones."""

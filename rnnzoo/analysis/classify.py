@@ -28,9 +28,9 @@ from rnnzoo.labels import (
     FLUCTUATION_THRESHOLD,
     LEARN_THRESHOLD,
     PSD_THRESHOLD,
+    PSD_VARIANTS,
     extended_run,
-    output_fluctuation,
-    psd_ratio,
+    paper_psd_variants,
     training_outcome,
 )
 from rnnzoo.simulation import run_task
@@ -74,13 +74,6 @@ def _check_finite(weights: Weights) -> None:
         )
 
 
-def _psd_in_chunks(rates: torch.Tensor) -> torch.Tensor:
-    T = rates.shape[1]
-    size = max(1, PSD_CHUNK_ELEMENTS // (T * T))
-    with one_thread():
-        return torch.cat([psd_ratio(rates[i : i + size]) for i in range(0, rates.shape[0], size)])
-
-
 def diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int], *,
              outcomes: Sequence[str] | None = None, accuracy: Sequence[float] | None = None,
              reliability: Sequence[float] | None = None, n_starts: int = N_STARTS, iterations: int = 150,
@@ -111,10 +104,14 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     if len(seeds) != M:
         raise ValueError(f"got {len(seeds)} seeds for {M} networks; give one seed per network")
     L = task.n_steps
-    # The reference's two criteria, exactly as rnnzoo.labels computes them (noisy extended run).
+    # The paper's two criteria, exactly as its code computes them (rnnzoo.labels: its trial, cue 1, states after
+    # each update), with the PSD ratio's three variants (other sign, other cue) that say whether the label is firm.
+    with one_thread():
+        paper = paper_psd_variants(weights, task, a, seeds, chunk=max(1, PSD_CHUNK_ELEMENTS // (9 * L) ** 2))
+    ratio = paper["psd_ratio"].astype(np.float64)
+    fluct = paper["fluctuation"].astype(np.float64)
+    # rnnzoo's own dynamics analysis starts from the same extended run after cue 0 (states before each update).
     ref_out, ref_rates = extended_run(weights, task, a, seeds)
-    ratio = _psd_in_chunks(ref_rates).cpu().numpy().astype(np.float64)
-    fluct = output_fluctuation(ref_out, L).cpu().numpy().astype(np.float64)
     # The same trial continued without noise to run_trials trial lengths: the dynamics' own answer (the reference's
     # 1e-3 noise only perturbs the first EXTENDED_TRIALS trial lengths; the tail tested for cycles is noiseless).
     T = max(run_trials * L, MIN_RUN_STEPS)
@@ -170,6 +167,8 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
         "solves_task": solves,
         "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
         "psd_ratio": ratio,
+        **{name: paper[name].astype(np.float64) for name in PSD_VARIANTS[1:]},
+        "label_firm": paper["label_firm"],
         "fluctuation": fluct,
         "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
         "period_steps": period,
