@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import torch
 
 from generation.presets import Job
@@ -21,8 +20,10 @@ from generation.train import train_population
 from rnnzoo import __version__
 from rnnzoo.analysis.classify import diagnose
 from rnnzoo.labels import MECHANISMS, PSD_VARIANTS, paper_window, training_outcome
+from rnnzoo.dynamics import Weights
 from rnnzoo.simulation import run_task
 from rnnzoo.store import (
+    CHECKPOINTS_DIR,
     CURVES_DIR,
     DIAGNOSTIC_COLUMNS,
     JOBS_DIR,
@@ -48,6 +49,7 @@ def job_paths(job_index: int) -> dict[str, str]:
         "curves": f"{CURVES_DIR}/shard-{stem}.parquet",
         "table": f"{JOBS_DIR}/job-{stem}.parquet",
         "record": f"{JOBS_DIR}/job-{stem}.json",
+        "checkpoints": f"{CHECKPOINTS_DIR}/shard-{stem}.safetensors",
     }
 
 
@@ -68,8 +70,10 @@ def job_done(root: Path, job: Job) -> bool:
 
 
 def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
-            on_step: Callable[[int, int], None] | None = None, max_steps: int | None = None) -> dict:
-    """Train, evaluate, label and write one job; returns its record."""
+            on_step: Callable[[int, int], None] | None = None, max_steps: int | None = None,
+            checkpoint_factor: int | None = None) -> dict:
+    """Train, evaluate, label and write one job; returns its record. checkpoint_factor: also keep each network's
+    weights at generation.train.checkpoint_steps(steps, factor), in their own shard (None: no checkpoints)."""
     started = time.time()
     specs = job.networks
     seeds = [n.seed for n in specs]
@@ -77,7 +81,8 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     steps = [n.steps if max_steps is None else min(n.steps, max_steps) for n in specs]
     task, fam = job.task, job.family
     result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step,
-                              scored_window=paper_window(task, fam.paper_delay_grid_ms))
+                              scored_window=paper_window(task, fam.paper_delay_grid_ms),
+                              checkpoint_factor=checkpoint_factor)
     # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
     outcomes = [training_outcome(a, r) for a, r in zip(result.curves["accuracy"], result.curves["reliability"])]
     exact_outcomes = [training_outcome(a, r) for a, r in zip(result.curves["exact_accuracy"],
@@ -107,6 +112,16 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
                                          {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms})}
     files[paths["curves"]] = write_table(root / paths["curves"], curves_table(ids, result.curves))
     M = len(specs)
+    checkpoint_columns = {}
+    if result.checkpoints is not None:
+        steps_of = [c[0] for c in result.checkpoints]
+        first = np.concatenate([[0], np.cumsum([len(st) for st in steps_of])[:-1]]).astype(int).tolist()
+        files[paths["checkpoints"]] = write_shard(
+            root / paths["checkpoints"], Weights.cat([c[1] for c in result.checkpoints]),
+            [f"{i}@{step}" for i, st in zip(ids, steps_of) for step in st],
+            {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms, "checkpoint_factor": checkpoint_factor})
+        checkpoint_columns = {"checkpoint_steps": steps_of, "checkpoint_shard": [paths["checkpoints"]] * M,
+                              "checkpoint_row": first}
     rows = {
         "id": ids, "family": [fam.name] * M, "delay_ms": [job.delay_ms] * M, "lr": lrs, "seed": seeds,
         "n_units": [fam.n_units] * M, "alpha": [fam.alpha] * M, "tau_ms": [fam.tau_ms] * M,
@@ -117,13 +132,13 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
         "train_accuracy": final_mean("accuracy"), "train_reliability": final_mean("reliability"),
         "mechanism": mechanisms, "label": [MECHANISMS.index(m) for m in mechanisms],
         **{name: diagnostics[name].to_numpy(np.float32) for name in PSD_VARIANTS + ("fluctuation",)},
-        "label_firm": pa.array(diagnostics["label_firm"].to_numpy(bool), mask=~learned),  # null unless learned
+        "label_firm": [bool(f) if ok else None for f, ok in zip(diagnostics["label_firm"], learned)],  # null unless learned
         "exact_outcome": exact_outcomes,
         "train_exact_accuracy": final_mean("exact_accuracy"),
         "train_exact_reliability": final_mean("exact_reliability"),
         **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
         "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": [paths["curves"]] * M,
-        "job": [job.index] * M, "synthetic": [False] * M,
+        "job": [job.index] * M, "synthetic": [False] * M, **checkpoint_columns,
     }
     files[paths["table"]] = write_table(root / paths["table"], networks_table(rows))
     record = {"job": job.index, "ids": ids, "files": files, "seconds": round(time.time() - started, 3),

@@ -106,6 +106,7 @@ class Preset:
     description: str
     families: tuple[Family, ...]
     max_networks_per_job: int = 100
+    checkpoint_factor: int | None = None  # keep weights at 0, 1, f, f^2, ... steps and the final (None: no checkpoints)
 
     @property
     def size(self) -> int:
@@ -128,7 +129,7 @@ class Preset:
     def config(self) -> dict:
         """A JSON-able description of the grid: what the manifest records and what resume compares."""
         return {"name": self.name, "max_networks_per_job": self.max_networks_per_job,
-                "families": [asdict(f) for f in self.families]}
+                "checkpoint_factor": self.checkpoint_factor, "families": [asdict(f) for f in self.families]}
 
 
 def _family(name: str, delays, lrs, n_seeds: int, **kw) -> Family:
@@ -156,10 +157,10 @@ def register(preset: Preset) -> Preset:
 
 
 register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post protocol: a smoke test on a CPU",
-                (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6))
+                (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6, checkpoint_factor=8))
 register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
                 (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
-                max_networks_per_job=18))
+                max_networks_per_job=18, checkpoint_factor=8))
 register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
     _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
     _post(PAPER_DELAYS, BROAD_LRS, 20),

@@ -35,9 +35,11 @@ from generation.train import flops_per_network_step, train_population  # noqa: E
 GENERATION_FILE = "generation.json"
 
 
-def claim_folder(root: Path, preset: Preset, max_steps: int | None) -> dict:
+def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_factor: int | None = None) -> dict:
     """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten)."""
+    factor = preset.checkpoint_factor if checkpoint_factor is None else (checkpoint_factor or None)
     generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps,
+                                        "checkpoint_factor": factor,
                                         "numerics": numerics_config()}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
@@ -81,8 +83,26 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None) -> str:
-    """Networks, jobs, network-steps, training FLOPs and (given the measured FLOP/s) the projected training time."""
+def checkpoint_bytes(jobs, factor: int | None, max_steps: int | None = None) -> int:
+    """Bytes of the checkpoint shards a run keeps at this factor (float32 weights, 0 without checkpoints)."""
+    from generation.train import checkpoint_steps
+
+    if not factor:
+        return 0
+    total = 0
+    for job in jobs:
+        N = job.family.n_units
+        params = N * (N + 2 + 2) + 2 * (N + 1)  # W_in, b_in, W_rec, b_rec, W_out, b_out
+        for n in job.networks:
+            steps = n.steps if max_steps is None else min(n.steps, max_steps)
+            total += len(checkpoint_steps(steps, factor)) * params * 4
+    return total
+
+
+def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None,
+             checkpoint_factor: int | None = None) -> str:
+    """Networks, jobs, network-steps, training FLOPs, checkpoint storage and (given the measured FLOP/s) the
+    projected training time."""
     steps = sum(job_network_steps(j, max_steps) for j in jobs)
     flops = sum(job_network_steps(j, max_steps) * flops_per_network_step(j.task, j.family.n_units) for j in jobs)
     text = (f"preset {preset.name}: {preset.description}\n"
@@ -90,7 +110,19 @@ def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: fl
             f"{flops:.3g} training FLOPs")
     if flops_per_s:
         text += f", about {duration(flops / flops_per_s)} of training at {flops_per_s / 1e9:.1f} GFLOP/s"
+    factor = preset.checkpoint_factor if checkpoint_factor is None else (checkpoint_factor or None)
+    text += "\n  " + checkpoint_text(jobs, factor, max_steps)
     return text
+
+
+def checkpoint_text(jobs, factor: int | None, max_steps: int | None) -> str:
+    """The dry run's line on checkpoints: what this run keeps, and what doubling would cost."""
+    doubling = checkpoint_bytes(jobs, 2, max_steps)
+    if factor:
+        return (f"checkpoints every {factor}x steps: {checkpoint_bytes(jobs, factor, max_steps) / 1e6:,.1f} MB "
+                f"(doubling, --checkpoints 2: {doubling / 1e6:,.1f} MB)")
+    return f"no checkpoints (--checkpoints 2 keeps doubling steps: {doubling / 1e6:,.1f} MB; 8: " \
+           f"{checkpoint_bytes(jobs, 8, max_steps) / 1e6:,.1f} MB)"
 
 
 def summary_table(summaries: list[dict]) -> str:
@@ -121,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-index", type=int, default=None, help="run only slice i of --num-jobs slices")
     parser.add_argument("--num-jobs", type=int, default=None, help="number of slices the jobs are cut into")
     parser.add_argument("--max-steps", type=int, default=None, help="cap SGD steps per network (tests only)")
+    parser.add_argument("--checkpoints", type=int, default=None, metavar="FACTOR",
+                        help="keep each network's weights at steps 0, 1, FACTOR, FACTOR^2, ... and the final one "
+                             "(2 = doubling; 0 = none; default: the preset's, 8 for tiny and sample, none otherwise)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the preset's size, FLOPs and projected time on this device, and exit")
     args = parser.parse_args(argv)
@@ -153,13 +188,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device {device}: the trainer runs at {speed / 1e9:.1f} GFLOP/s here (measured just now; "
               f"times below are training only, one process)")
         for p in presets:
-            print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed))
+            print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed, args.checkpoints))
         return 0
     print(describe(preset, jobs, args.max_steps))
     if args.out is None:
         parser.error("--out is required unless --dry-run")
     root = args.out
-    generation = claim_folder(root, preset, args.max_steps)
+    if args.checkpoints is not None and args.checkpoints not in (0,) and args.checkpoints < 2:
+        parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
+    generation = claim_folder(root, preset, args.max_steps, args.checkpoints)
 
     todo = [j for j in jobs if not job_done(root, j)]
     if len(todo) < len(jobs):

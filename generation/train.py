@@ -42,6 +42,19 @@ def paper_steps(lr: float, numerator: float = 30.0, minimum: int = 1000) -> int:
     return int(max(minimum, numerator / lr))
 
 
+def checkpoint_steps(total: int, factor: int = 2) -> list[int]:
+    """Log-spaced training checkpoints of a network trained `total` steps: 0 (the initial weights), 1, then every
+    `factor`-fold step count below `total`, then `total` (the final weights). factor 2 doubles; larger factors
+    keep fewer checkpoints (the embedded sample uses 8 to stay small)."""
+    if factor < 2:
+        raise ValueError(f"the checkpoint factor must be at least 2, got {factor}")
+    steps, k = [0], 1
+    while k < total:
+        steps.append(k)
+        k *= factor
+    return steps + [int(total)] if total > 0 else steps
+
+
 def init_network(seed: int, n_units: int = 100, n_inputs: int = N_INPUTS, n_outputs: int = N_OUTPUTS) -> Weights:
     """Initial weights of one network (M = 1) from its INIT stream: Xavier-uniform matrices, torch.nn.Linear's
     default biases (uniform +-1/sqrt(fan_in)), zero W_rec diagonal. Drawn in the order W_in, b_in, W_rec, b_rec,
@@ -123,6 +136,7 @@ class TrainResult:
     curves: dict[str, list[np.ndarray]]
     batch_size: int = 0  # networks trained together (the job may be cut into several batches)
     peak_bytes: int = 0  # the trainer's buffers at the largest batch (workspace_bytes)
+    checkpoints: list[tuple[list[int], Weights]] | None = None  # per network: steps and their weights [K, ...]
 
 
 def _flat_layout(n_units: int, n_inputs: int, n_outputs: int) -> dict[str, tuple[int, tuple[int, ...]]]:
@@ -250,6 +264,7 @@ def train_population(
     threads: int | None = 1,
     max_batch: int | None = None,
     scored_window: slice | None = None,
+    checkpoint_factor: int | None = None,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
@@ -262,7 +277,8 @@ def train_population(
     drawn on one more, and worker processes (generation/run.py --workers) use more cores. max_batch: most networks trained together
     (None: as many as fit in half the device's free memory, networks_per_batch); a network's result does not
     depend on it. scored_window: the steps the paper's accuracy curve scores (default rnnzoo.labels.paper_window(task);
-    the long-tau family passes its 40 ms delay grid).
+    the long-tau family passes its 40 ms delay grid). checkpoint_factor: also return each network's weights at
+    checkpoint_steps(steps[m], checkpoint_factor) (0 = initial; the last is the final weights); None: none.
     """
     M = len(seeds)
     if not (len(lrs) == len(steps) == M):
@@ -277,18 +293,21 @@ def train_population(
         parts = [train_population(seeds[i : i + max_batch], lrs[i : i + max_batch], steps[i : i + max_batch], task,
                                   alpha, n_units=n_units, device=device, dtype=dtype, momentum=momentum,
                                   weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch,
-                                  scored_window=scored_window)
+                                  scored_window=scored_window, checkpoint_factor=checkpoint_factor)
                  for i in range(0, M, max_batch)]
         return TrainResult(weights=Weights.cat([p.weights for p in parts]),
                            curves={k: [c for p in parts for c in p.curves[k]] for k in CURVE_NAMES},
-                           batch_size=max_batch, peak_bytes=max(p.peak_bytes for p in parts))
+                           batch_size=max_batch, peak_bytes=max(p.peak_bytes for p in parts),
+                           checkpoints=None if checkpoint_factor is None else
+                           [c for p in parts for c in p.checkpoints])
     if threads is not None and torch.device(device).type == "cpu" and torch.get_num_threads() != threads:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
                                     momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads,
-                                    max_batch=max_batch, scored_window=scored_window)
+                                    max_batch=max_batch, scored_window=scored_window,
+                                    checkpoint_factor=checkpoint_factor)
         finally:
             torch.set_num_threads(previous)
     M = len(seeds)
@@ -318,6 +337,19 @@ def train_population(
     B, T, N = task.n_trials, task.n_steps, n_units
 
     n_active = [sum(1 for s in n_steps if s > k) for k in range(max(n_steps))]
+    # Checkpoints: snapshots of the flat parameters (on the CPU) of the networks that reach step k, k = 0 before
+    # training. A snapshot is a copy, so it does not change the training's numbers.
+    wanted = None if checkpoint_factor is None else [set(checkpoint_steps(s, checkpoint_factor)) for s in n_steps]
+    snapshots: list[list[torch.Tensor]] = [[] for _ in range(M)]
+
+    def snapshot(done: int) -> None:
+        if wanted is None:
+            return
+        for m in range(M):
+            if done in wanted[m]:
+                snapshots[m].append(flat[m].to("cpu", torch.float32, copy=True))
+
+    snapshot(0)
 
     def draw(buffer: torch.Tensor, n: int) -> None:
         for m in range(n):  # each network's own stream: B*N normals for r[0], then T*B*N noise, time-major
@@ -370,6 +402,7 @@ def train_population(
             else:
                 buf.mul_(momentum).add_(d_p)
             p.sub_(lr[:n] * buf)
+            snapshot(k + 1)
             if on_step is not None:
                 on_step(k, n)
     finally:
@@ -382,5 +415,12 @@ def train_population(
     final = Weights(**{k: v[index] for k, v in _views(flat, layout).items()}).to("cpu", torch.float32)
     curves_np = curves.cpu().numpy().astype(np.float32)
     out = {name: [curves_np[c, i, : n_steps[i]] for i in inverse] for c, name in enumerate(CURVE_NAMES)}
+    checkpoints = None
+    if wanted is not None:
+        checkpoints = []
+        for i in inverse:
+            stack = torch.stack(snapshots[i])  # [K, P]
+            views = _views(stack, layout)
+            checkpoints.append((sorted(wanted[i]), Weights(**{k: views[k].clone() for k in Weights.names()})))
     return TrainResult(weights=final, curves=out, batch_size=M,
-                       peak_bytes=workspace_bytes(task, M, n_units, dtype))
+                       peak_bytes=workspace_bytes(task, M, n_units, dtype), checkpoints=checkpoints)

@@ -40,6 +40,7 @@ CARD = "README.md"
 NETWORKS_TABLE = "networks.parquet"
 WEIGHTS_DIR = "weights"
 CURVES_DIR = "curves"
+CHECKPOINTS_DIR = "checkpoints"
 JOBS_DIR = "jobs"
 ROW_GROUP_BYTES = 100 * 2**20
 _UMASK = os.umask(0)
@@ -97,13 +98,18 @@ NETWORK_SCHEMA = pa.schema(
         ("shard", pa.string()),
         ("row", pa.int32()),
         ("weights_sha256", pa.string()),
+        # Training checkpoints (null when the preset keeps none): the steps, 0 = initial weights, last = final;
+        # rows checkpoint_row .. checkpoint_row + len(steps) - 1 of checkpoint_shard, in step order.
+        ("checkpoint_steps", pa.list_(pa.int32())),
+        ("checkpoint_shard", pa.string()),
+        ("checkpoint_row", pa.int32()),
         ("curves", pa.string()),
         ("job", pa.int32()),
         ("synthetic", pa.bool_()),
     ]
 )
 
-OPTIONAL_COLUMNS = ("weights_sha256",)  # filled at assembly; null in tables written by older code
+OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row")  # filled at assembly; null in tables written by older code
 DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed")
 
 CURVES_SCHEMA = pa.schema(
