@@ -17,6 +17,7 @@ from rnnzoo.sources import Source, resolve_source
 from rnnzoo.store import (
     NETWORKS_TABLE,
     shard_arrays,
+    read_shard,
     ChecksumError,
     ZooFormatError,
     network_digests,
@@ -322,6 +323,18 @@ class Network:
 
     def _position(self) -> int:
         return int(np.flatnonzero(self.zoo.metadata["id"].to_numpy() == self.info["id"])[0])
+
+    def checkpoints(self) -> tuple[list[int], Weights]:
+        """The training checkpoints: (steps, weights [K, ...]) with step 0 the initial weights and the last the final
+        ones, at log-spaced steps in between (only the checkpoint shard holding this network is read)."""
+        steps = self.info.get("checkpoint_steps")
+        if self.zoo is None or steps is None or (not isinstance(steps, (list, np.ndarray))) or len(steps) == 0:
+            raise ValueError(f"{self.info.get('id')} has no training checkpoints: this zoo's preset kept none; "
+                             "generate one with `python generation/run.py --preset NAME --checkpoints 2 --out DIR`")
+        steps = [int(s) for s in steps]
+        first = int(self.info["checkpoint_row"])
+        path = self.zoo.shard_path(str(self.info["checkpoint_shard"]))
+        return steps, read_shard(path, list(range(first, first + len(steps))))
 
     def task(self, **overrides: Any) -> Task:
         """The task this network was trained on (fields can be overridden, e.g. delay_ms=...)."""
