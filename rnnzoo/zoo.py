@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.simulation import Simulation, run_task
@@ -35,7 +36,7 @@ class Zoo:
         self._metadata = metadata.reset_index(drop=True)
         self.source = source
         self.manifest = manifest
-        self.device = torch.device(device)
+        self.device = checked_device(device)  # fails here, naming the device, where torch would fail later
         self.verify = verify  # check what is read: each network's sha256 (or, lacking those, each shard's)
 
     # ---- collection ------------------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ class Zoo:
         return self._subset(self._metadata.iloc[rows])
 
     def to(self, device: str | torch.device) -> "Zoo":
-        """The same networks, simulated on `device` from now on."""
+        """The same networks, simulated on `device` from now on (DeviceUnavailable at once if it is not here)."""
         return Zoo(self._metadata, self.source, self.manifest, device, self.verify)
 
     def __repr__(self) -> str:
@@ -143,7 +144,8 @@ class Zoo:
                 _place(ranged, positions, out, len(self))
         if self.verify and per_network:
             self._check_network_digests(out)
-        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(device or self.device)
+        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(
+            checked_device(device) if device is not None else self.device)
 
     def _check_network_digests(self, arrays: dict[str, np.ndarray]) -> None:
         """Compare each loaded network's weights with its recorded sha256: the cost follows what was asked."""
@@ -337,7 +339,7 @@ class Network:
         """Run the network on its task (every trial). The default random stream is the zoo's canonical
         evaluation, so `simulate().accuracy` reproduces the stored final_accuracy."""
         seed = int(self.info["seed"]) if seed is None else seed
-        weights = self.weights.to(device or (self.zoo.device if self.zoo else "cpu"))
+        weights = self.weights.to(checked_device(device) if device is not None else (self.zoo.device if self.zoo else "cpu"))
         return run_task(weights, task or self.task(), float(self.info["alpha"]), [seed], noise_std=_noise(noise))
 
     def classify(self, **kwargs: Any):
