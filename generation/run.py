@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-index", type=int, default=None, help="run only slice i of --num-jobs slices")
     parser.add_argument("--num-jobs", type=int, default=None, help="number of slices the jobs are cut into")
     parser.add_argument("--max-steps", type=int, default=None, help="cap SGD steps per network (tests only)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (they are off already when stderr is not a terminal, e.g. in a log)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the preset's size, FLOPs and projected time on this device, and exit")
     args = parser.parse_args(argv)
@@ -162,14 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     total = sum(len(j.networks) for j in todo)
     try:
-        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True) as overall:
+        bars_off = True if args.quiet else None  # None: tqdm shows bars on a terminal only, never in a log file
+        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True, disable=bars_off) as overall:
             def done(summary: dict) -> None:
                 overall.update(summary["networks"])
                 overall.set_postfix(job=summary["job"], job_s=summary["seconds"])
 
             def job_bar(job):
                 bar = tqdm(total=job_network_steps(job, args.max_steps), unit="net-step", leave=False, position=1,
-                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True)
+                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True,
+                           disable=bars_off)
 
                 def step(k: int, n_active: int) -> None:
                     bar.update(n_active)

@@ -73,7 +73,7 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
                            "canonical evaluation (stream STREAM_EVAL of its seed, noise on); rates[:, :, t] is "
                            "the state before update t and outputs[:, :, t] is read from it"})
         groups = table.sort_values(["shard", "row"]).groupby(["family", "delay_ms", "reaction_ms"], sort=True)
-        bar = tqdm(total=len(table), desc="trajectories", unit="net", disable=not progress)
+        bar = tqdm(total=len(table), desc="trajectories", unit="net", disable=None if progress else True)  # None: terminal only
         for (family, delay, reaction), group in groups:
             task = Task.from_row(group.iloc[0])
             shard_networks = int(group.groupby("shard").size().max())  # one zarr shard = one weight shard's networks

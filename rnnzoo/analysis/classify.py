@@ -265,7 +265,8 @@ def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_si
     groups = _groups(x, use_curves)
     total = sum(len(g.positions) for g in groups)
     frames, evidence, order = [], [], []
-    with tqdm(total=total, desc="classify", unit="net", disable=not progress or total < 2 * chunk_size) as bar:
+    quiet = True if not progress or total < 2 * chunk_size else None  # None: bars on a terminal only, not in logs
+    with tqdm(total=total, desc="classify", unit="net", disable=quiet) as bar:
         for g in groups:
             M = len(g.positions)
             alpha = torch.as_tensor(np.asarray(g.alpha, dtype=np.float64)).to(g.weights.dtype)
