@@ -553,7 +553,7 @@ def table_problems(text: str, where: str) -> list[str]:
     return problems
 
 
-OUTSIDE_REFERENCES = ("science.md", "../shared")  # files of the authors' workspace, not of the repository
+OUTSIDE_REFERENCE = re.compile(r"\.\./shared|(?<!docs/)science\.md")  # the authors' workspace, not the repository
 
 
 def card_text_problems(text: str, where: str) -> list[str]:
@@ -568,7 +568,8 @@ def card_text_problems(text: str, where: str) -> list[str]:
     if re.search(r"pip install (-U )?rnnzoo\b(?! @)", text):
         problems.append(f"{where}: says `pip install rnnzoo`, which no package index serves; re-render the card "
                         "(its install line comes from [project.urls] in pyproject.toml)")
-    problems += [f"{where}: refers to {ref}, which is not in the repository" for ref in OUTSIDE_REFERENCES if ref in text]
+    problems += [f"{where}: refers to {ref!r}, which is not in the repository (docs/ is)"
+                 for ref in sorted(set(OUTSIDE_REFERENCE.findall(text)))]
     return problems + table_problems(text, where)
 
 

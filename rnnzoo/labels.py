@@ -1,4 +1,4 @@
-"""Mechanism labels as the reference pipeline assigns them (arXiv 2502.17433; ../shared/science.md).
+"""Mechanism labels as the reference pipeline assigns them (arXiv 2502.17433; docs/science.md).
 
 Training curves decide failed / unstable / learned; for learned networks, the PSD ratio of the extended
 autonomous run decides limit cycle (< 0.5) or slow-point manifold. The output-fluctuation criterion of the

@@ -1,7 +1,7 @@
 """The delayed cue-discrimination task: the one definition used by training, re-simulation, analysis and refit.
 
 A trial is a cue (one-hot on input channel 0 or 1), a silent delay of T ms, a reaction window in which the target
-is the one-hot of the cue, and an optional silent post-reaction window (arXiv 2502.17433; ../shared/science.md).
+is the one-hot of the cue, and an optional silent post-reaction window (arXiv 2502.17433; docs/science.md).
 """
 
 from __future__ import annotations

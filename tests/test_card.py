@@ -98,3 +98,15 @@ def test_tables_escape_bars_and_refuse_empty_cells():
     broken = "| column | meaning |\n|---|---|\n| `x` | speed |F(x) - x| |\n| `y` |  |\n"
     problems = table_problems(broken, "card")
     assert len(problems) == 2 and "line 3" in problems[0] and "line 4" in problems[1]
+
+
+def test_nothing_in_the_repository_points_outside_it():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    texts = [p for p in tracked if p.endswith((".py", ".md", ".toml", ".cff", ".txt")) and "data/sample" not in p]
+    assert len(texts) > 20
+    pointing = [p for p in texts if "../shared" in (REPO / p).read_text(encoding="utf-8")
+                and p != "tests/test_card.py"]
+    assert pointing == []
+    assert (REPO / "docs" / "science.md").is_file()
