@@ -206,6 +206,14 @@ def grid_table(preset: dict, table: pd.DataFrame) -> str:
                      "networks"], rows)
 
 
+def _file_sizes(root: Path) -> dict[str, dict]:
+    """{relative path: {"bytes": size}} of the zoo's files (as file_records, without hashing: the layout table
+    needs sizes only, and a full-scale zoo holds tens of GB)."""
+    return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size} for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".") and "/." not in p.relative_to(root).as_posix()
+            and p.relative_to(root).as_posix() != MANIFEST}
+
+
 def layout_table(files: dict[str, dict]) -> str:
     """Top-level entries of the zoo folder with their file counts and sizes."""
     groups: dict[str, list[int]] = {}
@@ -420,7 +428,7 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
     table = _networks(root)
     if figures is None or phase_numbers is None:
         figures, phase_numbers = card_figures(root)
-    files = file_records(root)
+    files = _file_sizes(root)
     urls = project_urls()
     generation = info.get("generation", {})
     preset = generation.get("preset", {})
@@ -563,8 +571,8 @@ def card_text_problems(text: str, where: str) -> list[str]:
     if leftover := re.findall(r"\$[a-z_]+", text):
         problems.append(f"{where}: unfilled template fields {sorted(set(leftover))}")
     if "ORG/NAME" in text:
-        problems.append(f"{where}: holds the placeholder ORG/NAME; render it for a repository with "
-                        "`python generation/publish.py DIR --repo-id ORG/NAME --dry-run`")
+        problems.append(f"{where}: holds the placeholder ORG/NAME (an older rnnzoo rendered it); re-render it with "
+                        "`python generation/card.py DIR` (publish.py renders it for the repository it uploads to)")
     if re.search(r"pip install (-U )?rnnzoo\b(?! @)", text):
         problems.append(f"{where}: says `pip install rnnzoo`, which no package index serves; re-render the card "
                         "(its install line comes from [project.urls] in pyproject.toml)")

@@ -300,7 +300,7 @@ def check_format_version(version: str | int | None, where: str | os.PathLike) ->
     if int(version) > FORMAT_VERSION:
         raise ZooFormatError(
             f"{where} has format version {version}, newer than this rnnzoo reads ({FORMAT_VERSION}); "
-            "upgrade with `pip install -U rnnzoo`"
+            "upgrade rnnzoo: pull its repository and reinstall it (`pip install -e .` in the clone)"
         )
 
 

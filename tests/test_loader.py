@@ -181,7 +181,7 @@ def test_newer_format_version_is_refused_with_the_fix(zoo_copy):
     manifest = json.loads((zoo_copy / "manifest.json").read_text())
     manifest["format_version"] = rnnzoo.store.FORMAT_VERSION + 1
     (zoo_copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(rnnzoo.ZooFormatError, match=r"newer than this rnnzoo reads.*pip install -U rnnzoo"):
+    with pytest.raises(rnnzoo.ZooFormatError, match=r"newer than this rnnzoo reads.*upgrade rnnzoo: pull its repository"):
         rnnzoo.load(zoo_copy)
 
 
