@@ -426,7 +426,11 @@ def card_data_files(meta: dict) -> dict[str, list[str]]:
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCardData
 
-    configs = MetadataConfigs.from_dataset_card_data(DatasetCardData(**meta))
+    try:
+        configs = MetadataConfigs.from_dataset_card_data(DatasetCardData(**meta))
+    except (ValueError, TypeError) as exc:  # `datasets` refuses configs it cannot read
+        raise ZooFormatError(f"the card's `configs` cannot be read ({exc}); re-render the card with "
+                             "`python generation/card.py DIR`") from exc
     return {name: [p for split in sanitize_patterns(config.get("data_files") or []).values() for p in split]
             for name, config in configs.items()}
 
@@ -453,7 +457,7 @@ def card_config_problems(root: str | os.PathLike, files: Sequence[str], card: st
     try:
         configs = card_data_files(read_card_metadata(card))
     except ZooFormatError as exc:
-        return [str(exc)]
+        return [str(exc) if str(card) in str(exc) else f"{card}: {exc}"]
     if not configs:
         return [f"{card} declares no `configs`; re-render it with `python generation/card.py {root}`"]
     listed = set(files)
