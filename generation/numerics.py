@@ -56,10 +56,12 @@ def pinning_applies() -> bool:
     return os.environ.get(OPT_OUT) != "1" and cpu_has_avx2()
 
 
-def pin_cpu_numerics() -> dict[str, str]:
+def pin_cpu_numerics(strict: bool = True) -> dict[str, str]:
     """Put PINNED_ENV into os.environ (before torch starts), and return what is in force.
 
-    Raises NumericsError when torch is already imported with other settings: they can no longer take effect."""
+    Raises NumericsError when torch is already imported with other settings (they can no longer take effect);
+    strict=False leaves the environment alone then and returns {}, so that importing generation code late is
+    harmless: `check_cpu_numerics()` refuses the training itself."""
     if not pinning_applies():
         return {}
     conflicting = {k: os.environ.get(k) for k, v in PINNED_ENV.items() if os.environ.get(k) not in (None, v)}
@@ -69,6 +71,8 @@ def pin_cpu_numerics() -> dict[str, str]:
             f"(generation pins {PINNED_ENV}), or set {OPT_OUT}=1 to train unpinned on purpose")
     missing = [k for k in PINNED_ENV if k not in os.environ]
     if missing and "torch" in sys.modules:
+        if not strict:
+            return {}
         raise NumericsError(
             "torch was imported before generation pinned its CPU numerics, so ATen and MKL already chose this CPU's "
             "code paths; import generation (or call generation.numerics.pin_cpu_numerics()) before torch, or start "

@@ -1,6 +1,6 @@
 """The registry of zoo grids: named presets made of protocol families, cut into deterministic jobs.
 
-A family is one training protocol (../shared/science.md): "nopost" (the paper's broad and narrow grids),
+A family is one training protocol (docs/science.md): "nopost" (the paper's broad and narrow grids),
 "post" (30 ms post-reaction window, steps max(1000, 100/lr)), "longtau" (tau = 20 ms) and "control" (no memory:
 cue held through the response, plain loss weights). A network's id depends only on its protocol, delay, learning
 rate and seed, so the same network has the same id (and the same weights) in every preset that contains it.

@@ -21,7 +21,9 @@ if __package__ in (None, ""):  # `python generation/run.py` from the repository 
 
 from generation.numerics import NumericsError, numerics_config, pin_cpu_numerics
 
-pin_cpu_numerics()  # before torch starts: the same bits on every x86-64 CPU with AVX2 (generation/numerics.py)
+# Before torch starts: the same bits on every x86-64 CPU with AVX2 (generation/numerics.py). Where torch came first
+# (run.main called from a program that imported it), every job refuses to train unpinned instead.
+pin_cpu_numerics(strict=False)
 
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", type=int, default=None, metavar="FACTOR",
                         help="keep each network's weights at steps 0, 1, FACTOR, FACTOR^2, ... and the final one "
                              "(2 = doubling; 0 = none; default: the preset's, 8 for tiny and sample, none otherwise)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (they are off already when stderr is not a terminal, e.g. in a log)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the preset's size, FLOPs and projected time on this device, and exit")
     args = parser.parse_args(argv)
@@ -204,14 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     total = sum(len(j.networks) for j in todo)
     try:
-        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True) as overall:
+        bars_off = True if args.quiet else None  # None: tqdm shows bars on a terminal only, never in a log file
+        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True, disable=bars_off) as overall:
             def done(summary: dict) -> None:
                 overall.update(summary["networks"])
                 overall.set_postfix(job=summary["job"], job_s=summary["seconds"])
 
             def job_bar(job):
                 bar = tqdm(total=job_network_steps(job, args.max_steps), unit="net-step", leave=False, position=1,
-                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True)
+                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True,
+                           disable=bars_off)
 
                 def step(k: int, n_active: int) -> None:
                     bar.update(n_active)

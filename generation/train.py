@@ -1,7 +1,7 @@
 """Batched training of M networks with the paper's protocol: one program, per-network seeds and learning rates.
 
 SGD with momentum 0.9 and weight decay 1e-7, full backpropagation through time, one full-batch step per "epoch"
-(../shared/science.md). Each network draws its initial weights and its noise from its own random streams and
+(docs/science.md). Each network draws its initial weights and its noise from its own random streams and
 receives its own gradient (the loss is a sum of per-network losses), so its result does not depend on which
 other networks share the batch.
 """

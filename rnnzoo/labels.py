@@ -1,4 +1,5 @@
-"""Mechanism labels exactly as the paper's code assigns them (arXiv 2502.17433, fatihdinc/dynamical-phases-stm).
+"""Mechanism labels exactly as the paper's code assigns them (arXiv 2502.17433, fatihdinc/dynamical-phases-stm;
+docs/science.md).
 
 Training curves decide failed / unstable / learned; for learned networks, the PSD ratio of the extended
 autonomous run decides limit cycle (< 0.5) or slow-point manifold. The output-fluctuation criterion of the

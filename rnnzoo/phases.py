@@ -2,7 +2,7 @@
 learning rate per delay and its power-law scaling, the manifold share against the delay, and the reference's
 boundary fits. Everything reads only the networks table, so it runs on a zoo's metadata without loading weights.
 
-Definitions (../shared/science.md):
+Definitions (docs/science.md):
 - learned = mechanism "cycle" or "manifold"; "unstable" (learned, then lost) and "failed" count as not learned.
 - critical learning rate at a delay = the largest rate at which at least half of the seeds learn, interpolated
   linearly in log(lr) to where the learned fraction crosses one half between that rate and the next larger one;
@@ -30,7 +30,7 @@ from rnnzoo.labels import MECHANISMS
 
 LEARNED = ("cycle", "manifold")
 THRESHOLD = 0.5
-PAPER_EXPONENTS = {  # read from the paper's figures (../shared/science.md): exponent, +-, R^2
+PAPER_EXPONENTS = {  # read from the paper's figures (docs/science.md): exponent, +-, R^2
     "nopost/no_learning": (-2.72, 0.07, 0.98),
     "nopost/slow_point": (-4.05, 0.10, 0.99),
     "post/no_learning": (-2.65, 0.23, 0.93),

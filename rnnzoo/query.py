@@ -39,10 +39,14 @@ def column_name(key: str, columns: list[str]) -> str:
 
 def _normalise(column: str, value: Any) -> Any:
     if column == "mechanism":
-        if isinstance(value, (list, tuple, set)):
-            return [canonical_mechanism(v) for v in value]
-        if isinstance(value, str):
-            return canonical_mechanism(value)
+        try:
+            if isinstance(value, (list, tuple, set)):
+                return [canonical_mechanism(v) for v in value]
+            if isinstance(value, str):
+                return canonical_mechanism(value)
+        except ValueError as exc:  # a query mistake like any other: one error type for every bad query
+            raise QueryError(f"{exc}; rnnzoo.classify's own labels (fixed, irregular, ...) are in the "
+                             "`dynamics_label` column") from exc
     return value
 
 

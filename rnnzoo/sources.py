@@ -2,41 +2,19 @@
 
 A source answers one question, `path(rel)`: the local path of one file of the zoo, fetching it first if it is
 remote. The loader reads the manifest and the networks table first and asks for weight shards only when a query
-needs them.
+needs them. The interface itself lives in rnnzoo.source, below both this module and rnnzoo.hub, so the Hub source
+does not import the module that chooses it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
 
-from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, read_manifest
+from rnnzoo.source import Source  # re-exported: `from rnnzoo.sources import Source` keeps working
+from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
-
-
-class Source:
-    """A zoo's files, addressed by their path relative to the zoo's root."""
-
-    name: str = "?"
-
-    def path(self, rel: str) -> Path:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def prefetch(self, rels: Iterable[str]) -> None:
-        """Make the given files local in one go before they are read one by one (remote sources download)."""
-
-    def read_rows(self, rel: str, rows: Any) -> dict | None:
-        """Rows of one weight shard read remotely by byte range, or None: read the local file from path(rel)."""
-        return None
-
-    def manifest(self) -> dict:
-        """The zoo's manifest.json, its format version checked."""
-        return read_manifest(self.path(MANIFEST).parent)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
 
 
 class LocalSource(Source):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -315,7 +314,7 @@ def check_format_version(version: str | int | None, where: str | os.PathLike) ->
     if int(version) > FORMAT_VERSION:
         raise ZooFormatError(
             f"{where} has format version {version}, newer than this rnnzoo reads ({FORMAT_VERSION}); "
-            "upgrade rnnzoo (pip install -U from its repository)"
+            "upgrade rnnzoo: pull its repository and reinstall it (`pip install -e .` in the clone)"
         )
     if int(version) < FORMAT_VERSION:
         raise ZooFormatError(
@@ -417,85 +416,84 @@ def verify_zoo(root: str | os.PathLike) -> list[str]:
 
 
 # ---- dataset card ----------------------------------------------------------------------------------------------
-def read_card_metadata(path: str | os.PathLike) -> dict:
-    """The YAML front matter of a dataset card (README.md) as a dict."""
+# Read with the Hub's own classes: huggingface_hub's DatasetCard parses the front matter, and `datasets` reads the
+# `configs` and resolves their data_files patterns exactly as the Hub's viewer and load_dataset do.
+def read_card(path: str | os.PathLike):
+    """The dataset card at `path` as a huggingface_hub DatasetCard (front matter in `.data`, body in `.text`)."""
     import yaml
+    from huggingface_hub import DatasetCard
 
     path = Path(path)
     if not path.is_file():
         raise ZooFormatError(f"dataset card {path} is missing; render it with `python generation/card.py DIR`")
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---\n") or "\n---\n" not in text[4:]:
-        raise ZooFormatError(f"{path} has no YAML front matter (between '---' lines); re-render the card")
     try:
-        meta = yaml.safe_load(text[4 : text.index("\n---\n", 4)])
-    except yaml.YAMLError as exc:
+        card = DatasetCard(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError) as exc:
         raise ZooFormatError(f"{path} has invalid YAML front matter ({exc}); re-render the card") from exc
-    if not isinstance(meta, dict):
-        raise ZooFormatError(f"{path} front matter is not a mapping; re-render the card")
-    return meta
+    if not card.data.to_dict():
+        raise ZooFormatError(f"{path} has no YAML front matter (between '---' lines); re-render the card")
+    return card
 
 
-def glob_to_regex(pattern: str) -> re.Pattern:
-    """A data_files glob as the Hub resolves it: '*' stays within a folder, '**' crosses folders."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+def read_card_metadata(path: str | os.PathLike) -> dict:
+    """The YAML front matter of a dataset card (README.md) as a dict (huggingface_hub's DatasetCardData)."""
+    return read_card(path).data.to_dict()
 
 
 def card_data_files(meta: dict) -> dict[str, list[str]]:
-    """{config name: its data_files patterns} from a card's front matter."""
-    configs = {}
-    for config in meta.get("configs") or []:
-        files = config.get("data_files", [])
-        if isinstance(files, (str, dict)):
-            files = [files]
-        patterns = []
-        for entry in files:
-            paths = entry.get("path", []) if isinstance(entry, dict) else entry
-            patterns.extend([paths] if isinstance(paths, str) else paths)
-        configs[str(config.get("config_name", "default"))] = patterns
-    return configs
+    """{config name: its data_files patterns} from a card's front matter, as `datasets` reads them."""
+    from datasets.data_files import sanitize_patterns
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
 
-
-def card_config_problems(root: str | os.PathLike, files: Sequence[str]) -> list[str]:
-    """Problems with the card's `configs`: none declared, a pattern that matches no file of the zoo, or one that
-    matches a file other than Parquet (the viewer and `datasets` must read only the tables)."""
-    card = Path(root) / CARD
     try:
-        meta = read_card_metadata(card)
+        configs = MetadataConfigs.from_dataset_card_data(DatasetCardData(**meta))
+    except (ValueError, TypeError) as exc:  # `datasets` refuses configs it cannot read
+        raise ZooFormatError(f"the card's `configs` cannot be read ({exc}); re-render the card with "
+                             "`python generation/card.py DIR`") from exc
+    return {name: [p for split in sanitize_patterns(config.get("data_files") or []).values() for p in split]
+            for name, config in configs.items()}
+
+
+def card_config_files(root: str | os.PathLike, pattern: str) -> list[str]:
+    """The files of the zoo at `root` (relative POSIX paths) that one data_files pattern selects, resolved by
+    `datasets` as the Hub resolves it ('*' stays within a folder, '**' crosses folders); empty when none."""
+    from datasets.data_files import resolve_pattern
+
+    root = Path(root).resolve()
+    try:
+        found = resolve_pattern(pattern, base_path=str(root))
+    except FileNotFoundError:
+        return []
+    return sorted(Path(f).resolve().relative_to(root).as_posix() for f in found)
+
+
+def card_config_problems(root: str | os.PathLike, files: Sequence[str], card: str | os.PathLike | None = None
+                         ) -> list[str]:
+    """Problems with the card's `configs` (the card at root/README.md, or `card`): none declared, a pattern that
+    selects no file of the zoo, one that selects a file other than Parquet (the viewer and `datasets` must read
+    only the tables), or one that selects a file the manifest does not list."""
+    card = Path(card) if card is not None else Path(root) / CARD
+    try:
+        configs = card_data_files(read_card_metadata(card))
     except ZooFormatError as exc:
-        return [str(exc)]
-    configs = card_data_files(meta)
+        return [str(exc) if str(card) in str(exc) else f"{card}: {exc}"]
     if not configs:
         return [f"{card} declares no `configs`; re-render it with `python generation/card.py {root}`"]
+    listed = set(files)
     problems = []
     for name, patterns in configs.items():
         if not patterns:
             problems.append(f"{card}: config {name!r} lists no data_files")
         for pattern in patterns:
-            matched = [f for f in files if glob_to_regex(pattern).match(f)]
+            matched = card_config_files(root, pattern)
             if not matched:
                 problems.append(f"{card}: config {name!r} points at {pattern!r}, which matches no file of the zoo; "
                                 f"re-render the card with `python generation/card.py {root}`")
             elif any(not f.endswith(".parquet") for f in matched):
                 problems.append(f"{card}: config {name!r} pattern {pattern!r} matches files other than Parquet")
             else:
-                problems.extend(f"{card}: config {name!r} points at {Path(root) / f}, which is missing"
-                                for f in matched if not (Path(root) / f).is_file())
+                problems.extend(f"{card}: config {name!r} points at {Path(root) / f}, which the manifest does not "
+                                f"list; re-render the card and manifest with `python generation/card.py {root}`"
+                                for f in matched if f not in listed)
     return problems

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.simulation import Simulation, run_task
@@ -25,6 +26,9 @@ from rnnzoo.store import (
 )
 from rnnzoo.task import Task
 
+if TYPE_CHECKING:
+    from rnnzoo.analysis.classify import TaskGroup
+
 _VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
 
 
@@ -36,7 +40,7 @@ class Zoo:
         self._metadata = metadata.reset_index(drop=True)
         self.source = source
         self.manifest = manifest
-        self.device = torch.device(device)
+        self.device = checked_device(device)  # fails here, naming the device, where torch would fail later
         self.verify = verify  # check what is read: each network's sha256 (or, lacking those, each shard's)
 
     # ---- collection ------------------------------------------------------------------------------------------
@@ -90,7 +94,7 @@ class Zoo:
         return self._subset(self._metadata.iloc[rows])
 
     def to(self, device: str | torch.device) -> "Zoo":
-        """The same networks, simulated on `device` from now on."""
+        """The same networks, simulated on `device` from now on (DeviceUnavailable at once if it is not here)."""
         return Zoo(self._metadata, self.source, self.manifest, device, self.verify)
 
     def __repr__(self) -> str:
@@ -144,7 +148,8 @@ class Zoo:
                 _place(ranged, positions, out, len(self))
         if self.verify and per_network:
             self._check_network_digests(out)
-        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(device or self.device)
+        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(
+            checked_device(device) if device is not None else self.device)
 
     def _check_network_digests(self, arrays: dict[str, np.ndarray]) -> None:
         """Compare each loaded network's weights with its recorded sha256: the cost follows what was asked."""
@@ -220,6 +225,30 @@ class Zoo:
         return list(meta[columns].itertuples(index=False, name=None))
 
     # ---- analysis, refit and stored trajectories live in their own modules --------------------------------------
+    def task_groups(self, use_curves: bool = True) -> list["TaskGroup"]:
+        """The networks as rnnzoo.analysis TaskGroups, one per task (weights, alpha, seeds, ids, and the outcome of
+        each network's training curves unless use_curves=False): what the analysis reads instead of a Zoo."""
+        from rnnzoo.analysis.classify import TaskGroup
+        from rnnzoo.labels import training_outcome
+
+        meta = self._metadata
+        if not len(meta):
+            raise ValueError("this zoo is empty: there is nothing to classify")
+        curves = self.curves().set_index("id") if use_curves and "curves" in meta.columns else None
+        groups = []
+        keys = self._task_keys()
+        for key in dict.fromkeys(keys):
+            pos = [i for i, k in enumerate(keys) if k == key]
+            sub = self[pos]
+            outcomes = None
+            if curves is not None:
+                outcomes = [training_outcome(curves.loc[i, "accuracy"], curves.loc[i, "reliability"])
+                            for i in sub.metadata["id"]]
+            groups.append(TaskGroup(weights=sub.weights(), task=sub[0].task(), alpha=sub.alpha,
+                                    seeds=list(sub.metadata["seed"].astype(int)),
+                                    ids=list(sub.metadata["id"].astype(str)), outcomes=outcomes, positions=pos))
+        return groups
+
     def classify(self, **kwargs: Any):
         """Mechanism label and diagnostics of every network (see rnnzoo.analysis.classify)."""
         from rnnzoo.analysis import classify
@@ -234,9 +263,9 @@ class Zoo:
 
     def trajectories(self):
         """The stored canonical-trial trajectories of these networks, read lazily (see rnnzoo.trajectories)."""
-        from rnnzoo.trajectories import open_trajectories
+        from rnnzoo.trajectories import Trajectories
 
-        return open_trajectories(self)
+        return Trajectories(self._metadata, self.manifest.get("files", {}), self.shard_path, self.source.name)
 
 
 def _noise(noise: bool | float) -> float:
@@ -338,20 +367,28 @@ class Network:
 
     def task(self, **overrides: Any) -> Task:
         """The task this network was trained on (fields can be overridden, e.g. delay_ms=...)."""
-        fields = {"delay_ms": float(self.info["delay_ms"]), "cue_ms": float(self.info.get("cue_ms", 30.0)),
-                  "reaction_ms": float(self.info.get("reaction_ms", 50.0)), "post_ms": float(self.info.get("post_ms", 0.0)),
-                  "dt_ms": float(self.info.get("dt_ms", 5.0)), "weighted": bool(self.info.get("weighted_loss", True)),
-                  "cue_held": bool(self.info.get("cue_held", False))}
-        fields.update(overrides)
-        return Task(**fields)
+        return Task.from_row(self.info, **overrides)
 
     def simulate(self, task: Task | None = None, noise: bool | float = True, seed: int | None = None,
                  device: str | torch.device | None = None) -> Simulation:
         """Run the network on its task (every trial). The default random stream is the zoo's canonical
         evaluation, so `simulate().accuracy` reproduces the stored final_accuracy."""
         seed = int(self.info["seed"]) if seed is None else seed
-        weights = self.weights.to(device or (self.zoo.device if self.zoo else "cpu"))
+        weights = self.weights.to(checked_device(device) if device is not None else (self.zoo.device if self.zoo else "cpu"))
         return run_task(weights, task or self.task(), float(self.info["alpha"]), [seed], noise_std=_noise(noise))
+
+    def task_groups(self, use_curves: bool = True) -> list["TaskGroup"]:
+        """This network as one rnnzoo.analysis TaskGroup (its training curves' outcome unless use_curves=False)."""
+        from rnnzoo.analysis.classify import TaskGroup
+        from rnnzoo.labels import training_outcome
+
+        info = self.info
+        outcomes = None
+        if use_curves and self.zoo is not None and "curves" in info.index:
+            c = self.zoo[[self._position()]].curves().iloc[0]
+            outcomes = [training_outcome(c["accuracy"], c["reliability"])]
+        return [TaskGroup(weights=self.weights, task=self.task(), alpha=[float(info["alpha"])],
+                          seeds=[int(info["seed"])], ids=[str(info["id"])], outcomes=outcomes, positions=[0])]
 
     def classify(self, **kwargs: Any):
         """Mechanism label and diagnostics of this network (see rnnzoo.analysis.classify)."""

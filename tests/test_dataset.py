@@ -289,7 +289,9 @@ def sample_present() -> bool:
 def test_packaged_sample_loads_offline_and_fits_in_20_mb():
     size = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
     assert size <= 20 * 2**20, f"the embedded sample is {size / 2**20:.1f} MB, over 20 MB"
-    assert verify_zoo(SAMPLE_DIR) == [] and card_problems(SAMPLE_DIR) == []
+    assert verify_zoo(SAMPLE_DIR) == []
+    assert card_problems(SAMPLE_DIR) == [], ("the sample's card is stale: re-render it with "
+                                             "`python generation/card.py rnnzoo/data/sample`")
     zoo = rnnzoo.load(delay=50, mechanism="cycle")
     assert len(zoo) > 0 and set(zoo.metadata["delay_ms"]) == {50} and set(zoo.metadata["mechanism"]) == {"cycle"}
     table = rnnzoo.load().metadata

@@ -12,7 +12,7 @@ training curves; other weights get cycle / manifold / fixed / irregular.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -213,42 +213,36 @@ def _evidence(frame: pd.DataFrame, rates: torch.Tensor, out: torch.Tensor, delay
 
 
 # ---- front door ----------------------------------------------------------------------------------------------------
-def _groups(x: Any, use_curves: bool) -> list[dict]:
-    """Split a Network, a Zoo or a list of Networks into groups of one task, with what each group needs."""
-    from rnnzoo.zoo import Network, Zoo
+@dataclass
+class TaskGroup:
+    """Networks that share one task, with what classify needs of them: their stacked weights, per-network alpha,
+    seeds (the canonical random streams) and ids, their training outcomes ('learned' / 'failed' / 'unstable'; None
+    decides by the canonical evaluation) and their positions in the caller's order.
 
-    if isinstance(x, Network):
-        info = x.info
-        outcomes = None
-        if use_curves and x.zoo is not None and "curves" in info.index:
-            c = x.zoo[[x._position()]].curves().iloc[0]
-            outcomes = [training_outcome(c["accuracy"], c["reliability"])]
-        return [{"weights": x.weights, "task": x.task(), "alpha": [float(info["alpha"])], "seeds": [int(info["seed"])],
-                 "ids": [str(info["id"])], "outcomes": outcomes, "positions": [0]}]
-    if isinstance(x, Zoo):
-        meta = x.metadata
-        if not len(meta):
-            raise ValueError("this zoo is empty: there is nothing to classify")
-        curves = x.curves().set_index("id") if use_curves and "curves" in meta.columns else None
-        groups = []
-        keys = x._task_keys()
-        for key in dict.fromkeys(keys):
-            pos = [i for i, k in enumerate(keys) if k == key]
-            sub = x[pos]
-            outcomes = None
-            if curves is not None:
-                outcomes = [training_outcome(curves.loc[i, "accuracy"], curves.loc[i, "reliability"])
-                            for i in sub.metadata["id"]]
-            groups.append({"weights": sub.weights(), "task": sub[0].task(), "alpha": sub.alpha,
-                           "seeds": list(sub.metadata["seed"].astype(int)), "ids": list(sub.metadata["id"].astype(str)),
-                           "outcomes": outcomes, "positions": pos})
-        return groups
-    if isinstance(x, (list, tuple)) and x and all(isinstance(n, Network) for n in x):
-        groups = []
-        for i, net in enumerate(x):
-            g = _groups(net, use_curves)[0]
-            g["positions"] = [i]
-            groups.append(g)
+    rnnzoo.Network and rnnzoo.Zoo hand classify their networks this way (their `task_groups()`), so the analysis
+    works on weights and tasks and never needs to know what a Zoo is."""
+
+    weights: Weights
+    task: Task
+    alpha: Sequence[float] | torch.Tensor
+    seeds: list[int]
+    ids: list[str]
+    outcomes: list[str] | None
+    positions: list[int]
+
+
+def _groups(x: Any, use_curves: bool) -> list[TaskGroup]:
+    """x as TaskGroups: a TaskGroup, anything with task_groups() (a Network, a Zoo), or a list of either."""
+    if isinstance(x, TaskGroup):
+        return [x]
+    if hasattr(x, "task_groups"):
+        return list(x.task_groups(use_curves=use_curves))
+    if isinstance(x, (list, tuple)) and x and all(isinstance(n, TaskGroup) or hasattr(n, "task_groups") for n in x):
+        groups, offset = [], 0
+        for item in x:  # each item's positions follow the items before it
+            parts = _groups(item, use_curves)
+            groups += [replace(g, positions=[offset + p for p in g.positions]) for g in parts]
+            offset += sum(len(g.positions) for g in parts)
         return groups
     raise TypeError(
         f"classify takes a rnnzoo.Network, a rnnzoo.Zoo or a list of Networks, got {type(x).__name__}; for raw "
@@ -259,7 +253,8 @@ def _groups(x: Any, use_curves: bool) -> list[dict]:
 def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_size: int = 256,
              n_starts: int = N_STARTS, iterations: int = 150, progress: bool = True, single_thread: bool = True
              ) -> pd.DataFrame | tuple[pd.DataFrame, list[NetworkDynamics]]:
-    """Mechanism label and diagnostics of every network in `x` (a Network, a Zoo or a list of Networks).
+    """Mechanism label and diagnostics of every network in `x` (a Network, a Zoo or a list of Networks; or
+    TaskGroups: anything with a `task_groups(use_curves=...)` method works).
 
     Returns a DataFrame with one row per network, in order (see `diagnose` for the columns); with details=True also
     a list of NetworkDynamics (noiseless run, speed profile, slow points and their eigenvalues) for plots.
@@ -268,22 +263,23 @@ def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_si
     from tqdm.auto import tqdm
 
     groups = _groups(x, use_curves)
-    total = sum(len(g["positions"]) for g in groups)
+    total = sum(len(g.positions) for g in groups)
     frames, evidence, order = [], [], []
-    with tqdm(total=total, desc="classify", unit="net", disable=not progress or total < 2 * chunk_size) as bar:
+    quiet = True if not progress or total < 2 * chunk_size else None  # None: bars on a terminal only, not in logs
+    with tqdm(total=total, desc="classify", unit="net", disable=quiet) as bar:
         for g in groups:
-            M = len(g["positions"])
-            alpha = torch.as_tensor(np.asarray(g["alpha"], dtype=np.float64)).to(g["weights"].dtype)
+            M = len(g.positions)
+            alpha = torch.as_tensor(np.asarray(g.alpha, dtype=np.float64)).to(g.weights.dtype)
             for s in range(0, M, chunk_size):
                 part = slice(s, min(M, s + chunk_size))
-                w = g["weights"].select(list(range(part.start, part.stop)))
-                frame, ev = diagnose(w, g["task"], alpha[part].to(w.device), g["seeds"][part],
-                                     outcomes=None if g["outcomes"] is None else g["outcomes"][part],
-                                     n_starts=n_starts, iterations=iterations, details=details, ids=g["ids"][part],
+                w = g.weights.select(list(range(part.start, part.stop)))
+                frame, ev = diagnose(w, g.task, alpha[part].to(w.device), g.seeds[part],
+                                     outcomes=None if g.outcomes is None else g.outcomes[part],
+                                     n_starts=n_starts, iterations=iterations, details=details, ids=g.ids[part],
                                      single_thread=single_thread)
                 frames.append(frame)
                 evidence.extend(ev)
-                order.extend(g["positions"][part])
+                order.extend(g.positions[part])
                 bar.update(part.stop - part.start)
     result = pd.concat(frames, ignore_index=True)
     rank = np.argsort(np.asarray(order), kind="stable")
