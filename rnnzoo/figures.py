@@ -199,7 +199,7 @@ def plot_critical_rate(res: dict):
                 fontsize=8, va="top")
     for name, marker, colour in (("no_learning", "s", "C3"), ("slow_point", "D", "C0")):
         ref = res["reference_fits"][name]
-        used = [r for r in ref["per_lr"] if r["inside"]]
+        used = [r for r in ref["per_lr"] if r.get("converged") and r["x0_ms"] > 0]
         if used:
             label = {"no_learning": "reference fit: no-learning onset x0",
                      "slow_point": "reference fit: slow-point midpoint x0"}[name]
