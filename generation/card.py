@@ -343,13 +343,15 @@ def phase_numbers_table(results: dict) -> str:
     """The headline phase statistics of each family (rnnzoo.phases.analyse summaries) beside the paper's values."""
     from rnnzoo.phases import PAPER_EXPONENTS
 
-    def exponent(value, ci=None) -> str:
+    def exponent(value, ci=None, stderr=None, missing="no fit (too few delays with a critical rate inside the grid)"):
         if value is None:
-            return "no fit (too few delays with a critical rate inside the grid)"
-        text = f"T^{value:.2f}"
+            return missing
+        text = f"T^{value:.2f}" if stderr is None else f"T^({value:.2f} ± {stderr:.2f})"
         if ci and all(isinstance(v, float) for v in ci):
             text += f" (95% bootstrap over seeds [{ci[0]:.2f}, {ci[1]:.2f}])"
         return text
+
+    no_reference_fit = "no fit (fewer than 3 rates where the reference's curve_fit converged)"
 
     rows = []
     for family, res in results.items():
@@ -362,10 +364,16 @@ def phase_numbers_table(results: dict) -> str:
         rows.append([family, f"critical lr ({s.get('critical_estimator', 'raw')} estimator; {delays})",
                      exponent(s.get("critical_exponent"), s.get("critical_exponent_ci")),
                      paper.get("no_learning", unpublished)])
-        rows.append([family, "reference no-learning boundary fit", exponent(s.get("reference_no_learning_exponent")),
-                     paper.get("no_learning", unpublished)])
-        rows.append([family, "reference slow-point boundary fit", exponent(s.get("reference_slow_point_exponent")),
-                     paper.get("slow_point", unpublished)])
+        rows.append([family, "no-learning boundary, the reference's estimator (curve_fit; ± its stderr)",
+                     exponent(s.get("reference_no_learning_exponent"), stderr=s.get("reference_no_learning_stderr"),
+                              missing=no_reference_fit), paper.get("no_learning", unpublished)])
+        rows.append([family, "slow-point boundary, the reference's estimator (curve_fit; ± its stderr)",
+                     exponent(s.get("reference_slow_point_exponent"), stderr=s.get("reference_slow_point_stderr"),
+                              missing=no_reference_fit), paper.get("slow_point", unpublished)])
+        rows.append([family, "no-learning boundary, rnnzoo's grid-search estimator",
+                     exponent(s.get("grid_no_learning_exponent")), paper.get("no_learning", unpublished)])
+        rows.append([family, "slow-point boundary, rnnzoo's grid-search estimator",
+                     exponent(s.get("grid_slow_point_exponent")), paper.get("slow_point", unpublished)])
     if not rows:
         return ""
     return ("How the critical learning rate scales with the delay in this zoo (`rnnzoo.phases`; every number in "

@@ -268,4 +268,6 @@ def test_card_states_the_fitted_exponents_beside_the_paper(tmp_path):
     value = float(re.search(r"\| T\^(-?\d+\.\d+) \(95% bootstrap", row).group(1))
     assert value == pytest.approx(TRUE_EXPONENT, abs=0.05)
     assert row.endswith("| T^(-2.72 ± 0.07) |")  # the paper's no-learning exponent beside it
-    assert "| nopost | reference slow-point boundary fit | T^" in text and "T^(-4.05 ± 0.1) |" in text
+    assert "| nopost | no-learning boundary, the reference's estimator (curve_fit; ± its stderr) | T^(-2." in text
+    assert "| nopost | slow-point boundary, rnnzoo's grid-search estimator | T^" in text
+    assert "T^(-4.05 ± 0.1) |" in text
