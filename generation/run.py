@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(2 = doubling; 0 = none; default: the preset's, 8 for tiny and sample, none otherwise)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars (they are off already when stderr is not a terminal, e.g. in a log)")
+    parser.add_argument("--relabel", action="store_true",
+                        help="recompute the labels and diagnostics of every finished job from its stored weights and "
+                             "curves (no training), then rewrite the networks table, manifest and card")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the preset's size, FLOPs and projected time on this device, and exit")
     args = parser.parse_args(argv)
@@ -202,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
     generation = claim_folder(root, preset, args.max_steps, args.checkpoints)
 
+    if args.relabel:
+        from generation.jobs import relabel_job
+
+        unfinished = [j.index for j in jobs if not job_done(root, j)]
+        if unfinished:
+            parser.error(f"--relabel needs finished jobs; jobs {unfinished[:8]} of {root} are not done: run the same "
+                         "command without --relabel first")
+        for job in tqdm(jobs, desc="relabel", unit="job", disable=True if args.quiet else None):
+            relabel_job(root, job, resolve_device(args.device))
     todo = [j for j in jobs if not job_done(root, j)]
     if len(todo) < len(jobs):
         print(f"  resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")

@@ -170,3 +170,22 @@ def test_progress_bars_stay_out_of_logs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no bar, no carriage-return frames
     assert "12 networks in" in done.stdout and len(done.stdout.splitlines()) < 40
+
+
+def test_relabel_recomputes_the_same_tables_without_training(quick_zoo, tmp_path):
+    """--relabel rebuilds every job's table from the stored weights and curves: with unchanged label code the tables,
+    the networks table and the weights are byte for byte what training wrote."""
+    import hashlib
+    import shutil
+
+    root = tmp_path / "zoo"
+    shutil.copytree(quick_zoo, root)
+
+    def digests() -> dict[str, str]:
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".parquet", ".safetensors")}
+
+    before = digests()
+    assert generate(["--preset", "tiny", "--out", str(root), "--max-steps", str(QUICK_STEPS), "--device", "cpu",
+                     "--relabel"]) == 0
+    assert digests() == before
