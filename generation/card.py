@@ -106,11 +106,16 @@ COLUMN_MEANINGS = {
     "curves": "curve shard holding the network's training curves",
     "job": "generation job that trained it",
     "synthetic": "constructed by hand rather than trained",
-    "dynamics_label": "label from rnnzoo's own diagnostics (period, slow points); null if not computed",
-    "period_steps": "period of the noiseless autonomous orbit (steps); null if not periodic",
+    "dynamics_label": "rnnzoo's own label from the dynamics after both cues: cycle, manifold, two_fixed_points, mixed, "
+                      "fixed, irregular (failed / unstable kept); null if not computed",
+    "regime_cue0": "where the noiseless run after cue 0 ends: cycle, manifold, fixed or irregular",
+    "regime_cue1": "the same after cue 1",
+    "period_steps_cue1": "period of the orbit after cue 1 (steps); null if not periodic",
+    "end_separation": "distance between the final states of the two cues' runs (rate units)",
+    "period_steps": "period of the noiseless autonomous orbit after cue 0 (steps); null if not periodic",
     "period_ratio": "period / (delay + reaction steps)",
     "amplitude": "RMS radius of the periodic orbit (state units)",
-    "n_slow_points": "number of distinct slow points found",
+    "n_slow_points": "number of distinct slow points found along the run after cue 0",
     "slowest_speed": "speed |F(x) - x| at the slowest point found",
 }
 

@@ -94,6 +94,10 @@ NETWORK_SCHEMA = pa.schema(
         ("amplitude", pa.float32()),
         ("n_slow_points", pa.int16()),
         ("slowest_speed", pa.float32()),
+        ("regime_cue0", pa.string()),
+        ("regime_cue1", pa.string()),
+        ("period_steps_cue1", pa.float32()),
+        ("end_separation", pa.float32()),
         ("shard", pa.string()),
         ("row", pa.int32()),
         ("weights_sha256", pa.string()),
@@ -109,7 +113,8 @@ NETWORK_SCHEMA = pa.schema(
 )
 
 OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row")  # filled at assembly; null in tables written by older code
-DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed")
+DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed",
+                      "regime_cue0", "regime_cue1", "period_steps_cue1", "end_separation")
 
 CURVES_SCHEMA = pa.schema(
     [("id", pa.string())]

@@ -13,6 +13,7 @@ training curves; other weights get cycle / manifold / fixed / irregular.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -110,10 +111,95 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
         paper = paper_psd_variants(weights, task, a, seeds, chunk=max(1, PSD_CHUNK_ELEMENTS // (9 * L) ** 2))
     ratio = paper["psd_ratio"].astype(np.float64)
     fluct = paper["fluctuation"].astype(np.float64)
-    # rnnzoo's own dynamics analysis starts from the same extended run after cue 0 (states before each update).
-    ref_out, ref_rates = extended_run(weights, task, a, seeds)
-    # The same trial continued without noise to run_trials trial lengths: the dynamics' own answer (the reference's
-    # 1e-3 noise only perturbs the first EXTENDED_TRIALS trial lengths; the tail tested for cycles is noiseless).
+    # rnnzoo's own dynamics analysis follows each cue: the extended run after it, continued without noise.
+    cues = [_cue_dynamics(weights, task, a, seeds, cue, run_trials, n_starts, iterations) for cue in (0, 1)]
+    first = cues[0]
+    rates, out, cyc, slow, profile, regime = first.rates, first.out, first.cyc, first.slow, first.profile, first.regime
+    final_speed, lead = first.final_speed, first.final_eig
+    delay = slice(task.cue_steps, task.reaction_window.start)
+    delay_speed = profile[:, delay] if delay.stop > delay.start else profile[:, task.cue_steps : task.cue_steps + 1]
+    periodic = cyc.periodic.cpu().numpy()
+    separation = (cues[0].rates[:, -1] - cues[1].rates[:, -1]).norm(dim=-1).cpu().numpy().astype(np.float64)
+    combined = combine_cues(cues[0].regime, cues[1].regime, separation)
+    if outcomes is None:
+        if accuracy is None or reliability is None:
+            sim = run_task(weights, task, a, seeds)
+            accuracy, reliability = sim.accuracy.cpu().numpy(), sim.reliability.cpu().numpy()
+        outcomes = np.where((np.asarray(accuracy) > LEARN_THRESHOLD) & (np.asarray(reliability) > LEARN_THRESHOLD),
+                            "learned", "untrained")
+    outcomes = np.asarray(outcomes, dtype=object)
+    solves = outcomes == "learned"
+    # Solvers: the combined label, where one isolated fixed point reached by both cues still carries the memory in
+    # its slow transient (manifold); zoo networks that did not learn keep their training outcome.
+    solver_label = np.where(combined == "fixed", "manifold", combined)
+    label = np.where(solves, solver_label, np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, combined))
+    period = cyc.period.cpu().numpy()
+    n_slow = slow.n_slow().cpu().numpy()
+    frame = pd.DataFrame({
+        "id": list(ids) if ids is not None else [f"network-{i}" for i in range(M)],
+        "label": label.astype(str),
+        "regime": regime.astype(str),
+        "regime_cue0": cues[0].regime.astype(str),
+        "regime_cue1": cues[1].regime.astype(str),
+        "end_separation": separation,
+        "solves_task": solves,
+        "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
+        "psd_ratio": ratio,
+        **{name: paper[name].astype(np.float64) for name in PSD_VARIANTS[1:]},
+        "label_firm": paper["label_firm"],
+        "fluctuation": fluct,
+        "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
+        "period_steps": period,
+        "period_ratio": period / (task.delay_steps + task.reaction_steps),
+        "period_steps_cue1": cues[1].cyc.period.cpu().numpy(),
+        "amplitude": np.where(periodic, cyc.amplitude.cpu().numpy(), np.nan),
+        "output_amplitude": np.where(periodic, cyc.output_amplitude.cpu().numpy(), np.nan),
+        "return_distance": cyc.return_distance.cpu().numpy(),
+        "n_slow_points": n_slow.astype(np.int32),
+        "n_fixed_points": slow.n_slow(FIXED_SPEED).cpu().numpy().astype(np.int32),
+        "slowest_speed": slow.slowest_speed().cpu().numpy().astype(np.float64),
+        "final_speed": final_speed,
+        "final_eigenvalue": lead.astype(np.float64),
+        "delay_min_speed": delay_speed.amin(1).cpu().numpy().astype(np.float64),
+        "delay_mean_speed": delay_speed.mean(1).cpu().numpy().astype(np.float64),
+    })
+    evidence = _evidence(frame, rates, out, delay, profile, slow, period) if details else []
+    return frame, evidence
+
+
+SEPARATE = 0.05  # final states of the two cues' runs this far apart (Euclidean, rate units) are distinct points
+DYNAMICS_LABELS = {
+    "cycle": "after both cues the activity ends on a limit cycle",
+    "manifold": "after both cues it settles slowly: a marginal direction, a slow drift or a slow focus (a slow-point "
+                "manifold); for a network that solves the task, also one fixed point reached by both cues, the memory "
+                "then living in the slow transient",
+    "two_fixed_points": "each cue ends on its own isolated fixed point (the two final states are over SEPARATE apart): "
+                        "the memory is held by bistability",
+    "mixed": "one cue ends on a limit cycle, the other does not",
+    "fixed": "both cues end on one isolated fixed point (networks that do not solve the task)",
+    "irregular": "after one cue or both the activity neither returns, settles nor drifts slowly (chaos)",
+    "failed": "zoo network that never learned (its training outcome, kept)",
+    "unstable": "zoo network that learned and lost it (its training outcome, kept)",
+}
+"""Values of the `dynamics_label` column (classify's `label`), what each means."""
+
+
+def combine_cues(regime0: np.ndarray, regime1: np.ndarray, separation: np.ndarray) -> np.ndarray:
+    """One dynamics label per network from the regime after each cue and the distance between the final states."""
+    cycle0, cycle1 = regime0 == "cycle", regime1 == "cycle"
+    irregular = (regime0 == "irregular") | (regime1 == "irregular")
+    both_fixed = (regime0 == "fixed") & (regime1 == "fixed")
+    return np.select(
+        [irregular, cycle0 & cycle1, cycle0 ^ cycle1, both_fixed & (separation > SEPARATE), both_fixed],
+        ["irregular", "cycle", "mixed", "two_fixed_points", "fixed"], default="manifold").astype(object)
+
+
+def _cue_dynamics(weights: Weights, task: Task, a: torch.Tensor, seeds: Sequence[int], cue: int, run_trials: int,
+                  n_starts: int, iterations: int) -> SimpleNamespace:
+    """The extended run after one cue (noise for EXTENDED_TRIALS trial lengths, then noiseless to run_trials), its
+    tail's cycle fit, slow points found from states along it, the speed profile and the regime it ends in."""
+    M, L = weights.n_networks, task.n_steps
+    ref_out, ref_rates = extended_run(weights, task, a, seeds, cue=cue)
     T = max(run_trials * L, MIN_RUN_STEPS)
     extra = max(0, T - ref_rates.shape[1])
     with torch.no_grad():
@@ -137,9 +223,6 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
         if still.numel():
             final_eig[still] = find_final_eigenvalue(weights.select(still), rates[still, -1], a[still])
     final_speed = profile[:, -1].cpu().numpy().astype(np.float64)
-    delay = slice(task.cue_steps, task.reaction_window.start)
-    delay_speed = profile[:, delay] if delay.stop > delay.start else profile[:, task.cue_steps : task.cue_steps + 1]
-
     periodic = cyc.periodic.cpu().numpy()
     lead = final_eig.cpu().numpy()
     settled = final_speed < SLOW_SPEED
@@ -147,45 +230,8 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     damped = cyc.damped.cpu().numpy()
     regime = np.select([periodic, settled & marginal, settled, damped | (final_speed < DRIFT_SPEED)],
                        ["cycle", "manifold", "fixed", "manifold"], default="irregular")
-    if outcomes is None:
-        if accuracy is None or reliability is None:
-            sim = run_task(weights, task, a, seeds)
-            accuracy, reliability = sim.accuracy.cpu().numpy(), sim.reliability.cpu().numpy()
-        outcomes = np.where((np.asarray(accuracy) > LEARN_THRESHOLD) & (np.asarray(reliability) > LEARN_THRESHOLD),
-                            "learned", "untrained")
-    outcomes = np.asarray(outcomes, dtype=object)
-    solves = outcomes == "learned"
-    # Solvers: cycle or manifold; activity that neither returns nor settles nor drifts slowly stays "irregular".
-    label = np.where(solves, np.where(periodic, "cycle", np.where(regime == "irregular", "irregular", "manifold")),
-                     np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, regime))
-    period = cyc.period.cpu().numpy()
-    n_slow = slow.n_slow().cpu().numpy()
-    frame = pd.DataFrame({
-        "id": list(ids) if ids is not None else [f"network-{i}" for i in range(M)],
-        "label": label.astype(str),
-        "regime": regime.astype(str),
-        "solves_task": solves,
-        "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
-        "psd_ratio": ratio,
-        **{name: paper[name].astype(np.float64) for name in PSD_VARIANTS[1:]},
-        "label_firm": paper["label_firm"],
-        "fluctuation": fluct,
-        "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
-        "period_steps": period,
-        "period_ratio": period / (task.delay_steps + task.reaction_steps),
-        "amplitude": np.where(periodic, cyc.amplitude.cpu().numpy(), np.nan),
-        "output_amplitude": np.where(periodic, cyc.output_amplitude.cpu().numpy(), np.nan),
-        "return_distance": cyc.return_distance.cpu().numpy(),
-        "n_slow_points": n_slow.astype(np.int32),
-        "n_fixed_points": slow.n_slow(FIXED_SPEED).cpu().numpy().astype(np.int32),
-        "slowest_speed": slow.slowest_speed().cpu().numpy().astype(np.float64),
-        "final_speed": final_speed,
-        "final_eigenvalue": lead.astype(np.float64),
-        "delay_min_speed": delay_speed.amin(1).cpu().numpy().astype(np.float64),
-        "delay_mean_speed": delay_speed.mean(1).cpu().numpy().astype(np.float64),
-    })
-    evidence = _evidence(frame, rates, out, delay, profile, slow, period) if details else []
-    return frame, evidence
+    return SimpleNamespace(rates=rates, out=out, cyc=cyc, slow=slow, profile=profile, final_eig=lead,
+                           final_speed=final_speed, regime=regime)
 
 
 def find_final_eigenvalue(weights: Weights, states: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
