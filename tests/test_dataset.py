@@ -286,9 +286,9 @@ def sample_present() -> bool:
 
 
 @pytest.mark.skipif(not sample_present(), reason=SAMPLE_MISSING)
-def test_packaged_sample_loads_offline_and_fits_in_20_mb():
+def test_packaged_sample_loads_offline_and_fits_in_30_mb():
     size = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
-    assert size <= 20 * 2**20, f"the embedded sample is {size / 2**20:.1f} MB, over 20 MB"
+    assert size <= 30 * 2**20, f"the embedded sample is {size / 2**20:.1f} MB, over 30 MB"
     assert verify_zoo(SAMPLE_DIR) == []
     assert card_problems(SAMPLE_DIR) == [], ("the sample's card is stale: re-render it with "
                                              "`python generation/card.py rnnzoo/data/sample`")
@@ -317,9 +317,11 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
     job = min(get_preset(preset).jobs(), key=lambda j: j.network_steps * j.task.n_steps)
     paths = job_paths(job.index)
     if os.environ.get("RNNZOO_SAMPLE_FULL_JOB") == "1":
-        record = run_job(tmp_path, job, "cpu", max_steps=max_steps)
-        for rel in (paths["shard"], paths["curves"], paths["table"]):
-            assert record["files"][rel] == manifest["files"][rel]["sha256"], f"{rel} differs from {root}"
+        record = run_job(tmp_path, job, "cpu", max_steps=max_steps,
+                         checkpoint_factor=manifest["generation"].get("checkpoint_factor"))
+        for rel in (paths["shard"], paths["curves"], paths["table"], paths["checkpoints"]):
+            if rel in manifest["files"] or rel in record["files"]:
+                assert record["files"][rel] == manifest["files"][rel]["sha256"], f"{rel} differs from {root}"
         return
     row = min(range(len(job.networks)), key=lambda i: job.networks[i].steps)
     spec = job.networks[row]
