@@ -202,6 +202,29 @@ def count_tables(table: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
+def firmness_table(table: pd.DataFrame) -> str:
+    """Per family and delay, how many learned networks' paper labels are firm (all four PSD variants agree) and
+    how many are borderline."""
+    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
+    if "label_firm" not in learned or learned["label_firm"].isna().all():
+        return "This zoo's table records no PSD variants (format version 1)."
+    rows = []
+    for (family, delay), group in learned.groupby(["family", "delay_ms"], sort=True):
+        firm = int(group["label_firm"].fillna(False).astype(bool).sum())
+        rows.append([family, int(delay), len(group), firm, len(group) - firm])
+    return md_table(["family", "delay (ms)", "learned", "firm", "borderline"], rows)
+
+
+def dynamics_agreement_table(table: pd.DataFrame) -> str:
+    """The paper's label (rows) against rnnzoo's dynamics label after both cues (columns), learned networks."""
+    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
+    if "dynamics_label" not in learned or learned["dynamics_label"].isna().all() or not len(learned):
+        return "No dynamics diagnostics recorded."
+    counts = pd.crosstab(learned["mechanism"], learned["dynamics_label"])
+    counts.columns.name = None
+    return markdown_table(counts, "paper's label")
+
+
 def grid_table(preset: dict, table: pd.DataFrame) -> str:
     """One row per family of the preset: delays, learning rates, seeds, steps and protocol constants."""
     rows = []
@@ -477,6 +500,9 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
         "schema_table": schema_table(),
         "trials": _trials(root),
         "counts_tables": count_tables(table),
+        "firmness_table": firmness_table(table),
+        "dynamics_table": dynamics_agreement_table(table),
+        "numerics_text": numerics_text(generation.get("numerics")),
         "grid_table": grid_table(preset, table),
         "figures": "\n\n".join([f"![{caption}]({rel})\n\n*Figure: {caption}.*" for caption, rel in figures.items()]
                               + ([phase_numbers] if phase_numbers else [])),
@@ -490,6 +516,21 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
     }
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)
     return str(DatasetCard(f"---\n{meta.to_yaml()}\n---\n\n{body}"))
+
+
+def numerics_text(numerics: dict | None) -> str:
+    """What the card promises about bits, from the generation config's numerics record."""
+    if not numerics or numerics.get("cpu") != "pinned":
+        why = (numerics or {}).get("cpu", "not recorded (generated before rnnzoo pinned its numerics)")
+        return (f"This zoo was trained with CPU numerics {why}: its bits depend on the kind of CPU that trained it; "
+                "a regeneration elsewhere agrees to a tolerance only.")
+    env = " ".join(f"`{k}={v}`" for k, v in numerics["env"].items())
+    return ("Trained with pinned CPU numerics (" + env + "): every network's weights, curves and labels are "
+            "bit-identical when regenerated on any x86-64 CPU with AVX2, whatever its vendor or widest vector "
+            "unit, with the same torch version. A GPU, or a CPU of another architecture, agrees to a tolerance "
+            "only, and training is chaotic: a one-ulp difference grows to ~1e-6 in the weights within 1000 steps "
+            "and can change a network near a bifurcation. `Network.simulate()` reproduces the stored final "
+            "metrics to 1e-6 on any machine.")
 
 
 def _example_query(table: pd.DataFrame) -> tuple[int, str]:
