@@ -92,6 +92,8 @@ def test_pinned_revision_reads_that_commit(quick_zoo, offline_cache, tmp_path):
     older = shutil.copytree(quick_zoo, tmp_path / "older")
     table = rnnzoo.load(older).metadata.iloc[:6]  # an older commit held only the first six networks
     table.to_parquet(older / "networks.parquet")
+    manifest = rnnzoo.store.read_manifest(older)  # that commit's own manifest records its table
+    rnnzoo.store.write_manifest(older, {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
     other_commit = "f" * 40
     build_hub_cache(older, offline_cache, files=list(METADATA), commit=other_commit)
     (offline_cache / ("datasets--" + REPO.replace("/", "--")) / "refs" / "main").write_text(COMMIT)
