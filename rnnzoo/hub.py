@@ -29,7 +29,7 @@ from huggingface_hub.errors import (
 )
 
 from rnnzoo.sources import Source
-from rnnzoo.store import shard_layout
+from rnnzoo.store import check_relpath, shard_layout
 
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
 
@@ -81,6 +81,7 @@ class HubSource(Source):
         return os.fspath(self._cache_dir) if self._cache_dir else hub_cache_dir()
 
     def _filename(self, rel: str) -> str:
+        check_relpath(rel, self.name)
         return posixpath.join(self.subfolder, rel) if self.subfolder else rel
 
     def path(self, rel: str) -> Path:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, read_manifest
+from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, check_relpath, read_manifest
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
 
@@ -57,7 +57,8 @@ class LocalSource(Source):
             )
 
     def path(self, rel: str) -> Path:
-        return self.root / rel
+        """The file `rel` of this zoo; a path leaving the folder ('..', absolute) is a ZooFormatError."""
+        return self.root / check_relpath(rel, self.name)
 
 
 def resolve_source(source: str | os.PathLike | Source | None = None, revision: str | None = None) -> Source:

@@ -205,8 +205,13 @@ class Trajectories:
         if name not in self._groups:
             meta = self._json(f"{TRAJECTORIES_DIR}/{name}/zarr.json")
             attrs = meta.get("attributes", {})
-            self._groups[name] = {"attrs": attrs, "rows": {i: r for r, i in enumerate(attrs.get("ids", []))},
-                                  "arrays": {}}
+            ids = attrs.get("ids", [])
+            rows = {i: r for r, i in enumerate(ids)}
+            if len(rows) != len(ids):
+                raise ZooFormatError(f"{TRAJECTORIES_DIR}/{name}/zarr.json lists {len(ids) - len(rows)} network id(s) "
+                                     "more than once: a lookup by id could return another network's trajectory; "
+                                     "the zoo is inconsistent: re-download it (`rnnzoo verify DIR`)")
+            self._groups[name] = {"attrs": attrs, "rows": rows, "arrays": {}}
         return self._groups[name]
 
     def _read(self, name: str, array: str, row: int) -> np.ndarray:
@@ -220,6 +225,9 @@ class Trajectories:
             local_root = meta_path.parents[len(Path(rel).parts)]
             group["arrays"][array] = zarr.open_array(LocalStore(str(local_root), read_only=True), path=rel, mode="r")
         arr = group["arrays"][array]
+        if arr.dtype != np.float32:
+            raise ZooFormatError(f"{rel} stores {arr.dtype}, not float32: it was not written by rnnzoo or was "
+                                 "altered; re-download the zoo (`rnnzoo verify DIR`)")
         shard = row // arr.shards[0]
         self.zoo.shard_path(f"{rel}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # fetch and check its sha256
         return np.asarray(arr[row])
