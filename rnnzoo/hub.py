@@ -74,6 +74,7 @@ class HubSource(Source):
         self.repo_id, self.revision, self.subfolder = parse_hub_address(address, revision)
         self._cache_dir = cache_dir
         self.commit: str | None = None  # pinned at the first fetch
+        self.local_hint: str | None = None  # set by resolve_source when the address could be a mistyped local path
         self.name = self.repo_id + (f"@{self.revision}" if self.revision else "")
 
     @property
@@ -93,7 +94,7 @@ class HubSource(Source):
                                     cache_dir=self.cache_dir, local_files_only=offline)
         except Exception as exc:  # mapped to one clear message per cause, the original chained
             self._reraise(exc, [filename], offline)
-        self._pin(Path(local))
+        self._pin(Path(local), filename)
         return Path(local)
 
     def prefetch(self, rels: Iterable[str]) -> None:
@@ -107,11 +108,13 @@ class HubSource(Source):
         except Exception as exc:
             self._reraise(exc, filenames, False)
 
-    def _pin(self, local: Path) -> None:
+    def _pin(self, local: Path, filename: str) -> None:
+        """Pin the commit the first file came from: the cache keeps it at .../snapshots/<commit>/<filename>, so
+        the commit is the folder above the filename's own folders (never an earlier 'snapshots' of the cache path)."""
         if self.commit is None:
-            parts = local.parts
-            if "snapshots" in parts:
-                self.commit = parts[parts.index("snapshots") + 1]
+            parts = local.parts[: len(local.parts) - len(filename.split("/"))]
+            if len(parts) >= 2 and parts[-2] == "snapshots":
+                self.commit = parts[-1]
 
     def _reraise(self, exc: Exception, filenames: list[str], offline: bool) -> None:
         explained = self._explain(exc, filenames, offline)
@@ -120,6 +123,12 @@ class HubSource(Source):
         raise explained from exc
 
     def _explain(self, exc: Exception, filenames: list[str], offline: bool) -> Exception:
+        explained = self._explain_hub(exc, filenames, offline)
+        if self.local_hint and explained is not exc and not isinstance(exc, (RevisionNotFoundError, HFValidationError)):
+            return HubFileUnavailable(f"{self.local_hint}\nAs a Hugging Face dataset: {explained}")
+        return explained
+
+    def _explain_hub(self, exc: Exception, filenames: list[str], offline: bool) -> Exception:
         what = filenames[0] if len(filenames) == 1 else f"{len(filenames)} files ({filenames[0]}, ...)"
         where = f"dataset {self.repo_id} (revision {self.commit or self.revision or 'main'})"
         if isinstance(exc, LocalEntryNotFoundError):
