@@ -15,7 +15,6 @@ import os
 import re
 import string
 import sys
-import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python generation/card.py` from the repository root
@@ -34,6 +33,7 @@ from rnnzoo.store import (
     MANIFEST,
     NETWORK_SCHEMA,
     NETWORKS_TABLE,
+    RUN_LOG,
     ZooFormatError,
     card_config_problems,
     file_records,
@@ -184,6 +184,7 @@ def layout_table(files: dict[str, dict]) -> str:
         sizes = groups[top]
         lines.append(f"| `{top}` | {meaning.get(top, '')} ({len(sizes)} file{'s' * (len(sizes) != 1)}, "
                      f"{_human(sum(sizes))}) |")
+    lines.append(f"| `{CARD}` | {meaning[CARD]} |")
     lines.append(f"| `{MANIFEST}` | {meaning[MANIFEST]} |")
     return "\n".join(lines)
 
@@ -232,20 +233,22 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def make_card_figures(root: Path, table: pd.DataFrame) -> tuple[dict[str, str], str]:
+def make_card_figures(root: Path, table: pd.DataFrame, info: dict | None = None) -> tuple[dict[str, str], str]:
     """({caption: relative path} of the card's figures, a Markdown table of the phase statistics behind them):
-    rnnzoo.figures.make_figures when it works, else a count plot and no table."""
+    rnnzoo.figures.make_figures for a zoo with a delay grid to draw, else a count plot and no table.
+
+    A failure to draw or write a figure (a full disk, a bug) is raised, not papered over: a card without its
+    figures must fail the run rather than be published as finished."""
+    from rnnzoo.figures import make_figures
+    from rnnzoo.phases import memory_families
+
     figures: dict[str, str] = {}
     numbers = ""
-    from rnnzoo.figures import make_figures
-
-    try:
-        made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
+    zoo = _provisional_zoo(root, table, info or {})
+    if memory_families(zoo, False):
+        made = make_figures(zoo, root / FIGURES_DIR) or {}
         figures.update(_images(root, made))
         numbers = phase_numbers_table(made.get("results", {}))
-    except Exception as exc:  # a figure must never stop the card; the count plot stands in
-        warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
-                      "the card uses its own count figure instead")
     if not figures:
         draw_count_figure(table, root / COUNT_FIGURE)
         figures["mechanism per delay"] = COUNT_FIGURE
@@ -300,19 +303,20 @@ def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str
     return {}
 
 
-def _provisional_zoo(root: Path, table: pd.DataFrame):
-    """A Zoo over a folder whose manifest is not written yet (the card comes before it)."""
+def _provisional_zoo(root: Path, table: pd.DataFrame, info: dict):
+    """A Zoo over a folder whose manifest is not written yet (the card comes before it). Its source is named '.'
+    (the zoo itself), never by its local path, which would end up in figures/phases.json."""
     from rnnzoo.sources import Source
     from rnnzoo.zoo import Zoo
 
     class _Folder(Source):
         def __init__(self, path: Path):
-            self.root, self.name = path, str(path)
+            self.root, self.name = path, "."
 
         def path(self, rel: str) -> Path:
             return self.root / rel
 
-    return Zoo(table, _Folder(root), {"files": file_records(root)})
+    return Zoo(table, _Folder(root), {"files": file_records(root), "preset": info.get("preset")})
 
 
 # ---- the card --------------------------------------------------------------------------------------------------
@@ -326,8 +330,8 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
     if not table_path.is_file():
         raise ZooFormatError(f"{table_path} is missing: assemble the zoo before rendering its card")
     table = pd.read_parquet(table_path)
-    figures, phase_numbers = make_card_figures(root, table)
-    files = file_records(root)
+    figures, phase_numbers = make_card_figures(root, table, info)
+    files = file_records(root, exclude=(MANIFEST, CARD, RUN_LOG))  # the card describes itself the same every time
     generation = info.get("generation", {})
     preset = generation.get("preset", {})
     devices = _devices(root)

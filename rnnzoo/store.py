@@ -10,8 +10,11 @@ Layout of a zoo folder (format version FORMAT_VERSION):
     trajectories/                   zarr v3 rates and outputs on the canonical trials (see rnnzoo.trajectories)
     README.md, figures/             the dataset card (YAML `configs` point at the Parquet tables only) and its figures
 
-Every write goes to a temporary name, is fsynced and renamed, so a killed writer never leaves a file that looks
-complete. Nothing here unpickles anything.
+Every write goes to a temporary name ('.NAME.RANDOM.tmp', see is_temporary), is fsynced and renamed, so a killed
+writer never leaves a file that looks complete; what it leaves is hidden, never recorded, flagged by verify_zoo
+and removed by the next generation run (remove_debris). Wall-clock times and local paths go to RUN_LOG, never
+into a recorded file, so a resumed run records the same bytes as an uninterrupted one. Nothing here unpickles
+anything.
 """
 
 from __future__ import annotations
@@ -121,14 +124,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """fsync every file and folder under root, and root itself: a folder written in place (zarr) is durable
+    before it is renamed into the zoo, as every single file is by atomic_path."""
+    for folder, _, names in os.walk(root, topdown=False):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(folder)
+
+
+def _fsync_dir(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_run_log(root: str | os.PathLike, entry: dict) -> None:
+    """Append one JSON line to the zoo's run log (RUN_LOG): what differs from run to run (wall-clock times, local
+    paths, hosts) and so must stay out of the manifest, the card and the figures. Never listed or published."""
+    path = Path(root) / RUN_LOG
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> str:

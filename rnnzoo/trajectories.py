@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, read_shard
+from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, fsync_tree, read_shard
 
 if TYPE_CHECKING:
     from rnnzoo.zoo import Zoo
@@ -100,6 +100,7 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
                 start += len(part)
                 bar.update(len(part))
         bar.close()
+        fsync_tree(tmp)  # every chunk durable before the folder takes the place of the old one
         final = root / TRAJECTORIES_DIR
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{TRAJECTORIES_DIR}.old.", dir=root))
