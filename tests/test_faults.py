@@ -225,3 +225,12 @@ def test_kills_at_random_points_resume_to_the_uninterrupted_zoo(quick_zoo, tmp_p
     assert generate(["--out", str(out), *ARGS]) == 0
     assert tree(out) == tree(quick_zoo), f"resumed zoo differs (kills in {killed}, seed {seed})"
     assert verify_zoo(out) == []
+
+
+def test_figures_of_a_local_folder_do_not_record_its_absolute_path(quick_zoo, tmp_path):
+    import rnnzoo
+    from rnnzoo.figures import make_figures
+
+    made = make_figures(rnnzoo.load(str(quick_zoo.resolve())), tmp_path / "figures", n_boot=10)
+    text = Path(made["json"]).read_text()
+    assert json.loads(text)["source"] == quick_zoo.name and str(quick_zoo.parent) not in text
