@@ -196,8 +196,9 @@ class Zoo:
             except (pa.ArrowException, OSError, ValueError) as exc:
                 raise ZooFormatError(f"curve shard {path} cannot be read ({exc}); it is damaged: delete it and "
                                      "re-download it (`rnnzoo verify DIR` lists every damaged file)") from exc
-            if "id" not in frame or len(frame) != len(group) or not frame["id"].is_unique:
-                raise ZooFormatError(f"curve shard {path} holds {len(frame)} rows for the {len(group)} networks "
+            asked = group["id"].nunique()
+            if "id" not in frame or len(frame) != asked or not frame["id"].is_unique:
+                raise ZooFormatError(f"curve shard {path} holds {len(frame)} rows for the {asked} networks "
                                      "asked (missing or repeated ids); the zoo is inconsistent: re-download it")
             frames.append(frame)
         return pd.concat(frames).set_index("id").loc[self._metadata["id"]].reset_index()

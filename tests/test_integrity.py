@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -302,3 +303,16 @@ def test_a_damaged_curve_shard_names_the_file_even_unverified(zoo_copy):
         rnnzoo.load(zoo_copy).curves()
     with pytest.raises(ZooFormatError, match=rf"curve shard .*{Path(rel).name} cannot be read"):
         rnnzoo.load(zoo_copy, verify=False).curves()
+
+
+def test_curves_of_a_repeated_network_and_curves_missing_from_their_shard(zoo_copy):
+    zoo = rnnzoo.load(zoo_copy)
+    curves = zoo[[1, 1, 0]].curves()
+    assert list(curves["id"]) == [zoo.metadata["id"][1], zoo.metadata["id"][1], zoo.metadata["id"][0]]
+    rel = zoo.metadata["curves"][0]
+    table = pq.read_table(zoo_copy / rel)
+    pq.write_table(table.filter(pa.compute.not_equal(table.column("id"), zoo.metadata["id"][0])), zoo_copy / rel)
+    rerecord(zoo_copy, rel)
+    with pytest.raises(ZooFormatError, match=rf"curve shard .*{Path(rel).name} holds \d+ rows for the \d+ networks "
+                                             r"asked \(missing or repeated ids\)"):
+        rnnzoo.load(zoo_copy).curves()
