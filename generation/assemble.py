@@ -26,10 +26,10 @@ from rnnzoo.store import (
     network_digests,
     networks_table,
     read_shard,
-    remove_debris,
     write_manifest,
     write_table,
 )
+from rnnzoo.leftovers import remove_debris
 from rnnzoo.table import check_networks_table
 
 FIGURES_DIR = "figures"  # the card's figures: redrawn whole at each assembly, so none outlives its card

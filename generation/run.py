@@ -30,7 +30,8 @@ from generation.engines import EngineError, job_network_steps, resolve_device, r
 from generation.jobs import job_done
 from generation.presets import PRESETS, Preset, get_preset
 from generation.train import flops_per_network_step, train_population
-from rnnzoo.store import RUN_LOG, append_run_log, remove_debris
+from rnnzoo.leftovers import remove_debris
+from rnnzoo.store import RUN_LOG, append_run_log
 
 GENERATION_FILE = "generation.json"
 

@@ -10,9 +10,9 @@ Layout of a zoo folder (format version FORMAT_VERSION):
     trajectories/                   zarr v3 rates and outputs on the canonical trials (see rnnzoo.trajectories)
     README.md, figures/             the dataset card (YAML `configs` point at the Parquet tables only) and its figures
 
-Every write goes to a temporary name ('.NAME.RANDOM.tmp', see is_temporary), is fsynced and renamed, so a killed
+Every write goes to a temporary name ('.NAME.RANDOM.tmp', see rnnzoo.leftovers), is fsynced and renamed, so a killed
 writer never leaves a file that looks complete; what it leaves is hidden, never recorded, flagged by verify_zoo
-and removed by the next generation run (remove_debris). Wall-clock times and local paths go to RUN_LOG, never
+and removed by the next generation run (rnnzoo.leftovers). Wall-clock times and local paths go to RUN_LOG, never
 into a recorded file, so a resumed run records the same bytes as an uninterrupted one. Nothing here unpickles
 anything.
 """
@@ -37,6 +37,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
 
 from rnnzoo.dynamics import Weights
+from rnnzoo.leftovers import find_debris
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -418,39 +419,6 @@ def check_relpath(rel: object, where: str | os.PathLike) -> str:
         raise ZooFormatError(f"{where} names the file {rel!r}, which is not a path inside the zoo folder "
                              f"(absolute, or climbing out with '..'); {_FIX}")
     return rel
-
-
-def is_temporary(name: str) -> bool:
-    """True for the names rnnzoo's writers give work in progress: '.NAME.RANDOM.tmp' files and folders (atomic
-    writes, the trajectories being written) and '.trajectories.old.RANDOM' (the trajectories being replaced)."""
-    return name.startswith(".") and (name.endswith(".tmp") or name.startswith(".trajectories."))
-
-
-def find_debris(root: str | os.PathLike) -> list[Path]:
-    """Files and folders left under root by writes that were killed (see is_temporary), outermost only; other
-    hidden folders (.git, .cache of a Hub download) are not entered."""
-    found = []
-    for folder, dirs, names in os.walk(root):
-        for name in sorted(dirs + names):
-            if is_temporary(name):
-                found.append(Path(folder) / name)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-    return sorted(found)
-
-
-def remove_debris(root: str | os.PathLike) -> list[str]:
-    """Delete what killed writes left under root (only while no writer is running: hold the generation lock);
-    returns the relative paths removed."""
-    import shutil
-
-    removed = []
-    for path in find_debris(root):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path.relative_to(root).as_posix())
-    return removed
 
 
 def file_records(root: str | os.PathLike, exclude: Sequence[str] = (MANIFEST, RUN_LOG)) -> dict[str, dict]:
