@@ -234,3 +234,27 @@ def test_figures_of_a_local_folder_do_not_record_its_absolute_path(quick_zoo, tm
     made = make_figures(rnnzoo.load(str(quick_zoo.resolve())), tmp_path / "figures", n_boot=10)
     text = Path(made["json"]).read_text()
     assert json.loads(text)["source"] == quick_zoo.name and str(quick_zoo.parent) not in text
+
+
+def test_a_failure_between_the_trajectory_renames_leaves_no_finished_looking_zoo(quick_zoo, zoo_copy, monkeypatch,
+                                                                                 capsys):
+    """Reassembling a finished zoo moves the old trajectories aside, then renames the new ones into place; a
+    failure between the two renames must not leave a manifest over a folder without trajectories/."""
+    import rnnzoo
+
+    replace = os.replace
+
+    def fail_second_rename(src, dst):
+        if Path(src).name.startswith(".trajectories.") and Path(dst).name == "trajectories":
+            raise OSError(errno.EIO, "Input/output error")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_second_rename)
+    assert generate(["--out", str(zoo_copy), *ARGS]) == 3
+    assert "Input/output error" in capsys.readouterr().err
+    assert not (zoo_copy / "trajectories").exists() and not (zoo_copy / "manifest.json").exists()
+    with pytest.raises(ZooFormatError, match="holds no finished zoo.*rerun"):
+        rnnzoo.load(zoo_copy)
+    monkeypatch.undo()
+    assert generate(["--out", str(zoo_copy), *ARGS]) == 0
+    assert tree(zoo_copy) == tree(quick_zoo)
