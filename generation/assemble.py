@@ -31,9 +31,9 @@ from rnnzoo.store import (
 )
 from rnnzoo.leftovers import remove_debris
 from rnnzoo.table import check_networks_table
+from rnnzoo.trajectories import write_trajectories
 
 FIGURES_DIR = "figures"  # the card's figures: redrawn whole at each assembly, so none outlives its card
-from rnnzoo.trajectories import write_trajectories
 
 
 def code_commit() -> str | None:
