@@ -29,7 +29,7 @@ from huggingface_hub.errors import (
 )
 
 from rnnzoo.sources import Source
-from rnnzoo.store import check_relpath, shard_layout
+from rnnzoo.store import ZooFormatError, check_relpath, shard_layout
 
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
 
@@ -168,7 +168,8 @@ def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[s
     out = {}
     for name, (dtype, shape, begin) in layout.items():
         if ordered.size and (ordered[0] < 0 or ordered[-1] >= shape[0]):
-            raise ValueError(f"row {int(ordered[-1])} asked of {where}, which holds {shape[0]} networks")
+            raise ZooFormatError(f"the networks table points at row {int(ordered[-1])} of {where}, which holds "
+                                 f"{shape[0]} networks: the table and the shard disagree; re-download the zoo")
         row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
         chunks = []
         for a, b in runs:
@@ -176,7 +177,7 @@ def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[s
             fh.seek(begin + int(ordered[a]) * row_bytes)
             data = fh.read(count * row_bytes)
             if len(data) != count * row_bytes:
-                raise FileNotFoundError(f"{where} ended early while reading {name}; it is truncated")
+                raise ZooFormatError(f"{where} ended early while reading {name}; it is truncated: re-download it")
             chunks.append(np.frombuffer(data, dtype=dtype).reshape(count, *shape[1:]))
         out[name] = np.concatenate(chunks)[inverse] if chunks else np.empty((0, *shape[1:]), dtype)
     return out

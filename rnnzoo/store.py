@@ -532,7 +532,10 @@ def read_card_metadata(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ZooFormatError(f"dataset card {path} is missing; render it with `python generation/card.py DIR`")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZooFormatError(f"{path} is not UTF-8 text ({exc}); re-render the card or re-download it") from exc
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         raise ZooFormatError(f"{path} has no YAML front matter (between '---' lines); re-render the card")
     try:

@@ -198,9 +198,13 @@ class Trajectories:
 
         path = self.zoo.shard_path(rel)
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
+            raise ZooFormatError(f"{path} is not zarr metadata (a JSON object with an 'attributes' object); "
+                                 "re-download it")
+        return meta
 
     def _group(self, name: str) -> dict:
         if name not in self._groups:

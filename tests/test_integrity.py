@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -316,3 +317,38 @@ def test_curves_of_a_repeated_network_and_curves_missing_from_their_shard(zoo_co
     with pytest.raises(ZooFormatError, match=rf"curve shard .*{Path(rel).name} holds \d+ rows for the \d+ networks "
                                              r"asked \(missing or repeated ids\)"):
         rnnzoo.load(zoo_copy).curves()
+
+
+def test_rows_beyond_the_shard_are_named_locally_and_by_byte_range(zoo_copy, tmp_path, monkeypatch):
+    from fsspec.implementations.local import LocalFileSystem
+
+    from rnnzoo.hub import LazyHubSource
+    from test_hub import REPO, build_hub_cache
+
+    edit_table(zoo_copy, lambda t: set_column(t, "row", [999] * t.num_rows), record=True)
+    with pytest.raises(ZooFormatError, match=r"points at row 999 of .*shard-\d+\.safetensors, which holds 6 networks"):
+        rnnzoo.load(zoo_copy)[[0]].weights()
+
+    class SizedFS(LocalFileSystem):
+        def open(self, path, mode="rb", **kwargs):
+            fh = super().open(path, mode, **kwargs)
+            fh.size = os.path.getsize(path)
+            return fh
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    build_hub_cache(zoo_copy, tmp_path / "cache", files=["manifest.json", "networks.parquet"])
+    lazy = LazyHubSource(f"hf://datasets/{REPO}", filesystem=SizedFS(), root=zoo_copy)
+    with pytest.raises(ZooFormatError, match=r"points at row 999 of .*shard-\d+\.safetensors, which holds 6 networks"):
+        rnnzoo.load(lazy)[[0]].weights()
+
+
+def test_non_utf8_metadata_files_are_named(zoo_copy):
+    rel = "trajectories/zarr.json"
+    (zoo_copy / rel).write_bytes(b"\xff\xfe{}")
+    rerecord(zoo_copy, rel)
+    with pytest.raises(ZooFormatError, match=rf"{rel} is not valid JSON"):
+        rnnzoo.load(zoo_copy).trajectories()
+    (zoo_copy / "README.md").write_bytes(b"---\n\xff\n---\n")
+    rerecord(zoo_copy, "README.md")
+    assert any("README.md is not UTF-8 text" in p for p in verify_zoo(zoo_copy))
