@@ -20,7 +20,6 @@ import re
 import string
 import sys
 import tomllib
-import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python generation/card.py` from the repository root
@@ -39,6 +38,7 @@ from rnnzoo.store import (
     MANIFEST,
     NETWORK_SCHEMA,
     NETWORKS_TABLE,
+    RUN_LOG,
     ZooFormatError,
     card_config_problems,
     file_records,
@@ -249,7 +249,7 @@ def _file_sizes(root: Path) -> dict[str, dict]:
     needs sizes only, and a full-scale zoo holds tens of GB)."""
     return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size} for p in sorted(root.rglob("*"))
             if p.is_file() and not p.name.startswith(".") and "/." not in p.relative_to(root).as_posix()
-            and p.relative_to(root).as_posix() != MANIFEST}
+            and p.relative_to(root).as_posix() not in (MANIFEST, CARD, RUN_LOG)}
 
 
 def layout_table(files: dict[str, dict]) -> str:
@@ -274,6 +274,7 @@ def layout_table(files: dict[str, dict]) -> str:
         sizes = groups[top]
         rows.append([f"`{top}`", f"{meaning.get(top, 'other files of this zoo')} ({len(sizes)} "
                                  f"file{'s' * (len(sizes) != 1)}, {_human(sum(sizes))})"])
+    rows.append([f"`{CARD}`", meaning[CARD]])  # a fixed row: the card describes itself the same every time
     rows.append([f"`{MANIFEST}`", meaning[MANIFEST]])
     return md_table(["path", "what"], rows)
 
@@ -327,20 +328,22 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def make_card_figures(root: Path, table: pd.DataFrame) -> tuple[dict[str, str], str]:
+def make_card_figures(root: Path, table: pd.DataFrame, info: dict | None = None) -> tuple[dict[str, str], str]:
     """({caption: relative path} of the card's figures, a Markdown table of the phase statistics behind them):
-    rnnzoo.figures.make_figures when it works, else a count plot and no table."""
+    rnnzoo.figures.make_figures for a zoo with a delay grid to draw, else a count plot and no table.
+
+    A failure to draw or write a figure (a full disk, a bug) is raised, not papered over: a card without its
+    figures must fail the run rather than be published as finished."""
+    from rnnzoo.figures import make_figures
+    from rnnzoo.phases import memory_families
+
     figures: dict[str, str] = {}
     numbers = ""
-    from rnnzoo.figures import make_figures
-
-    try:
-        made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
+    zoo = _provisional_zoo(root, table, info or {})
+    if memory_families(zoo, False):
+        made = make_figures(zoo, root / FIGURES_DIR) or {}
         figures.update(_images(root, made))
         numbers = phase_numbers_table(made.get("results", {}))
-    except Exception as exc:  # a figure must never stop the card; the count plot stands in
-        warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
-                      "the card uses its own count figure instead")
     if not figures:
         draw_count_figure(table, root / COUNT_FIGURE)
         figures["mechanism per delay"] = COUNT_FIGURE
@@ -426,19 +429,20 @@ def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str
     return {}
 
 
-def _provisional_zoo(root: Path, table: pd.DataFrame):
-    """A Zoo over a folder whose manifest is not written yet (the card comes before it)."""
+def _provisional_zoo(root: Path, table: pd.DataFrame, info: dict):
+    """A Zoo over a folder whose manifest is not written yet (the card comes before it). Its source is named '.'
+    (the zoo itself), never by its local path, which would end up in figures/phases.json."""
     from rnnzoo.sources import Source
     from rnnzoo.zoo import Zoo
 
     class _Folder(Source):
         def __init__(self, path: Path):
-            self.root, self.name = path, str(path)
+            self.root, self.name = path, "."
 
         def path(self, rel: str) -> Path:
             return self.root / rel
 
-    return Zoo(table, _Folder(root), {"files": file_records(root)})
+    return Zoo(table, _Folder(root), {"files": file_records(root), "preset": info.get("preset")})
 
 
 # ---- the card --------------------------------------------------------------------------------------------------
@@ -450,7 +454,7 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
     if info is None:
         info = {k: v for k, v in read_manifest(root).items() if k != "files"}
     table = _networks(root)
-    figures, phase_numbers = make_card_figures(root, table)
+    figures, phase_numbers = make_card_figures(root, table, info)
     text = card_text(root, info, figures, phase_numbers)
     write_bytes_atomic(root / CARD, text.encode("utf-8"))
     return text

@@ -30,6 +30,7 @@ from rnnzoo.store import (
     WEIGHTS_DIR,
     ChecksumError,
     ZooFormatError,
+    check_relpath,
     curves_table,
     networks_table,
     read_shard,
@@ -64,8 +65,8 @@ def job_done(root: Path, job: Job) -> bool:
         if record.get("ids") != [n.id for n in job.networks]:
             return False
         for rel, sha in record["files"].items():
-            verify_file(root / rel, sha)
-    except (ZooFormatError, ChecksumError, json.JSONDecodeError, KeyError):
+            verify_file(root / check_relpath(rel, record_path), sha)
+    except (ZooFormatError, ChecksumError, json.JSONDecodeError, KeyError, AttributeError, TypeError):
         return False
     return True
 
@@ -103,11 +104,12 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     rows = label_rows(job, result.weights, result.curves, device)
     rows.update(checkpoint_columns)
     files[paths["table"]] = write_table(root / paths["table"], networks_table(rows))
-    record = {"job": job.index, "ids": ids, "files": files, "seconds": round(time.time() - started, 3),
-              "network_steps": int(sum(steps)), "device": str(device), "rnnzoo_version": __version__,
-              "torch_version": torch.__version__}
+    # Only what the job's data depend on: its wall-clock time goes to the run log (the engines time each job), so
+    # a job redone after a kill writes the same record, byte for byte.
+    record = {"job": job.index, "ids": ids, "files": files, "network_steps": int(sum(steps)), "device": str(device),
+              "rnnzoo_version": __version__, "torch_version": torch.__version__}
     write_json_atomic(root / paths["record"], record)
-    return record
+    return {**record, "seconds": round(time.time() - started, 3)}
 
 
 def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python generation/run.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generation.numerics import NumericsError, numerics_config, pin_cpu_numerics
+from generation.numerics import numerics_config, pin_cpu_numerics
 
 # Before torch starts: the same bits on every x86-64 CPU with AVX2 (generation/numerics.py). Where torch came first
 # (run.main called from a program that imported it), every job refuses to train unpinned instead.
@@ -33,8 +36,45 @@ from generation.engines import EngineError, job_network_steps, resolve_device, r
 from generation.jobs import job_done  # noqa: E402
 from generation.presets import PRESETS, Preset, get_preset  # noqa: E402
 from generation.train import flops_per_network_step, train_population  # noqa: E402
+from rnnzoo.leftovers import remove_debris  # noqa: E402
+from rnnzoo.store import RUN_LOG, append_run_log  # noqa: E402
 
 GENERATION_FILE = "generation.json"
+
+
+class FolderLock:
+    """An advisory lock (flock) on the output folder itself, held while generating into it: a second generator
+    on the same --out stops at once with a clear message instead of training everything again beside the first.
+    Slices of one run (--job-index/--num-jobs) share it and take it alone only to assemble. No file is created,
+    and the kernel releases it when the process dies, so a killed run never leaves a stale lock."""
+
+    def __init__(self, root: Path, shared: bool = False):
+        self.root, self.shared, self.fd = Path(root), shared, -1
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise SystemExit(f"{self.root} is in use by another generation/run.py (it holds the folder's lock): "
+                             "wait for that run to finish, or stop it, or choose another --out. Slices of one run "
+                             "(--job-index i --num-jobs n) may share a folder with each other, not with a full run")
+        return self
+
+    def exclusive(self) -> None:
+        """Wait until this process alone holds the folder (slices: until the others are done with it)."""
+        import fcntl
+
+        if self.shared:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.shared = False
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
 
 
 def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_factor: int | None = None) -> dict:
@@ -203,15 +243,47 @@ def main(argv: list[str] | None = None) -> int:
     root = args.out
     if args.checkpoints is not None and args.checkpoints not in (0,) and args.checkpoints < 2:
         parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
-    generation = claim_folder(root, preset, args.max_steps, args.checkpoints)
+    with FolderLock(root, shared=args.num_jobs is not None) as lock:
+        return generate_into(root, args, preset, jobs, lock)
+
+
+def generate_into(root: Path, args: argparse.Namespace, preset: Preset, jobs: list, lock: "FolderLock") -> int:
+    """Train the jobs not yet done into root, then assemble the zoo if every job is done; returns the exit code.
+    What differs from run to run (times, paths, hosts) goes to the run log, not to any recorded file."""
+    generation = claim_folder(root, preset, args.max_steps, args.checkpoints)  # refuses another zoo's folder, writing nothing
+    log = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "out": str(root.resolve()),
+           "argv": sys.argv, "host": platform.node(), "slice": [args.job_index, args.num_jobs]}
+    try:
+        code = _generate_into(root, args, preset, jobs, lock, generation, log)
+    except BaseException as exc:
+        log["outcome"] = f"failed: {type(exc).__name__}: {exc}"
+        raise
+    else:
+        log["outcome"] = {0: "done"}.get(code, f"exit {code}")
+        return code
+    finally:
+        log["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            append_run_log(root, log)
+        except OSError as exc:  # a full disk must not hide the run's own outcome
+            print(f"warning: could not append to the run log {root / RUN_LOG}: {exc}", file=sys.stderr)
+
+
+def _generate_into(root: Path, args: argparse.Namespace, preset: Preset, jobs: list, lock: "FolderLock",
+                   generation: dict, log: dict) -> int:
+    if not lock.shared:  # no other writer: what killed runs left behind goes now
+        if removed := remove_debris(root):
+            print(f"  removed {len(removed)} leftover(s) of an interrupted run: {', '.join(removed[:5])}"
+                  + (" ..." if len(removed) > 5 else ""))
 
     if args.relabel:
         from generation.jobs import relabel_job
 
         unfinished = [j.index for j in jobs if not job_done(root, j)]
         if unfinished:
-            parser.error(f"--relabel needs finished jobs; jobs {unfinished[:8]} of {root} are not done: run the same "
-                         "command without --relabel first")
+            print(f"error: --relabel needs finished jobs; jobs {unfinished[:8]} of {root} are not done: run the same "
+                  "command without --relabel first", file=sys.stderr)
+            return 2
         for job in tqdm(jobs, desc="relabel", unit="job", disable=True if args.quiet else None):
             relabel_job(root, job, resolve_device(args.device))
     todo = [j for j in jobs if not job_done(root, j)]
@@ -248,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.time() - started
+    log["jobs"] = summaries
     if summaries:
         print(summary_table(summaries))
         trained = [s for s in summaries if not s["skipped"]]
@@ -258,7 +331,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"trainer memory {max(s['peak_bytes'] for s in trained) / 2**20:.1f} MiB per job")
 
     if all(job_done(root, j) for j in preset.jobs()):
-        manifest = assemble(root, preset, generation)
+        lock.exclusive()  # a slice assembles alone, once the other slices are finished with the folder
+        try:
+            manifest = assemble(root, preset, generation)
+        except OSError as exc:
+            print(f"error: writing the zoo in {root} failed ({exc}); nothing was recorded as finished. Free space "
+                  "or fix the cause, then rerun the same command: it resumes", file=sys.stderr)
+            return 3
         import pandas as pd
 
         table = pd.read_parquet(root / "networks.parquet")

@@ -63,6 +63,8 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
         figures[family] = {k: str(v) for k, v in paths.items()}
     manifest = getattr(zoo, "manifest", {}) or {}
     source = getattr(getattr(zoo, "source", None), "name", None)
+    if source and os.path.isabs(source):  # a local folder is named by itself, never by where it lies on this machine
+        source = os.path.basename(os.path.normpath(source))
     numbers = {"source": source, "preset": manifest.get("preset"), "n_boot": n_boot, "seed": seed,
                "figures": {f: {k: Path(v).name for k, v in p.items()} for f, p in figures.items()},
                "families": results}

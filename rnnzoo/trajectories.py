@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, read_shard
+from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, fsync_tree, read_shard
 from rnnzoo.task import Task
 
 TRAJECTORIES_DIR = "trajectories"
@@ -100,6 +100,7 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
                 start += len(part)
                 bar.update(len(part))
         bar.close()
+        fsync_tree(tmp)  # every chunk durable before the folder takes the place of the old one
         final = root / TRAJECTORIES_DIR
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{TRAJECTORIES_DIR}.old.", dir=root))
@@ -202,16 +203,25 @@ class Trajectories:
 
         path = self._fetch(rel)
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
+            raise ZooFormatError(f"{path} is not zarr metadata (a JSON object with an 'attributes' object); "
+                                 "re-download it")
+        return meta
 
     def _group(self, name: str) -> dict:
         if name not in self._groups:
             meta = self._json(f"{TRAJECTORIES_DIR}/{name}/zarr.json")
             attrs = meta.get("attributes", {})
-            self._groups[name] = {"attrs": attrs, "rows": {i: r for r, i in enumerate(attrs.get("ids", []))},
-                                  "arrays": {}}
+            ids = attrs.get("ids", [])
+            rows = {i: r for r, i in enumerate(ids)}
+            if len(rows) != len(ids):
+                raise ZooFormatError(f"{TRAJECTORIES_DIR}/{name}/zarr.json lists {len(ids) - len(rows)} network id(s) "
+                                     "more than once: a lookup by id could return another network's trajectory; "
+                                     "the zoo is inconsistent: re-download it (`rnnzoo verify DIR`)")
+            self._groups[name] = {"attrs": attrs, "rows": rows, "arrays": {}}
         return self._groups[name]
 
     def _read(self, name: str, array: str, row: int) -> np.ndarray:
@@ -225,6 +235,9 @@ class Trajectories:
             local_root = meta_path.parents[len(Path(rel).parts)]
             group["arrays"][array] = zarr.open_array(LocalStore(str(local_root), read_only=True), path=rel, mode="r")
         arr = group["arrays"][array]
+        if arr.dtype != np.float32:
+            raise ZooFormatError(f"{rel} stores {arr.dtype}, not float32: it was not written by rnnzoo or was "
+                                 "altered; re-download the zoo (`rnnzoo verify DIR`)")
         shard = row // arr.shards[0]
         self._fetch(f"{rel}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # fetch and check its sha256
         return np.asarray(arr[row])

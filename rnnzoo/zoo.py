@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
 from rnnzoo.devices import checked_device
@@ -21,15 +22,50 @@ from rnnzoo.store import (
     read_shard,
     ChecksumError,
     ZooFormatError,
+    check_relpath,
     network_digests,
     verify_file,
 )
+from rnnzoo.table import read_networks_table
 from rnnzoo.task import Task
 
 if TYPE_CHECKING:
     from rnnzoo.analysis.classify import TaskGroup
 
-_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
+_VERIFIED: set[tuple] = set()  # (path, inode, size, mtime_ns, ctime_ns) of files whose sha256 matched this process
+
+
+def manifest_record(source: Source, manifest: dict, rel: str) -> dict:
+    """The manifest's record {sha256, bytes} of one file, refusing a path outside the zoo or one not listed."""
+    check_relpath(rel, f"the networks table of {source.name}")
+    record = manifest.get("files", {}).get(rel)
+    if record is None:
+        raise ZooFormatError(f"{rel} is not listed in the manifest of {source.name}; the zoo is inconsistent: "
+                             "re-download it (`rnnzoo verify DIR` lists every problem)")
+    return record
+
+
+def checked_path(source: Source, manifest: dict, rel: str, full: bool = True) -> Path:
+    """Local path of one file of the zoo, fetched if remote, checked against its manifest record: its sha256
+    (full=True; once per process while the file is unchanged) or its size (full=False)."""
+    record = manifest_record(source, manifest, rel)
+    path = source.path(rel)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is not None and stat.st_size != record["bytes"]:
+        what = "truncated" if stat.st_size < record["bytes"] else "longer than recorded"
+        raise ChecksumError(f"{path} is {what}: {stat.st_size} bytes instead of the recorded {record['bytes']}; "
+                            "delete it and re-download it (`rnnzoo verify DIR` lists every damaged file)")
+    if stat is not None and not full:
+        return path
+    key = stat and (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key not in _VERIFIED:
+        verify_file(path, record["sha256"])
+        stat = path.stat()
+        _VERIFIED.add((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+    return path
 
 
 class Zoo:
@@ -111,20 +147,11 @@ class Zoo:
     # ---- data ------------------------------------------------------------------------------------------------
     def shard_path(self, rel: str, whole_file: bool = True) -> Path:
         """Local path of a file of the zoo, fetched if remote, its sha256 checked against the manifest once
-        (whole_file=False: its size only, for weight shards whose networks are checked one by one on reading)."""
-        path = self.source.path(rel)
-        record = self.manifest.get("files", {}).get(rel)
-        if record is None:
-            raise ZooFormatError(f"{rel} is not listed in the manifest of {self.source.name}; the zoo is inconsistent")
-        stat = path.stat() if path.exists() else None
-        key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
-        if stat is not None and not (self.verify and whole_file) and stat.st_size == record.get("bytes", stat.st_size):
-            return path  # verify=False: size check only (rnnzoo verify checks every byte)
-        if key not in _VERIFIED:
-            verify_file(path, record["sha256"])
-            stat = path.stat()
-            _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))
-        return path
+        (whole_file=False, or verify=False: its size only; weight shards are then checked network by network)."""
+        return checked_path(self.source, self.manifest, rel, full=self.verify and whole_file)
+
+    def _record(self, rel: str) -> dict:
+        return manifest_record(self.source, self.manifest, rel)
 
     def weights(self, device: str | torch.device | None = None) -> Weights:
         """The stacked weights [M, ...] of every network, in the zoo's order."""
@@ -140,6 +167,7 @@ class Zoo:
         out: dict[str, np.ndarray] = {}
         for k, shard in enumerate(shards):  # each shard's rows are copied once, straight into their places
             positions = order[bounds[k] : bounds[k + 1]]
+            self._record(shard)  # listed in the manifest, inside the zoo
             ranged = self.source.read_rows(shard, rows[positions])  # remote lazy sources read byte ranges
             if ranged is None:
                 path = self.shard_path(shard, whole_file=not per_network)
@@ -169,7 +197,15 @@ class Zoo:
         self.source.prefetch(groups.groups.keys())
         for rel, group in groups:
             path = self.shard_path(rel)
-            frame = pd.read_parquet(path, filters=[("id", "in", list(group["id"]))])
+            try:
+                frame = pd.read_parquet(path, filters=[("id", "in", list(group["id"]))])
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise ZooFormatError(f"curve shard {path} cannot be read ({exc}); it is damaged: delete it and "
+                                     "re-download it (`rnnzoo verify DIR` lists every damaged file)") from exc
+            asked = group["id"].nunique()
+            if "id" not in frame or len(frame) != asked or not frame["id"].is_unique:
+                raise ZooFormatError(f"curve shard {path} holds {len(frame)} rows for the {asked} networks "
+                                     "asked (missing or repeated ids); the zoo is inconsistent: re-download it")
             frames.append(frame)
         return pd.concat(frames).set_index("id").loc[self._metadata["id"]].reset_index()
 
@@ -333,6 +369,8 @@ class Network:
         return cls(row, zoo=None, weights=weights)
 
     def __getattr__(self, name: str) -> Any:
+        if hasattr(type(self), name):  # a property that raised AttributeError inside: let that error through
+            return object.__getattribute__(self, name)
         info = self.__dict__.get("info")
         if info is not None and name in info.index:
             value = info[name]
@@ -347,6 +385,9 @@ class Network:
     def weights(self) -> Weights:
         """Weights as a stack of one network, [1, ...]."""
         if self._weights is None:
+            if self.zoo is None:
+                raise ValueError(f"network {self.info.get('id')!r} has neither weights nor a zoo to read them from; "
+                                 "take networks from rnnzoo.load(...) or build one with Network.from_weights(...)")
             self._weights = self.zoo[[self._position()]].weights()
         return self._weights
 
@@ -418,12 +459,15 @@ def load(source: str | os.PathLike | Source | None = None, revision: str | None 
     query: any column of the networks table (aliases: delay -> delay_ms, learning_rate -> lr, ...) with an exact
     value, a list (any of), a (low, high) range (inclusive), or a callable on the column; mechanism accepts
     aliases; float columns such as lr match to a relative tolerance of 1e-3.
-    Only the manifest and the networks table are read here; weight shards are fetched and read on first use. Every
-    network read is checked against its recorded weights_sha256 (tables without that column: each shard against its
-    manifest sha256, once per process); verify=False checks sizes and headers only.
+    Only the manifest and the networks table are read here; weight shards are fetched and read on first use. The
+    networks table is checked against its manifest sha256 (it holds the per-network digests, so it must be
+    trusted), then for well-formed columns and unique ids. Every network read is checked against its recorded
+    weights_sha256 (tables without that column: each shard against its manifest sha256, once per process); every
+    other file read against its manifest sha256. verify=False checks sizes and headers only.
     """
     src = resolve_source(source, revision)
     manifest = src.manifest()
-    table = pd.read_parquet(src.path(NETWORKS_TABLE))
+    table = read_networks_table(checked_path(src, manifest, NETWORKS_TABLE, full=verify),
+                                fix=f"re-download it or check the zoo with `rnnzoo verify {src.name}`")
     zoo = Zoo(table, src, manifest, verify=verify)
     return zoo.filter(**query) if query else zoo

@@ -356,6 +356,7 @@ def test_wheel_carries_the_sample_and_loads_it_offline(quick_zoo, tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     shutil.copytree(SAMPLE_DIR if sample_present() else quick_zoo, src / "rnnzoo/data/sample")
+    (src / "rnnzoo/data/sample/run-log.jsonl").write_text('{"out": "/a/local/path"}\n')  # as a regeneration leaves
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                     "-q", "-w", str(wheels), str(src)], check=True, cwd=tmp_path)
@@ -364,8 +365,10 @@ def test_wheel_carries_the_sample_and_loads_it_offline(quick_zoo, tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         zf.extractall(site)
-    packed = {p.relative_to(src).as_posix() for p in (src / "rnnzoo/data/sample").rglob("*") if p.is_file()}
+    packed = {p.relative_to(src).as_posix() for p in (src / "rnnzoo/data/sample").rglob("*")
+              if p.is_file() and p.name != "run-log.jsonl"}  # the generator's run log stays out of the wheel
     assert packed <= names, f"missing from the wheel: {sorted(packed - names)[:5]}"
+    assert not [n for n in names if n.endswith("run-log.jsonl")], "the generator's run log went into the wheel"
     query = "dict(delay=50, mechanism='cycle')" if sample_present() else "dict(delay=40)"
     code = ("import rnnzoo, rnnzoo.store as s; from rnnzoo.sources import SAMPLE_DIR; "
             f"assert rnnzoo.__file__.startswith({str(site)!r}), rnnzoo.__file__; "

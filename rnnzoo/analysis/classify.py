@@ -25,14 +25,12 @@ from rnnzoo.analysis.threads import one_thread
 from rnnzoo.analysis.fixed_points import FIXED_SPEED, SLOW_SPEED, SlowPoints, find_slow_points, velocity
 from rnnzoo.dynamics import Weights, as_alpha, simulate
 from rnnzoo.labels import (
-    EXTENDED_TRIALS,
     FLUCTUATION_THRESHOLD,
     LEARN_THRESHOLD,
     PSD_THRESHOLD,
     PSD_VARIANTS,
     extended_run,
     paper_psd_variants,
-    training_outcome,
 )
 from rnnzoo.simulation import run_task
 from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
@@ -99,7 +97,7 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
               n_starts: int, iterations: int, details: bool, ids: Sequence[str] | None,
               run_trials: int) -> tuple[pd.DataFrame, list[NetworkDynamics]]:
     _check_finite(weights)
-    M, N = weights.n_networks, weights.n_units
+    M = weights.n_networks
     a = as_alpha(alpha, M, weights.W_rec)
     seeds = [int(s) for s in seeds]
     if len(seeds) != M:
