@@ -555,14 +555,15 @@ def _is_sample(root: Path) -> bool:
 
 def usage_code(root: Path, table: pd.DataFrame, repo_id: str | None = None) -> str:
     """The card's loading example: rnnzoo and `datasets` on the Hub repository, the embedded sample or the
-    zoo's folder (by its name, as it sits in the current directory)."""
+    zoo's folder, run from inside it ("."): the card must not depend on where or under which name the folder lies,
+    so that rerunning a finished zoo, or copying it, changes no recorded byte."""
     delay, mechanism = _example_query(table)
     if repo_id:
         source, dataset, where = f'"{repo_id}", ', f'"{repo_id}"', "this Hub dataset"
     elif _is_sample(root):
         source, dataset, where = "", "str(rnnzoo.sources.SAMPLE_DIR)", "the sample embedded in rnnzoo"
     else:
-        source, dataset, where = f'"{root.name}", ', f'"{root.name}"', "this folder"
+        source, dataset, where = '".", ', '"."', "run inside this folder"
     return "\n".join([
         "import rnnzoo",
         f'zoo = rnnzoo.load({source}delay={delay}, mechanism="{mechanism}")   # {where}; weights load lazily',
@@ -581,7 +582,7 @@ def verify_text(root: Path, repo_id: str | None = None) -> str:
                 "checks every file of a downloaded copy (`rnnzoo verify` does the same for a folder)")
     if _is_sample(root):
         return "`rnnzoo verify` checks them"
-    return f"`rnnzoo verify {root.name}` checks them"
+    return "`rnnzoo verify .` (inside this folder) checks them"
 
 
 def _devices(root: Path) -> list[str]:

@@ -83,8 +83,8 @@ def test_the_local_card_loads_its_own_folder_and_its_example_runs(quick_zoo, mon
     text = DatasetCard.load(quick_zoo / "README.md").text
     assert "ORG/NAME" not in text and table_problems(text, "card") == []
     line = next(l for l in text.splitlines() if l.startswith("zoo = rnnzoo.load("))
-    assert line.startswith(f'zoo = rnnzoo.load("{quick_zoo.name}", delay=')
-    monkeypatch.chdir(quick_zoo.parent)  # the example names the folder as it sits in the current directory
+    assert line.startswith('zoo = rnnzoo.load(".", delay=')  # no folder name: a copied or rerun zoo keeps its card
+    monkeypatch.chdir(quick_zoo)  # the example loads "." : it is run inside the zoo's folder
     scope = {"rnnzoo": rnnzoo}
     exec(line.split("#")[0], scope)
     assert len(scope["zoo"]) >= 1  # the example's query matches networks
