@@ -195,7 +195,7 @@ def test_reference_control_fit_recovers_a_constructed_exponent(tmp_path):
             p_fail = 1 / (1 + np.exp(-4 * (np.log(lr) - log_c)))
             n_fail = int(round(40 * p_fail))
             cells += [{"delay_ms": 0, "reaction_ms": float(T), "lr": lr, "seed": s, "family": "control",
-                       "mechanism": "failed" if s < n_fail else "cycle"} for s in range(40)]
+                       "mechanism": "failed" if s < n_fail else "learned"} for s in range(40)]
     table = _table(cells, tmp_path / "control.parquet")
     res = phases.reference_control_fit(table, include_synthetic=True)
     assert res["fit"]["exponent"] == pytest.approx(-0.38, abs=0.03) and res["fit"]["r2"] > 0.95

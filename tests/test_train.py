@@ -138,3 +138,28 @@ def test_fused_bptt_is_the_gradient_of_the_one_dynamics_definition(fields):
     for name, leaf in leaves.items():
         assert torch.allclose(grads[name], leaf.grad, rtol=1e-8, atol=1e-14), name
         assert leaf.grad.abs().max() > 0, name
+
+
+def test_early_stop_leaves_the_batch_and_changes_no_other_network():
+    """A network whose loss exceeds stop_loss stops after that step (its curves end there, its weights are those
+    after it, early_stopped marks it); the networks still training get the same numbers as without the stop."""
+    task = Task(delay_ms=0, reaction_ms=20, trials_per_class=8, weighted=False, target_held=True, readout="linear")
+    # Four networks, so the batch is also cut over two threads; the stopped ones sit among the ones that go on.
+    seeds, lrs, steps = [0, 1, 2, 3], [1.0, 0.05, 1.0, 0.05], [12, 12, 10, 11]
+    free = train_population(seeds, lrs, steps, task, 0.5)
+    peaks = [float(np.max(c)) for c in free.curves["loss"]]
+    high, low = min(peaks[0], peaks[2]), max(peaks[1], peaks[3])
+    assert high > 10 * low, "the test needs lr = 1 to blow up while lr = 0.05 does not"
+    threshold = float(np.sqrt(high * low))
+    stopped = train_population(seeds, lrs, steps, task, 0.5, stop_loss=threshold)
+    for m in range(4):
+        loss = free.curves["loss"][m]
+        crossed = np.flatnonzero(loss > threshold)
+        done = int(crossed[0]) + 1 if crossed.size else steps[m]
+        assert stopped.early_stopped[m] == bool(crossed.size)
+        for name in ("loss", "accuracy", "reliability"):
+            assert np.array_equal(stopped.curves[name][m], free.curves[name][m][:done]), (m, name)
+        alone = train_population([seeds[m]], [lrs[m]], [done], task, 0.5)
+        for name, tensor in alone.weights.tensors().items():
+            assert torch.equal(stopped.weights.tensors()[name][m], tensor[0]), (m, name)
+    assert stopped.early_stopped == [True, False, True, False]
