@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from rnnzoo.labels import MECHANISMS
+from rnnzoo.labels import CONTROL_LEARNED, MECHANISMS
 from rnnzoo.store import (
     CARD,
     CURVES_DIR,
@@ -191,18 +191,21 @@ def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
 
 
 def count_tables(table: pd.DataFrame) -> str:
-    """Per family, the number of networks per delay (rows) and mechanism (columns), with totals."""
+    """Per family, the number of networks per delay (rows) and mechanism (columns), with totals; the no-memory
+    control (labels learned / failed, no delay) per response window instead."""
     parts = []
     for family, group in table.groupby("family", sort=True):
-        counts = pd.crosstab(group["delay_ms"], pd.Categorical(group["mechanism"], categories=MECHANISMS),
-                             dropna=False)
-        counts = counts.reindex(columns=list(MECHANISMS), fill_value=0)
+        control = bool((group["mechanism"] == CONTROL_LEARNED).any())
+        labels = ["failed", CONTROL_LEARNED] if control else list(MECHANISMS)
+        rows, row_name = ("reaction_ms", "response (ms)") if control else ("delay_ms", "delay (ms)")
+        counts = pd.crosstab(group[rows], pd.Categorical(group["mechanism"], categories=labels), dropna=False)
+        counts = counts.reindex(columns=labels, fill_value=0)
         counts["total"] = counts.sum(axis=1)
         counts.loc["all"] = counts.sum(axis=0)
         counts.columns.name = None
         shares = ", ".join(f"{m} {100 * counts.loc['all', m] / max(1, counts.loc['all', 'total']):.1f}%"
-                           for m in MECHANISMS)
-        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, 'delay (ms)')}")
+                           for m in labels)
+        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, row_name)}")
     return "\n\n".join(parts)
 
 
@@ -308,13 +311,15 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=list(MECHANISMS), fill_value=0)
+    labels = list(MECHANISMS) + ([CONTROL_LEARNED] if (table["mechanism"] == CONTROL_LEARNED).any() else [])
+    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=labels, fill_value=0)
     shares = counts.div(counts.sum(axis=1), axis=0)
-    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3"}
+    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3",
+               CONTROL_LEARNED: "#e7298a"}
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
     bottom = np.zeros(len(shares))
     x = np.arange(len(shares))
-    for m in MECHANISMS:
+    for m in labels:
         ax.bar(x, shares[m].to_numpy(), bottom=bottom, color=colours[m], label=m, width=0.8)
         bottom += shares[m].to_numpy()
     ax.set_xticks(x, [str(d) for d in shares.index], rotation=90 if len(x) > 12 else 0)
