@@ -14,7 +14,7 @@ import pytest
 import rnnzoo
 from rnnzoo import phases
 from rnnzoo.figures import make_figures
-from rnnzoo.labels import MECHANISMS
+from rnnzoo.labels import LABEL_VALUES, MECHANISMS
 from rnnzoo.store import NETWORK_SCHEMA, networks_table, write_table
 
 DELAYS = tuple(range(0, 401, 40))
@@ -37,7 +37,7 @@ def _table(cells: list[dict], path) -> pd.DataFrame:
         full = {**defaults, **cell}
         full["id"] = (f"synthetic-{full['family']}-d{full['delay_ms']:03d}-r{int(full['reaction_ms']):03d}"
                       f"-lr{full['lr']:.3e}-s{full['seed']:03d}")
-        full["label"] = MECHANISMS.index(full["mechanism"])
+        full["label"] = LABEL_VALUES.index(full["mechanism"])
         for name in NETWORK_SCHEMA.names:
             rows[name][i] = full.get(name)  # columns the schema gains later stay null
     write_table(path, networks_table(rows))
