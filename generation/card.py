@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from rnnzoo.labels import MECHANISMS
+from rnnzoo.labels import CONTROL_LEARNED, MECHANISMS
 from rnnzoo.store import (
     CARD,
     CURVES_DIR,
@@ -79,15 +79,19 @@ COLUMN_MEANINGS = {
     "reaction_ms": "reaction window (ms)",
     "post_ms": "silent post-reaction window (ms)",
     "weighted_loss": "paper's per-step loss weights (else w = 1)",
-    "cue_held": "cue held through the reaction (no-memory control)",
+    "cue_held": "cue held through the reaction (an option; no published family uses it)",
+    "target_held": "target = the cue's one-hot over the whole trial (no-memory control)",
+    "readout": "outputs: sigmoid(W_out r + b_out), or linear W_out r + b_out (no-memory control)",
+    "early_stopped": "training stopped when the loss exceeded 100 (no-memory control); steps = steps done",
     "steps": "SGD steps trained",
     "final_loss": "weighted MSE on the canonical evaluation batch",
     "final_accuracy": "exact-window accuracy (every reaction step against its cue) on the canonical evaluation batch",
     "final_reliability": "exact-window reliability on the canonical evaluation batch",
     "train_accuracy": "the paper's accuracy (its shifted window, 4 decimals) averaged over the last 10% of training",
     "train_reliability": "the paper's reliability averaged over the last 10% of training",
-    "mechanism": "the paper's label, as its code computes it: failed, cycle, manifold or unstable",
-    "label": "class code: 0 failed, 1 cycle, 2 manifold, 3 unstable",
+    "mechanism": "the paper's label, as its code computes it: failed, cycle, manifold or unstable (no-memory control: "
+                 "learned or failed, no mechanism test)",
+    "label": "class code: 0 failed, 1 cycle, 2 manifold, 3 unstable, 4 learned (no-memory control)",
     "psd_ratio": "the paper's PSD ratio: low-frequency share, its trial (cue on input 1), fixed axis signs (< 0.5: cycle)",
     "psd_ratio_flipped": "PSD ratio with the second principal axis's sign flipped (the paper's PCA leaves it to chance)",
     "psd_ratio_cue0": "PSD ratio of the run after the other cue (input 0)",
@@ -187,18 +191,21 @@ def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
 
 
 def count_tables(table: pd.DataFrame) -> str:
-    """Per family, the number of networks per delay (rows) and mechanism (columns), with totals."""
+    """Per family, the number of networks per delay (rows) and mechanism (columns), with totals; the no-memory
+    control (labels learned / failed, no delay) per response window instead."""
     parts = []
     for family, group in table.groupby("family", sort=True):
-        counts = pd.crosstab(group["delay_ms"], pd.Categorical(group["mechanism"], categories=MECHANISMS),
-                             dropna=False)
-        counts = counts.reindex(columns=list(MECHANISMS), fill_value=0)
+        control = bool((group["mechanism"] == CONTROL_LEARNED).any())
+        labels = ["failed", CONTROL_LEARNED] if control else list(MECHANISMS)
+        rows, row_name = ("reaction_ms", "response (ms)") if control else ("delay_ms", "delay (ms)")
+        counts = pd.crosstab(group[rows], pd.Categorical(group["mechanism"], categories=labels), dropna=False)
+        counts = counts.reindex(columns=labels, fill_value=0)
         counts["total"] = counts.sum(axis=1)
         counts.loc["all"] = counts.sum(axis=0)
         counts.columns.name = None
         shares = ", ".join(f"{m} {100 * counts.loc['all', m] / max(1, counts.loc['all', 'total']):.1f}%"
-                           for m in MECHANISMS)
-        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, 'delay (ms)')}")
+                           for m in labels)
+        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, row_name)}")
     return "\n\n".join(parts)
 
 
@@ -304,13 +311,15 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=list(MECHANISMS), fill_value=0)
+    labels = list(MECHANISMS) + ([CONTROL_LEARNED] if (table["mechanism"] == CONTROL_LEARNED).any() else [])
+    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=labels, fill_value=0)
     shares = counts.div(counts.sum(axis=1), axis=0)
-    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3"}
+    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3",
+               CONTROL_LEARNED: "#e7298a"}
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
     bottom = np.zeros(len(shares))
     x = np.arange(len(shares))
-    for m in MECHANISMS:
+    for m in labels:
         ax.bar(x, shares[m].to_numpy(), bottom=bottom, color=colours[m], label=m, width=0.8)
         bottom += shares[m].to_numpy()
     ax.set_xticks(x, [str(d) for d in shares.index], rotation=90 if len(x) > 12 else 0)

@@ -76,7 +76,10 @@ NETWORK_SCHEMA = pa.schema(
         ("post_ms", pa.float32()),
         ("weighted_loss", pa.bool_()),
         ("cue_held", pa.bool_()),
+        ("target_held", pa.bool_()),
+        ("readout", pa.string()),
         ("steps", pa.int32()),
+        ("early_stopped", pa.bool_()),
         ("final_loss", pa.float32()),
         ("final_accuracy", pa.float32()),
         ("final_reliability", pa.float32()),
@@ -119,6 +122,9 @@ NETWORK_SCHEMA = pa.schema(
 )
 
 OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row")  # filled at assembly; null in tables written by older code
+# The no-memory control's protocol columns (target over the whole trial, linear readout, early stop); null in tables
+# written before they existed, read as the memory families' defaults (False, 'sigmoid', False) by rnnzoo.Task.from_row.
+PROTOCOL_COLUMNS = ("target_held", "readout", "early_stopped")
 DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed",
                       "regime_cue0", "regime_cue1", "period_steps_cue1", "end_separation")
 
@@ -412,7 +418,8 @@ def write_table(path: str | os.PathLike, table: pa.Table) -> str:
 def networks_table(rows: dict[str, Sequence] | "pa.Table") -> pa.Table:
     """Rows as a pyarrow table with the explicit networks schema (float32 stays float32)."""
     n = rows.num_rows if isinstance(rows, pa.Table) else len(rows["id"])
-    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type) for name in DIAGNOSTIC_COLUMNS + OPTIONAL_COLUMNS
+    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type)
+               for name in DIAGNOSTIC_COLUMNS + OPTIONAL_COLUMNS + PROTOCOL_COLUMNS
                if name not in (rows.column_names if isinstance(rows, pa.Table) else rows)}
     if isinstance(rows, pa.Table):
         for name, column in missing.items():

@@ -312,7 +312,8 @@ def _noise(noise: bool | float) -> float:
     return float(noise)
 
 
-_TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held")
+_TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held", "target_held",
+                 "readout")
 
 
 def _read_rows_into(path: Path, rows: np.ndarray, positions: np.ndarray, out: dict[str, np.ndarray],
@@ -365,7 +366,8 @@ class Network:
         row = {"id": "custom", "family": "custom", "delay_ms": delay_ms, "lr": float("nan"), "seed": seed,
                "n_units": N, "alpha": float(alpha), "dt_ms": task.dt_ms, "cue_ms": task.cue_ms,
                "reaction_ms": task.reaction_ms, "post_ms": task.post_ms, "weighted_loss": task.weighted,
-               "cue_held": task.cue_held, "mechanism": None}
+               "cue_held": task.cue_held, "target_held": task.target_held, "readout": task.readout,
+               "mechanism": None}
         return cls(row, zoo=None, weights=weights)
 
     def __getattr__(self, name: str) -> Any:
@@ -447,7 +449,7 @@ class Network:
         """A torch.nn.Module with this network's weights as trainable parameters."""
         from rnnzoo.module import RNN
 
-        return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]))
+        return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]), readout=self.task().readout)
 
 
 def load(source: str | os.PathLike | Source | None = None, revision: str | None = None, *, verify: bool = True,
