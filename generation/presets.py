@@ -107,6 +107,7 @@ class Preset:
     families: tuple[Family, ...]
     max_networks_per_job: int = 100
     checkpoint_factor: int | None = None  # keep weights at 0, 1, f, f^2, ... steps and the final (None: no checkpoints)
+    parquet_checkpoints: bool = True  # also write the checkpoints as Parquet (config `checkpoints`; doubles their bytes)
 
     @property
     def size(self) -> int:
@@ -160,7 +161,7 @@ register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post pr
                 (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6, checkpoint_factor=8))
 register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
                 (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
-                max_networks_per_job=18, checkpoint_factor=8))
+                max_networks_per_job=18, checkpoint_factor=8, parquet_checkpoints=False))  # under 30 MB
 register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
     _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
     _post(PAPER_DELAYS, BROAD_LRS, 20),
