@@ -183,3 +183,26 @@ def test_permuting_hidden_units_preserves_the_function(quick_zoo):
     assert not torch.equal(item["W_rec"], plain["W_rec"])
     assert torch.allclose(torch.linalg.eigvals(item["W_rec"]).abs().sort().values,
                           torch.linalg.eigvals(plain["W_rec"]).abs().sort().values, atol=1e-4)
+
+
+def test_baselines_script_runs_on_a_real_zoo(quick_zoo, tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the linear baselines need scikit-learn: pip install -e '.[bench]'")
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_weightspace.py"
+    spec = importlib.util.spec_from_file_location("bench_weightspace", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "results.json"
+    assert module.main(["--source", str(quick_zoo), "--seeds", "2", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == set(TASKS)
+    for name, res in results.items():
+        assert set(res["results"]) >= {"majority", "weight-stats", "deepsets"}
+        assert len(res["results"]["deepsets"]) == 2
+        for runs in res["results"].values():
+            for run in runs:
+                assert set(run["test"]) == set(TASKS[name].metrics)
+    assert "| mechanism |" in capsys.readouterr().out
