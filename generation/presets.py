@@ -182,6 +182,16 @@ register(Preset("phase-cpu", "the phase diagram on a 2-core CPU: no-post protoco
                 "6 learning rates (0.562 .. 0.0268) x 7 seeds (462 networks)",
                 (_nopost(range(0, 401, 40), PHASE_CPU_LRS, 7),)))
 
+# The weight-space benchmark (issue 14): as many networks as `--workers 2` trains on a 2-core CPU in about 90
+# minutes. Sized from phase-cpu's measured cost (471,086 network-steps at trials of up to 96 steps: 38.6 min wall
+# with 2 workers on an idle machine, labels and writes included), with the cost of a network-step proportional to
+# its trial length, 16 + delay_ms / 5 steps: 6 delays x 6 rates x 34 seeds come to ~80 min, leaving room for the
+# checkpoints (doubling steps) and their Parquet views. Delays 40-240 ms and rates 0.562-0.0268 hold manifolds,
+# cycles and failed / unstable networks (phase-cpu's diagram); 34 seeds split 20 / 7 / 7 (rnnzoo.splits).
+register(Preset("benchmark", "the weight-space benchmark on a 2-core CPU: no-post protocol, delays 40-240 ms every "
+                "40 ms x 6 learning rates (0.562 .. 0.0268) x 34 seeds (1,224 networks), checkpoints at doubling steps",
+                (_nopost(range(40, 241, 40), PHASE_CPU_LRS, 34),), max_networks_per_job=102, checkpoint_factor=2))
+
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
