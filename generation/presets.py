@@ -118,6 +118,7 @@ class Preset:
     families: tuple[Family, ...]
     max_networks_per_job: int = 100
     checkpoint_factor: int | None = None  # keep weights at 0, 1, f, f^2, ... steps and the final (None: no checkpoints)
+    parquet_checkpoints: bool = True  # also write the checkpoints as Parquet (config `checkpoints`; doubles their bytes)
 
     @property
     def size(self) -> int:
@@ -186,7 +187,7 @@ register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post pr
                 (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6, checkpoint_factor=8))
 register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
                 (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
-                max_networks_per_job=18, checkpoint_factor=8))
+                max_networks_per_job=18, checkpoint_factor=8, parquet_checkpoints=False))  # under 30 MB
 register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
     _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
     _post(PAPER_DELAYS, BROAD_LRS, 20),
@@ -204,6 +205,16 @@ PHASE_CPU_LRS = (10**-0.25, NARROW_LRS[0], NARROW_LRS[3], BROAD_LRS[0], BROAD_LR
 register(Preset("phase-cpu", "the phase diagram on a 2-core CPU: no-post protocol, delays 0-400 ms every 40 ms x "
                 "6 learning rates (0.562 .. 0.0268) x 7 seeds (462 networks)",
                 (_nopost(range(0, 401, 40), PHASE_CPU_LRS, 7),)))
+
+# The weight-space benchmark (issue 14): as many networks as `--workers 2` trains on a 2-core CPU in about 90
+# minutes. Sized from phase-cpu's measured cost (471,086 network-steps at trials of up to 96 steps: 38.6 min wall
+# with 2 workers on an idle machine, labels and writes included), with the cost of a network-step proportional to
+# its trial length, 16 + delay_ms / 5 steps: 6 delays x 6 rates x 34 seeds come to ~80 min, leaving room for the
+# checkpoints (doubling steps) and their Parquet views. Delays 40-240 ms and rates 0.562-0.0268 hold manifolds,
+# cycles and failed / unstable networks (phase-cpu's diagram); 34 seeds split 20 / 7 / 7 (rnnzoo.splits).
+register(Preset("benchmark", "the weight-space benchmark on a 2-core CPU: no-post protocol, delays 40-240 ms every "
+                "40 ms x 6 learning rates (0.562 .. 0.0268) x 34 seeds (1,224 networks), checkpoints at doubling steps",
+                (_nopost(range(40, 241, 40), PHASE_CPU_LRS, 34),), max_networks_per_job=102, checkpoint_factor=2))
 
 
 # The control's analysis on a CPU: 4 response lengths x every fourth of the reference's 20 rates (1 .. 3e-3) x 3

@@ -5,6 +5,8 @@ Layout of a zoo folder (format version FORMAT_VERSION):
     manifest.json                   format version, generation config, code version, sha256 of every file
     networks.parquet                one row per network: hyperparameters, metrics, label, shard and row
     weights/shard-00000.safetensors W_in, b_in, W_rec, b_rec, W_out, b_out stacked [M, ...] (many networks a shard)
+    weights-parquet/SPLIT-00000.parquet  the same weights as Parquet rows per split (rnnzoo.views; config `weights`)
+    checkpoints-parquet/SPLIT-00000.parquet  the training checkpoints as Parquet rows (config `checkpoints`)
     curves/shard-00000.parquet      per-step training curves, one row per network (list columns)
     jobs/job-00000.json|.parquet    per-job completion records (checksums, rows), written last: resume markers
     trajectories/                   zarr v3 rates and outputs on the canonical trials (see rnnzoo.trajectories)
@@ -46,6 +48,8 @@ NETWORKS_TABLE = "networks.parquet"
 WEIGHTS_DIR = "weights"
 CURVES_DIR = "curves"
 CHECKPOINTS_DIR = "checkpoints"
+WEIGHTS_VIEW_DIR = "weights-parquet"  # the weights as Parquet, one file set per split (the card's `weights` config)
+CHECKPOINTS_VIEW_DIR = "checkpoints-parquet"  # the checkpoints as Parquet (the card's `checkpoints` config)
 JOBS_DIR = "jobs"
 ROW_GROUP_BYTES = 100 * 2**20
 _UMASK = os.umask(0)
@@ -118,10 +122,12 @@ NETWORK_SCHEMA = pa.schema(
         ("curves", pa.string()),
         ("job", pa.int32()),
         ("synthetic", pa.bool_()),
+        # Fixed benchmark split by seed (rnnzoo.splits), filled at assembly; null in job tables.
+        ("split", pa.string()),
     ]
 )
 
-OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row")  # filled at assembly; null in tables written by older code
+OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row", "split")  # filled at assembly; null in tables written by older code
 # The no-memory control's protocol columns (target over the whole trial, linear readout, early stop); null in tables
 # written before they existed, read as the memory families' defaults (False, 'sigmoid', False) by rnnzoo.Task.from_row.
 PROTOCOL_COLUMNS = ("target_held", "readout", "early_stopped")
@@ -438,7 +444,7 @@ def curves_table(ids: Sequence[str], curves: dict[str, Sequence[np.ndarray]]) ->
 
 # ---- manifest --------------------------------------------------------------------------------------------------
 RUN_LOG = "run-log.jsonl"  # wall-clock times and local paths of each generation run: never in the manifest
-DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures")  # folders holding only the zoo's own files
+DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures", WEIGHTS_VIEW_DIR, CHECKPOINTS_VIEW_DIR)  # folders holding only the zoo's own files
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _FIX = "the zoo was damaged or altered: re-download it (`rnnzoo verify DIR` lists every problem)"
 
