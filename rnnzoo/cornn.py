@@ -36,10 +36,11 @@ from rnnzoo.dynamics import Weights
 
 L2_PROBE = 1e-6  # the nearly unregularised ridge fit that measures the noise of d (auto l2)
 L2_PER_VARIANCE = 4e-3  # auto l2 = L2_PER_VARIANCE * noise_d^2 ...
-L2_MIN, L2_MAX = 1e-6, 1e-3  # ... within these bounds
+L2_MIN, L2_MAX = 1e-4, 1e-3  # ... within these bounds (below 1e-4, poorly excited recordings free-run badly)
+CLEAN_NOISE_D = 5e-3  # self_connections="auto" fits W_rec's diagonal only below this measured noise of d
 RHO_FACTOR = 100.0  # ADMM penalty rho = RHO_FACTOR * lambda (the published solver's value)
-ITERATIONS = 100  # upper bound; each network stops when its relative change falls under `tolerance`
-TOLERANCE = 1e-3  # relative change of a network's weights per iteration below which it has converged
+ITERATIONS = 100  # upper bound; each network stops when its predictions' relative change falls under `tolerance`
+TOLERANCE = 1e-4  # relative change of a network's predictions x theta per iteration below which it has converged
 RATE_MARGIN = 1e-4  # recorded rates outside (-1 + RATE_MARGIN, 1 - RATE_MARGIN) are clipped, with a warning
 SHOWN = 8  # networks listed by name in a warning (the count of the rest is given)
 
@@ -64,12 +65,13 @@ class FitInfo:
 
     iterations: list[int]  # ADMM iterations run, per network
     converged: list[bool]  # stopped because the relative change fell under `tolerance`
-    last_change: list[float]  # relative change of the weights at the last iteration
+    last_change: list[float]  # relative change of the predictions x theta at the last iteration
     clipped_rates: list[int]  # recorded rates clipped into (-1, 1)
     clipped: list[int]  # leak-corrected targets d clipped into (-1, 1)
     outliers: list[int]  # weighted residuals dropped at the last iteration
     l2: list[float]  # the ridge strength each network was fitted with
-    noise_d: list[float]  # RMS noise of the targets d measured for the automatic l2 (NaN when l2 was given)
+    noise_d: list[float]  # RMS noise of the targets d, measured (sets the automatic l2 and self-connections)
+    self_connections: list[bool]  # whether W_rec's diagonal was fitted (else held at zero)
     seconds: float
     options: dict[str, Any] = field(default_factory=dict)  # the settings the fit ran with
 
@@ -89,16 +91,19 @@ class _Solve:
     outliers: list[int]
     l2: list[float]
     noise_d: list[float]
+    self_connections: list[bool]
 
 
 def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: float | str, rho_factor: float = RHO_FACTOR,
           outlier_threshold: float | None = 1.0, iterations: int = ITERATIONS, tolerance: float = TOLERANCE,
-          mask: torch.Tensor | None = None, start: str = START, noise_floor: torch.Tensor | None = None) -> _Solve:
+          mask: torch.Tensor | None = None, start: str = START, noise_floor: torch.Tensor | None = None,
+          self_connections: bool | str = True) -> _Solve:
     """theta [M, D, N] minimising the weighted CORNN loss of x [M, S, D] -> d [M, S, N] (d already in (-1, 1)).
 
     Rows of x that are all zero (with d = 0) are padding and change nothing; n_samples [M] counts the real rows.
-    mask [M or 1, D, N] (bool): entries of theta held at zero. Each network leaves the iteration when its relative
-    change ||theta_new - theta|| / ||theta|| falls under `tolerance`; the others go on.
+    mask [M or 1, D, N] (bool): entries of theta held at zero; self_connections=False adds the diagonal to it,
+    "auto" only for networks whose measured noise_d is at least CLEAN_NOISE_D. Each network leaves the iteration when the relative
+    change of its predictions, ||x theta_new - x theta|| / ||x theta||, falls under `tolerance`; the others go on.
     """
     if start not in ("admm", "ridge"):
         raise ValueError(f"start must be 'admm' (ridge at lambda + rho, the published start) or 'ridge', got {start!r}")
@@ -116,11 +121,16 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
         return torch.matmul(vecs, coeff).to(dtype)
 
     xz = torch.matmul(x.transpose(1, 2), torch.atanh(d))
-    noise_d = torch.full((M,), float("nan"), dtype=torch.float64, device=x.device)
-    if l2 == "auto":
-        l2_t, noise_d = auto_l2(x, d, xz, n64, lambda c, b: inverse_times(c, b, evals, evecs), noise_floor)
-    else:
+    l2_t, noise_d = auto_l2(x, d, xz, n64, lambda c, b: inverse_times(c, b, evals, evecs), noise_floor)
+    if l2 != "auto":
         l2_t = torch.full((M,), float(l2), dtype=torch.float64, device=x.device)
+    diagonal = torch.ones(M, dtype=torch.bool, device=x.device) if self_connections is True else (
+        torch.zeros(M, dtype=torch.bool, device=x.device) if self_connections is False else noise_d < CLEAN_NOISE_D)
+    if not bool(diagonal.all()):  # hold the self-connections of the other networks at zero
+        eye = torch.zeros(M, D, N, dtype=torch.bool, device=x.device)
+        eye[:, torch.arange(N), torch.arange(N)] = True
+        eye &= ~diagonal.view(M, 1, 1)
+        mask = eye if mask is None else (mask | eye)
     lam = l2_t.view(M, 1, 1) * n64
     rho = rho_factor * lam
     first = lam + rho if start == "admm" else lam
@@ -141,8 +151,9 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
     lam_a, rho_a, n_a = lam, rho, n_samples.to(dtype).view(M, 1, 1)
     mask_a = mask
     neg_weight = -1.0 / (1.0 - d * d)  # the per-time-point weight, negated to fuse (d - tanh) * w
+    pre = torch.matmul(xa, theta)  # the pre-activations x theta: the fit as the data see it
     for it in range(1, iterations + 1):
-        residual = torch.tanh_(torch.matmul(xa, theta)).sub_(da).mul_(neg_weight)  # (d - tanh(x theta)) / (1 - d^2)
+        residual = torch.tanh(pre).sub_(da).mul_(neg_weight)  # (d - tanh(x theta)) / (1 - d^2)
         dropped_count = None
         if outlier_threshold is not None:
             drop = residual.abs() > outlier_threshold
@@ -152,9 +163,12 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
             dropped_count = dropped.sum(dim=(1, 2))
         rhs = torch.matmul(gram_a, theta).add_(torch.matmul(xa.transpose(1, 2), residual))
         rhs.add_(rho_a.to(dtype) * (chi - v))
-        new_theta = inverse_times(lam_a + rho_a, rhs, vals, vecs)
-        change = (new_theta - theta).flatten(1).norm(dim=1) / theta.flatten(1).norm(dim=1).clamp_min(1e-12)
-        theta = new_theta
+        theta = inverse_times(lam_a + rho_a, rhs, vals, vecs)
+        # Converged when the predictions stop moving: weights may still drift along directions the recording never
+        # explored (they change no prediction), so a test on the weights themselves would wait for nothing.
+        new_pre = torch.matmul(xa, theta)
+        change = (new_pre - pre).flatten(1).norm(dim=1) / pre.flatten(1).norm(dim=1).clamp_min(1e-12)
+        pre = new_pre
         chi = theta + v if mask_a is None else (theta + v).masked_fill(mask_a, 0.0)
         v = v + theta - chi
         stop = change < tolerance
@@ -174,10 +188,10 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
             active = active[keep]
             xa, da, gram_a, vals, vecs = xa[keep], da[keep], gram_a[keep], vals[keep], vecs[keep]
             lam_a, rho_a, n_a, neg_weight = lam_a[keep], rho_a[keep], n_a[keep], neg_weight[keep]
-            theta, chi, v = theta[keep], chi[keep], v[keep]
+            theta, chi, v, pre = theta[keep], chi[keep], v[keep], pre[keep]
             if mask_a is not None and mask_a.shape[0] > 1:
                 mask_a = mask_a[keep]
-    return _Solve(out, done_iter, converged, last, outliers, l2_t.tolist(), noise_d.tolist())
+    return _Solve(out, done_iter, converged, last, outliers, l2_t.tolist(), noise_d.tolist(), diagonal.tolist())
 
 
 def auto_l2(x: torch.Tensor, d: torch.Tensor, xz: torch.Tensor, n: torch.Tensor, inverse_times,
@@ -325,7 +339,7 @@ def mask_from(connectivity: Any, self_connections: bool, M: int, N: int, D: int,
 # ---------------------------------------------------------------------------------------------------------------
 def fit_weights(rates: Any, inputs: Any, alpha: Any, *, outputs: Any = None, n_outputs: int = 2,
                 l2: float | str = "auto", noise: float | None = None,
-                outlier_threshold: float | None = OUTLIER_THRESHOLD, self_connections: bool = False,
+                outlier_threshold: float | None = OUTLIER_THRESHOLD, self_connections: bool | str = "auto",
                 connectivity: Any = None, clip_eps: float = CLIP_EPS, start: str = START,
                 rho_factor: float = RHO_FACTOR, iterations: int = ITERATIONS, tolerance: float = TOLERANCE,
                 dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None,
@@ -338,8 +352,9 @@ def fit_weights(rates: Any, inputs: Any, alpha: Any, *, outputs: Any = None, n_o
     l2: ridge per transition, or "auto": l2 = L2_PER_VARIANCE * noise_d^2 from the measured noise of d (see
     auto_l2). noise: the observation-noise std of the rates when known; with l2="auto" the ridge is then set for at
     least the noise it implies. outlier_threshold: weighted residuals above it are dropped (None keeps all: fails on
-    noisy data; below 1 measured unsafe at alpha 0.1). self_connections: fit W_rec's diagonal (False holds it at
-    zero, like the published solver: noisy recordings bias it strongly negative). connectivity: [N, N] or
+    noisy data; below 1 measured unsafe at alpha 0.1). self_connections: fit W_rec's diagonal (True), hold it at
+    zero (False, the published solver's default: observation noise biases it strongly negative), or "auto": fit it
+    only where the measured noise of d is under CLEAN_NOISE_D (clean recordings). connectivity: [N, N] or
     [M, N, N] in W_rec's [post, pre] convention, True where a connection may exist (the rest are held at zero).
     iterations, tolerance: each network stops when its relative change falls under tolerance; one that reaches
     `iterations` first is reported unconverged (FitInfo.converged) with a warning.
@@ -391,11 +406,14 @@ def fit_weights(rates: Any, inputs: Any, alpha: Any, *, outputs: Any = None, n_o
         # A transition is data only when both of its time points are.
         real = None if valid is None else (valid[:, :, 1:] & valid[:, :, :-1]).reshape(M, -1, 1)
         x, d, clipped = design(rates, inputs, alpha_t, clip_eps, real)
-    mask = mask_from(connectivity, self_connections, M, N, D, dev)
+    if self_connections not in (True, False, "auto"):
+        raise ValueError(f"self_connections must be True, False or 'auto', got {self_connections!r}")
+    mask = mask_from(connectivity, True, M, N, D, dev)
     n_samples = torch.tensor([B * (length - 1) for length in lengths], device=dev)
     floor = None if noise is None else implied_noise_d(float(noise), alpha_t)
     result = solve(x, d, n_samples, l2=l2, rho_factor=rho_factor, outlier_threshold=outlier_threshold,
-                   iterations=iterations, tolerance=tolerance, mask=mask, start=start, noise_floor=floor)
+                   iterations=iterations, tolerance=tolerance, mask=mask, start=start, noise_floor=floor,
+                   self_connections=self_connections)
     theta = result.theta
     W_rec = theta[:, :N, :].transpose(1, 2).contiguous()
     W_in = theta[:, N:N + I, :].transpose(1, 2).contiguous() if I else torch.zeros(M, N, 1, dtype=work, device=dev)
@@ -408,7 +426,7 @@ def fit_weights(rates: Any, inputs: Any, alpha: Any, *, outputs: Any = None, n_o
                "connectivity": connectivity is not None}
     info = FitInfo(iterations=result.iterations, converged=result.converged, last_change=result.last_change,
                    clipped_rates=clipped_rates, clipped=clipped, outliers=result.outliers, l2=result.l2,
-                   noise_d=result.noise_d,
+                   noise_d=result.noise_d, self_connections=result.self_connections,
                    seconds=time.perf_counter() - start_time, options=options)
     if warn:
         warn_unconverged(info)
@@ -444,7 +462,7 @@ def fit_readout(rates: torch.Tensor, outputs: Any, n_outputs: int, l2: float, ep
         raise ValueError(f"outputs {tuple(outputs.shape)} do not match rates {tuple(rates.shape)}: give one output "
                          "vector per recorded time point")
     lengths = [T] * M if lengths is None else list(lengths)
-    if bool(((outputs <= 0) | (outputs >= 1)).any()):
+    if any(bool(((outputs[m, :, :L] <= 0) | (outputs[m, :, :L] >= 1)).any()) for m, L in enumerate(lengths)):
         warnings.warn("outputs outside (0, 1) were clipped before the logit: the readout is sigmoid(W_out r + b_out)",
                       RuntimeWarning, stacklevel=3)
     W_out, b_out = [], []
