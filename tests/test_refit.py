@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import warnings
 
 import pytest
@@ -206,8 +208,10 @@ def test_unconverged_fits_warn_and_say_so():
     teacher = random_teacher(30, seed=1)
     u, rates, _ = record(teacher, trials=10, steps=120, seed=6)
     noisy = add_noise(rates, 0.02)
-    with pytest.warns(RuntimeWarning, match="1 of 1 CORNN fits did not converge in 2 iterations"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         _, info = fit_weights(noisy, u, ALPHA, iterations=2, tolerance=1e-9)
+    assert any("1 of 1 CORNN fits did not converge in 2 iterations" in str(w.message) for w in caught)
     assert info.converged == [False] and info.iterations == [2]
 
 
@@ -232,9 +236,11 @@ def test_out_of_range_rates_are_clipped_with_a_count_and_long_lists_say_what_the
     teachers = Weights.cat([random_teacher(20, seed=s) for s in range(10)])
     u, rates, _ = record(teachers, trials=4, steps=60, seed=2)
     rates[:, 0, 5, 3] = 1.0  # one saturated sample per network
-    with pytest.warns(RuntimeWarning, match=r"10 of \d+ recorded rates lie outside \(-1, 1\).*"
-                                            r"\[1, 1, 1, 1, 1, 1, 1, 1, \.\.\. and 2 more networks\]"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         _, info = fit_weights(rates, u, ALPHA)
+    pattern = r"10 of \d+ recorded rates lie outside \(-1, 1\).*\[1, 1, 1, 1, 1, 1, 1, 1, \.\.\. and 2 more networks\]"
+    assert any(re.search(pattern, str(w.message)) for w in caught)
     assert info.clipped_rates == [1] * 10
 
 
@@ -273,3 +279,17 @@ def test_bad_input_gets_clear_errors():
         rnnzoo.refit(rates[0], u, alpha=1.5, delay_ms=0)
     with pytest.raises(ValueError, match="must be"):
         rnnzoo.refit(rates[0, 0, 0], None, alpha=ALPHA, delay_ms=0)
+
+
+def test_cli_refit_takes_noise_observed_fraction_and_threshold(capsys):
+    from rnnzoo.cli import main
+
+    net_id = rnnzoo.load().metadata["id"].iloc[0]  # the embedded sample
+    args = ["refit", net_id, "--noise", "0.02", "--observed-fraction", "0.5", "--threshold", "1", "--trials", "64",
+            "--json"]
+    assert quiet(main, args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["id"] == net_id and report["observed_units"] == 50 and report["n_units"] == 100
+    assert {"label_true", "label_refit", "reference_label_true", "iterations", "converged", "l2"} <= set(report)
+    assert quiet(main, ["refit", net_id, "--threshold", "often"]) == 2
+    assert "could not convert" in capsys.readouterr().err
