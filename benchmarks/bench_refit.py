@@ -204,7 +204,8 @@ SWEEP = [("defaults", {}), ("outlier_threshold=None", {"outlier_threshold": None
          ("outlier_threshold=2", {"outlier_threshold": 2.0}), ("outlier_threshold=0.5", {"outlier_threshold": 0.5}),
          ("outlier_threshold=0.2", {"outlier_threshold": 0.2}), ("l2=1e-6", {"l2": 1e-6}), ("l2=1e-5", {"l2": 1e-5}),
          ("l2=1e-4", {"l2": 1e-4}), ("l2=1e-3", {"l2": 1e-3}), ("self_connections=True", {"self_connections": True}),
-         ("self_connections=False", {"self_connections": False}), ("start='ridge'", {"start": "ridge"})]
+         ("self_connections=False", {"self_connections": False}), ("start='ridge'", {"start": "ridge"}),
+         ("start='admm'", {"start": "admm"})]
 SWEEP_CASES = [Case(a, True, n, 1.0) for a in (0.1, 0.5) for n in (0.0, 0.02)] + [Case(0.5, True, 0.0, 0.5)]
 
 

@@ -16,10 +16,11 @@ iteration is a Newton-like step on the weighted residual E = (d - tanh(x theta))
 self-connections) are held at zero through the ADMM split. Everything is batched over a leading network axis,
 and each network stops on its own when its weights stop changing.
 
-The defaults are the published solver's (outlier threshold 1, rho = 100 lambda, its start, no self-connections),
-except the ridge: l2="auto" measures the noise of d on each network and sets l2 from it (small on clean
-recordings, where a fixed 1e-4 caps the weight recovery; larger on noisy ones). Measured against the published
-solver in benchmarks/bench_refit.py (table in the README, "Refit with CORNN").
+The defaults keep the published solver's outlier threshold (1) and ADMM penalty (rho = 100 lambda); four choices
+are made per network from the noise of d it measures first (auto_l2): the ridge (l2), the stopping tolerance, the
+start (ridge at lambda on clean recordings, the published ridge at lambda + rho on noisy ones) and whether the
+self-connections are fitted (clean) or held at zero (noisy, as the published solver always does). Measured against
+the published solver in benchmarks/bench_refit.py (tables in the README, "Refit with CORNN").
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ SHOWN = 8  # networks listed by name in a warning (the count of the rest is give
 
 OUTLIER_THRESHOLD = 1.0  # weighted residuals above this are dropped (the published value; lower is unsafe, see README)
 CLIP_EPS = 1e-6  # d is clipped to (-1 + CLIP_EPS, 1 - CLIP_EPS) before atanh (the published value)
-START = "admm"  # ridge at lambda + rho, the published start; "ridge": ridge at lambda (worse on noisy recordings)
+START = "auto"  # "admm": ridge at lambda + rho, the published start (safe on noise); "ridge": ridge at lambda (near
+# the answer on clean recordings, so few iterations; bad on noisy ones); "auto": "ridge" where the measured noise of d
+# is under CLEAN_NOISE_D, else "admm"
 
 
 def implied_noise_d(noise: float, alpha: torch.Tensor) -> torch.Tensor:
@@ -109,8 +112,9 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
     "auto" only for networks whose measured noise_d is at least CLEAN_NOISE_D. Each network leaves the iteration when the relative
     change of its predictions, ||x theta_new - x theta|| / ||x theta||, falls under `tolerance`; the others go on.
     """
-    if start not in ("admm", "ridge"):
-        raise ValueError(f"start must be 'admm' (ridge at lambda + rho, the published start) or 'ridge', got {start!r}")
+    if start not in ("admm", "ridge", "auto"):
+        raise ValueError(f"start must be 'admm' (ridge at lambda + rho, the published start), 'ridge' (ridge at "
+                         f"lambda) or 'auto', got {start!r}")
     M, S, D = x.shape
     N = d.shape[-1]
     dtype = x.dtype
@@ -128,8 +132,9 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
     l2_t, noise_d = auto_l2(x, d, xz, n64, lambda c, b: inverse_times(c, b, evals, evecs), noise_floor)
     if l2 != "auto":
         l2_t = torch.full((M,), float(l2), dtype=torch.float64, device=x.device)
+    clean = noise_d < CLEAN_NOISE_D
     diagonal = torch.ones(M, dtype=torch.bool, device=x.device) if self_connections is True else (
-        torch.zeros(M, dtype=torch.bool, device=x.device) if self_connections is False else noise_d < CLEAN_NOISE_D)
+        torch.zeros(M, dtype=torch.bool, device=x.device) if self_connections is False else clean)
     if not bool(diagonal.all()):  # hold the self-connections of the other networks at zero
         eye = torch.zeros(M, D, N, dtype=torch.bool, device=x.device)
         eye[:, torch.arange(N), torch.arange(N)] = True
@@ -141,10 +146,13 @@ def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: floa
         tol_t = torch.full((M,), float(tolerance), dtype=torch.float64, device=x.device)
     lam = l2_t.view(M, 1, 1) * n64
     rho = rho_factor * lam
-    first = lam + rho if start == "admm" else lam
+    ridge = torch.full_like(clean, start == "ridge") if start != "auto" else clean
+    first = torch.where(ridge.view(M, 1, 1), lam, lam + rho)
     theta = inverse_times(first, xz, evals, evecs)
-    # The dual variable that makes the start a fixed point of the first step when the residual is zero.
-    v = -(lam / rho).to(dtype) * theta
+    # The dual variable: for the published start, the one that makes the start a fixed point of the first step when
+    # the residual is zero (as the published solver sets it); for the ridge start, zero (the ridge answer already
+    # balances its own penalty).
+    v = torch.where(ridge.view(M, 1, 1), torch.zeros((), dtype=dtype, device=x.device), -(lam / rho).to(dtype)) * theta
     chi = theta + v if mask is None else (theta + v).masked_fill(mask, 0.0)
     v = v + theta - chi
 
