@@ -317,7 +317,7 @@ def part_large(units, steps, trials):
         fitted, info = fit_weights(rates, u, 0.5, **options)
         seconds = time.perf_counter() - start
         corr = weight_correlation(fitted.W_rec, teacher.W_rec).item()
-        print(f"    {label}: fit {seconds:.1f} s ({info.iterations} iterations), weight corr {corr:.4f}, "
+        print(f"    {label}: fit {seconds:.1f} s ({info.iterations[0]} iterations), weight corr {corr:.4f}, "
               f"clipped {info.clipped[0]}")
 
 

@@ -13,8 +13,8 @@ a cross-entropy weighted per time point so that its Hessian near the solution is
 neuron: one factorisation of that matrix (per network) serves all N neurons. It is minimised by ADMM; each
 iteration is a Newton-like step on the weighted residual E = (d - tanh(x theta)) / (1 - d^2), whose entries above
 `outlier_threshold` are dropped (robustness to noise). Weights outside a connectivity mask (by default the
-self-connections) are held at zero through the ADMM split. Everything is batched over a leading network axis,
-and each network stops on its own when its weights stop changing.
+self-connections of noisy recordings) are held at zero through the ADMM split. Everything is batched over a leading
+network axis, and each network stops on its own when its predictions x theta stop changing.
 
 The defaults keep the published solver's outlier threshold (1) and ADMM penalty (rho = 100 lambda); four choices
 are made per network from the noise of d it measures first (auto_l2): the ridge (l2), the stopping tolerance, the
@@ -38,7 +38,7 @@ from rnnzoo.dynamics import Weights
 L2_PROBE = 1e-6  # the nearly unregularised ridge fit that measures the noise of d (auto l2)
 L2_PER_VARIANCE = 4e-3  # auto l2 = L2_PER_VARIANCE * noise_d^2 ...
 L2_MIN, L2_MAX = 1e-4, 1e-3  # ... within these bounds (below 1e-4, poorly excited recordings free-run badly)
-CLEAN_NOISE_D = 5e-3  # self_connections="auto" fits W_rec's diagonal only below this measured noise of d
+CLEAN_NOISE_D = 5e-3  # below this measured noise of d a recording counts as clean (start, self-connections)
 RHO_FACTOR = 100.0  # ADMM penalty rho = RHO_FACTOR * lambda (the published solver's value)
 ITERATIONS = 100  # upper bound; each network stops when its predictions' relative change falls under `tolerance`
 TOLERANCE = 1e-4  # relative change of a network's predictions x theta per iteration below which it has converged
@@ -46,8 +46,6 @@ TOLERANCE_PER_VARIANCE = 3e-2  # tolerance="auto": TOLERANCE_PER_VARIANCE * nois
 # noisy fits stop earlier, which regularises them (iterating on to 1e-4 fits the noise; measured in bench_refit)
 RATE_MARGIN = 1e-4  # recorded rates outside (-1 + RATE_MARGIN, 1 - RATE_MARGIN) are clipped, with a warning
 SHOWN = 8  # networks listed by name in a warning (the count of the rest is given)
-
-
 OUTLIER_THRESHOLD = 1.0  # weighted residuals above this are dropped (the published value; lower is unsafe, see README)
 CLIP_EPS = 1e-6  # d is clipped to (-1 + CLIP_EPS, 1 - CLIP_EPS) before atanh (the published value)
 START = "auto"  # "admm": ridge at lambda + rho, the published start (safe on noise); "ridge": ridge at lambda (near
@@ -69,13 +67,13 @@ class FitInfo:
     """What the solver did, per network: whether it converged, in how many iterations, and what it clipped."""
 
     iterations: list[int]  # ADMM iterations run, per network
-    converged: list[bool]  # stopped because the relative change fell under `tolerance`
+    converged: list[bool]  # stopped because the relative change of its predictions fell under its tolerance
     last_change: list[float]  # relative change of the predictions x theta at the last iteration
     clipped_rates: list[int]  # recorded rates clipped into (-1, 1)
     clipped: list[int]  # leak-corrected targets d clipped into (-1, 1)
     outliers: list[int]  # weighted residuals dropped at the last iteration
     l2: list[float]  # the ridge strength each network was fitted with
-    noise_d: list[float]  # RMS noise of the targets d, measured (sets the automatic l2 and self-connections)
+    noise_d: list[float]  # RMS noise of the targets d, measured first (it sets every "auto" choice)
     self_connections: list[bool]  # whether W_rec's diagonal was fitted (else held at zero)
     tolerance: list[float]  # the stopping tolerance each network was held to
     seconds: float
@@ -220,7 +218,7 @@ def auto_l2(x: torch.Tensor, d: torch.Tensor, xz: torch.Tensor, n: torch.Tensor,
     L2_PROBE): about 0 on clean recordings, about the noise of d (observation noise amplified by 1 / alpha) on
     noisy ones, and larger where unobserved units act as unmodelled input. The ridge that is best for a given
     noise grows as its variance: l2 = L2_PER_VARIANCE * noise_d^2, kept within [L2_MIN, L2_MAX] (measured in
-    benchmarks/bench_refit.py --sweep).
+    benchmarks/bench_refit.py --parts sweep).
     """
     M, _, N = d.shape
     theta = inverse_times(L2_PROBE * n, xz)
