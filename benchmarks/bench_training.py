@@ -2,6 +2,10 @@
 
     python benchmarks/bench_training.py                 # a few minutes on a 2-core CPU
     python benchmarks/bench_training.py --device cuda --networks 1000 --loop-networks 4
+    python benchmarks/bench_training.py --numerics      # also: pinned against unpinned CPU numerics, side by side
+
+The batched trainer runs with generation's pinned CPU numerics (generation/numerics.py), as generation/run.py runs
+it; --unpinned lets ATen and MKL pick this CPU's own paths instead.
 
 Prints network-steps per second of both, their ratio, the achieved FLOP/s of both against this device's
 large-matmul FLOP/s, and the projected wall time of the `paper` and `full` presets on this device (the measured
@@ -19,12 +23,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch
+from generation.numerics import pin_cpu_numerics  # noqa: E402  (imports no torch)
 
-from generation.presets import PRESETS
-from generation.train import flops_per_network_step, init_network, train_population
-from rnnzoo.dynamics import NOISE_STD, RATE_STD, STREAM_TRAIN, stream_generator
-from rnnzoo.task import Task
+if "--unpinned" not in sys.argv:
+    pin_cpu_numerics(strict=False)  # before torch starts, as generation/run.py does
+
+import torch  # noqa: E402
+
+from generation.presets import PRESETS  # noqa: E402
+from generation.train import flops_per_network_step, init_network, train_population  # noqa: E402
+from rnnzoo.dynamics import NOISE_STD, RATE_STD, STREAM_TRAIN, stream_generator  # noqa: E402
+from rnnzoo.task import Task  # noqa: E402
 
 
 class ReferenceRNN(torch.nn.Module):
@@ -151,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-networks", type=int, default=3, help="networks trained one by one by the loop")
     parser.add_argument("--steps", type=int, default=10, help="SGD steps per network")
     parser.add_argument("--delays", type=int, nargs="+", default=[40, 200], help="delays (ms) to measure at")
+    parser.add_argument("--unpinned", action="store_true",
+                        help="train with this CPU's own ATen / MKL paths instead of generation's pinned numerics")
+    parser.add_argument("--numerics", action="store_true",
+                        help="also time the trainer pinned against unpinned, interleaved in child processes "
+                             "(benchmarks/bench_numerics.py: same bits on every AVX2 path, and what the pins cost)")
     parser.add_argument("--skip-default-threads", action="store_true",
                         help="on a CPU, do not also time the loop at torch's default thread count")
     args = parser.parse_args(argv)
@@ -187,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         n = PRESETS[name].size
         print(f"projected {name}: {n:,} networks, {hours(project(name, seconds_at))} on this {device.type} "
               f"(batches of {args.networks} networks)")
+    if args.numerics and device.type == "cpu":
+        from benchmarks.bench_numerics import main as bench_numerics
+
+        print("\npinned against unpinned CPU numerics (the batched trainer in child processes):")
+        bench_numerics(["--networks", "8", "--steps", str(max(args.steps, 20)), "--growth"])
     return 0
 
 

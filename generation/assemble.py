@@ -1,10 +1,15 @@
 """Finish a zoo folder once every job is done: the networks table, the trajectories, the dataset card, then
-(last, so a folder with a manifest is complete) the manifest with every checksum."""
+(last, so a folder with a manifest is complete) the manifest with every checksum.
+
+Assembly runs under the folder's generation lock (generation/run.py). It first withdraws the manifest, so a
+folder being reassembled never looks finished, and removes what killed writes left behind. Everything it records
+depends on the jobs' data and the code alone (no clock, no local path), so reassembling after a kill, or
+rerunning a finished zoo, writes the same bytes."""
 
 from __future__ import annotations
 
 import platform
-from datetime import datetime, timezone
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +20,20 @@ import torch
 from generation.presets import Preset
 from generation.jobs import job_paths
 from rnnzoo import __version__
-from rnnzoo.store import NETWORKS_TABLE, network_digests, networks_table, read_shard, write_manifest, write_table
+from rnnzoo.store import (
+    MANIFEST,
+    NETWORKS_TABLE,
+    network_digests,
+    networks_table,
+    read_shard,
+    write_manifest,
+    write_table,
+)
+from rnnzoo.leftovers import remove_debris
+from rnnzoo.table import check_networks_table
 from rnnzoo.trajectories import write_trajectories
+
+FIGURES_DIR = "figures"  # the card's figures: redrawn whole at each assembly, so none outlives its card
 
 
 def code_commit() -> str | None:
@@ -50,10 +67,15 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
     `device`) and the dataset card, then manifest.json."""
     from generation.card import render_card
 
+    (root / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, the folder is not finished
+    remove_debris(root)
+    shutil.rmtree(root / FIGURES_DIR, ignore_errors=True)
     # Each job table is brought to the current schema first: jobs written by older code (a resumed run) lack the
     # columns added since, which stay null.
     tables = [networks_table(pq.read_table(root / job_paths(job.index)["table"])) for job in preset.jobs()]
     table = with_weight_digests(root, pa.concat_tables(tables).sort_by("id"))
+    check_networks_table(table, root / NETWORKS_TABLE, fix="the job tables disagree with the preset: delete "
+                         "the jobs/ records named and rerun the same command")
     write_table(root / NETWORKS_TABLE, table)
     write_trajectories(root, table.to_pandas(), device=device)
     info = {
@@ -64,7 +86,6 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
         "code_commit": code_commit(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     render_card(root, info)
     return write_manifest(root, info)

@@ -2,20 +2,24 @@
 
     python generation/card.py DIR        # re-render the card of a finished zoo and refresh its manifest
 
-The YAML front matter declares the data license, the Hub metadata and `configs` that point only at Parquet (the
-networks table as default, the training curves as "curves"), so `datasets.load_dataset(DIR)` and the Hub's viewer
-read the tables and nothing else. The body follows the Hugging Face dataset-card template with the zoo's real
-counts, grid and a figure (rnnzoo.figures.make_figures when it exists, else a count plot drawn here).
+The YAML front matter (huggingface_hub's DatasetCardData) declares the data license, the Hub metadata and
+`configs` that point only at Parquet (the networks table as default, the training curves as "curves"), so
+`datasets.load_dataset(DIR)` and the Hub's viewer read the tables and nothing else. The body follows the Hugging
+Face dataset-card template with the zoo's real counts, grid and figures (rnnzoo.figures.make_figures, else a count
+plot drawn here). The repository link and install line come from `[project.urls]` in pyproject.toml; the loading
+examples name the Hub repository when one is given (generation/publish.py renders the card it uploads that way),
+else the zoo's own folder, so the card never holds a placeholder.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import string
 import sys
-import warnings
+import tomllib
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python generation/card.py` from the repository root
@@ -23,7 +27,7 @@ if __package__ in (None, ""):  # `python generation/card.py` from the repository
 
 import numpy as np
 import pandas as pd
-import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from rnnzoo.labels import MECHANISMS
 from rnnzoo.store import (
@@ -34,17 +38,22 @@ from rnnzoo.store import (
     MANIFEST,
     NETWORK_SCHEMA,
     NETWORKS_TABLE,
+    RUN_LOG,
     ZooFormatError,
     card_config_problems,
     file_records,
-    read_card_metadata,
+    read_card,
     read_manifest,
     verify_zoo,
     write_bytes_atomic,
     write_manifest,
 )
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "cards" / "dataset_card.md"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO_ROOT / "cards" / "dataset_card.md"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+PHASES_JSON = "figures/phases.json"
+FIGURE_ORDER = ("phase_diagram", "critical_rate", "manifold_fraction")  # make_figures' order; others after
 FIGURES_DIR = "figures"
 COUNT_FIGURE = f"{FIGURES_DIR}/mechanisms_by_delay.png"
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
@@ -73,25 +82,40 @@ COLUMN_MEANINGS = {
     "cue_held": "cue held through the reaction (no-memory control)",
     "steps": "SGD steps trained",
     "final_loss": "weighted MSE on the canonical evaluation batch",
-    "final_accuracy": "accuracy on the canonical evaluation batch",
-    "final_reliability": "reliability on the canonical evaluation batch",
-    "train_accuracy": "mean accuracy over the last 10% of training",
-    "train_reliability": "mean reliability over the last 10% of training",
-    "mechanism": "failed, cycle, manifold or unstable",
+    "final_accuracy": "exact-window accuracy (every reaction step against its cue) on the canonical evaluation batch",
+    "final_reliability": "exact-window reliability on the canonical evaluation batch",
+    "train_accuracy": "the paper's accuracy (its shifted window, 4 decimals) averaged over the last 10% of training",
+    "train_reliability": "the paper's reliability averaged over the last 10% of training",
+    "mechanism": "the paper's label, as its code computes it: failed, cycle, manifold or unstable",
     "label": "class code: 0 failed, 1 cycle, 2 manifold, 3 unstable",
-    "psd_ratio": "low-frequency PSD share (< 0.5: cycle)",
-    "fluctuation": "RMS output fluctuation of the autonomous run",
+    "psd_ratio": "the paper's PSD ratio: low-frequency share, its trial (cue on input 1), fixed axis signs (< 0.5: cycle)",
+    "psd_ratio_flipped": "PSD ratio with the second principal axis's sign flipped (the paper's PCA leaves it to chance)",
+    "psd_ratio_cue0": "PSD ratio of the run after the other cue (input 0)",
+    "psd_ratio_cue0_flipped": "PSD ratio after cue 0 with the second axis flipped",
+    "label_firm": "all four PSD variants give the same label (null unless learned); false: a borderline label",
+    "fluctuation": "RMS output fluctuation of the paper's autonomous run",
+    "exact_outcome": "learned, failed or unstable by the paper's rule applied to the exact-window curves",
+    "train_exact_accuracy": "exact-window accuracy averaged over the last 10% of training",
+    "train_exact_reliability": "exact-window reliability averaged over the last 10% of training",
+    "checkpoint_steps": "training steps with stored weights (0 = initial, last = final); null without checkpoints",
+    "checkpoint_shard": "checkpoint shard holding the network's checkpoints",
+    "checkpoint_row": "first row of the network's checkpoints in that shard (one row per step)",
     "shard": "weight shard holding the network",
     "row": "row of the network in its shard",
     "weights_sha256": "sha256 of the network's own weights (checked by the loader on every read)",
     "curves": "curve shard holding the network's training curves",
     "job": "generation job that trained it",
     "synthetic": "constructed by hand rather than trained",
-    "dynamics_label": "label from rnnzoo's own diagnostics (period, slow points); null if not computed",
-    "period_steps": "period of the noiseless autonomous orbit (steps); null if not periodic",
+    "dynamics_label": "rnnzoo's own label from the dynamics after both cues: cycle, manifold, two_fixed_points, mixed, "
+                      "fixed, irregular (failed / unstable kept); null if not computed",
+    "regime_cue0": "where the noiseless run after cue 0 ends: cycle, manifold, fixed or irregular",
+    "regime_cue1": "the same after cue 1",
+    "period_steps_cue1": "period of the orbit after cue 1 (steps); null if not periodic",
+    "end_separation": "distance between the final states of the two cues' runs (rate units)",
+    "period_steps": "period of the noiseless autonomous orbit after cue 0 (steps); null if not periodic",
     "period_ratio": "period / (delay + reaction steps)",
     "amplitude": "RMS radius of the periodic orbit (state units)",
-    "n_slow_points": "number of distinct slow points found",
+    "n_slow_points": "number of distinct slow points found along the run after cue 0",
     "slowest_speed": "speed |F(x) - x| at the slowest point found",
 }
 
@@ -104,29 +128,62 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def front_matter(preset: str, n_networks: int) -> dict:
-    """The card's YAML metadata: license, Hub fields and `configs` pointing only at Parquet."""
-    return {
-        "license": "cc-by-4.0",
-        "pretty_name": f"rnnzoo: trained RNNs for short-term memory ({preset})",
-        "size_categories": [size_category(n_networks)],
-        "tags": ["recurrent-neural-networks", "model-zoo", "weight-space-learning", "working-memory",
-                 "dynamical-systems", "neuroscience", "safetensors"],
-        "configs": [
+def front_matter(preset: str, n_networks: int) -> DatasetCardData:
+    """The card's YAML metadata (the Hub's DatasetCardData): license, Hub fields, `configs` pointing only at Parquet."""
+    return DatasetCardData(
+        license="cc-by-4.0",
+        pretty_name=f"rnnzoo: trained RNNs for short-term memory ({preset})",
+        size_categories=[size_category(n_networks)],
+        tags=["recurrent-neural-networks", "model-zoo", "weight-space-learning", "working-memory",
+              "dynamical-systems", "neuroscience", "safetensors"],
+        configs=[
             {"config_name": "networks", "default": True,
              "data_files": [{"split": "train", "path": NETWORKS_TABLE}]},
             {"config_name": "curves", "data_files": [{"split": "train", "path": f"{CURVES_DIR}/*.parquet"}]},
         ],
-    }
+    )
+
+
+def project_urls(pyproject: Path = PYPROJECT) -> dict[str, str]:
+    """`[project.urls]` of pyproject.toml; the card's repository link, install line and contact come from it."""
+    urls = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("urls", {})
+    missing = [key for key in ("Repository", "Issues") if not urls.get(key)]
+    if missing:
+        raise ZooFormatError(f"{pyproject} lacks {missing} under [project.urls]; the dataset card links the "
+                             "repository and its issues from there")
+    return urls
+
+
+def install_line(urls: dict[str, str]) -> str:
+    """The pip command that installs rnnzoo from its repository (no package index serves it)."""
+    return f'pip install "rnnzoo @ git+{urls["Repository"]}"'
+
+
+def md_cell(value: object) -> str:
+    """One Markdown table cell: `|` escaped (else it splits the cell), line breaks joined; never empty."""
+    text = " ".join(str(value).split())
+    if not text:
+        raise ValueError("an empty Markdown table cell; every cell of the card must say something")
+    return re.sub(r"(?<!\\)\|", r"\\|", text)
+
+
+def md_table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table with every cell escaped and filled (ValueError naming the row otherwise)."""
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"table row {row} has {len(row)} cells for {len(header)} columns")
+        try:
+            lines.append("| " + " | ".join(md_cell(v) for v in row) + " |")
+        except ValueError as exc:
+            raise ValueError(f"{exc} (row {row} of the table {header})") from None
+    return "\n".join(lines)
 
 
 def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
     """A DataFrame as a Markdown table, its index as the first column."""
-    head = [index_name] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for idx, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row.tolist()]) + " |")
-    return "\n".join(lines)
+    return md_table([index_name] + [str(c) for c in frame.columns],
+                    [[idx] + row.tolist() for idx, row in frame.iterrows()])
 
 
 def count_tables(table: pd.DataFrame) -> str:
@@ -145,10 +202,32 @@ def count_tables(table: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
+def firmness_table(table: pd.DataFrame) -> str:
+    """Per family and delay, how many learned networks' paper labels are firm (all four PSD variants agree) and
+    how many are borderline."""
+    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
+    if "label_firm" not in learned or learned["label_firm"].isna().all():
+        return "This zoo's table records no PSD variants (format version 1)."
+    rows = []
+    for (family, delay), group in learned.groupby(["family", "delay_ms"], sort=True):
+        firm = int(group["label_firm"].fillna(False).astype(bool).sum())
+        rows.append([family, int(delay), len(group), firm, len(group) - firm])
+    return md_table(["family", "delay (ms)", "learned", "firm", "borderline"], rows)
+
+
+def dynamics_agreement_table(table: pd.DataFrame) -> str:
+    """The paper's label (rows) against rnnzoo's dynamics label after both cues (columns), learned networks."""
+    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
+    if "dynamics_label" not in learned or learned["dynamics_label"].isna().all() or not len(learned):
+        return "No dynamics diagnostics recorded."
+    counts = pd.crosstab(learned["mechanism"], learned["dynamics_label"])
+    counts.columns.name = None
+    return markdown_table(counts, "paper's label")
+
+
 def grid_table(preset: dict, table: pd.DataFrame) -> str:
     """One row per family of the preset: delays, learning rates, seeds, steps and protocol constants."""
-    lines = ["| family | delays (ms) | learning rates | seeds | SGD steps | tau (ms) | post (ms) | networks |",
-             "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for fam in preset.get("families", []):
         delays = fam["delays_ms"]
         step = np.unique(np.diff(delays)) if len(delays) > 1 else []
@@ -157,9 +236,20 @@ def grid_table(preset: dict, table: pd.DataFrame) -> str:
         steps = (str(fam["steps_fixed"]) if fam.get("steps_fixed") else
                  f"max({fam['steps_min']}, {fam['steps_numerator']:g} / lr)")
         n = int((table["family"] == fam["name"]).sum())
-        lines.append(f"| `{fam['name']}` | {delay_text} | {len(fam['lrs'])}: {lrs} | {len(fam['seeds'])} | {steps} "
-                     f"| {fam['tau_ms']:g} | {fam['post_ms']:g} | {n} |")
-    return "\n".join(lines)
+        rows.append([f"`{fam['name']}`", delay_text, f"{len(fam['lrs'])}: {lrs}", len(fam["seeds"]), steps,
+                     f"{fam['tau_ms']:g}", f"{fam['post_ms']:g}", n])
+    if not rows:
+        return "The generation record of this zoo names no families (it predates `generation.json`)."
+    return md_table(["family", "delays (ms)", "learning rates", "seeds", "SGD steps", "tau (ms)", "post (ms)",
+                     "networks"], rows)
+
+
+def _file_sizes(root: Path) -> dict[str, dict]:
+    """{relative path: {"bytes": size}} of the zoo's files (as file_records, without hashing: the layout table
+    needs sizes only, and a full-scale zoo holds tens of GB)."""
+    return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size} for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".") and "/." not in p.relative_to(root).as_posix()
+            and p.relative_to(root).as_posix() not in (MANIFEST, CARD, RUN_LOG)}
 
 
 def layout_table(files: dict[str, dict]) -> str:
@@ -179,13 +269,14 @@ def layout_table(files: dict[str, dict]) -> str:
         "figures/": "figures of this card",
         CARD: "this card",
     }
-    lines = []
+    rows = []
     for top in sorted(groups):
         sizes = groups[top]
-        lines.append(f"| `{top}` | {meaning.get(top, '')} ({len(sizes)} file{'s' * (len(sizes) != 1)}, "
-                     f"{_human(sum(sizes))}) |")
-    lines.append(f"| `{MANIFEST}` | {meaning[MANIFEST]} |")
-    return "\n".join(lines)
+        rows.append([f"`{top}`", f"{meaning.get(top, 'other files of this zoo')} ({len(sizes)} "
+                                 f"file{'s' * (len(sizes) != 1)}, {_human(sum(sizes))})"])
+    rows.append([f"`{CARD}`", meaning[CARD]])  # a fixed row: the card describes itself the same every time
+    rows.append([f"`{MANIFEST}`", meaning[MANIFEST]])
+    return md_table(["path", "what"], rows)
 
 
 def _human(n: float) -> str:
@@ -197,7 +288,12 @@ def _human(n: float) -> str:
 
 
 def schema_table() -> str:
-    return "\n".join(f"| `{f.name}` | {f.type} | {COLUMN_MEANINGS.get(f.name, '')} |" for f in NETWORK_SCHEMA)
+    """The networks table's columns, their Arrow types and meanings (every column must have one)."""
+    missing = [f.name for f in NETWORK_SCHEMA if not COLUMN_MEANINGS.get(f.name)]
+    if missing:
+        raise ValueError(f"COLUMN_MEANINGS in generation/card.py lacks {missing}; describe every column")
+    return md_table(["column", "type", "meaning"],
+                    [[f"`{f.name}`", f.type, COLUMN_MEANINGS[f.name]] for f in NETWORK_SCHEMA])
 
 
 # ---- figures ---------------------------------------------------------------------------------------------------
@@ -232,55 +328,88 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def make_card_figures(root: Path, table: pd.DataFrame) -> tuple[dict[str, str], str]:
+def make_card_figures(root: Path, table: pd.DataFrame, info: dict | None = None) -> tuple[dict[str, str], str]:
     """({caption: relative path} of the card's figures, a Markdown table of the phase statistics behind them):
-    rnnzoo.figures.make_figures when it works, else a count plot and no table."""
+    rnnzoo.figures.make_figures for a zoo with a delay grid to draw, else a count plot and no table.
+
+    A failure to draw or write a figure (a full disk, a bug) is raised, not papered over: a card without its
+    figures must fail the run rather than be published as finished."""
+    from rnnzoo.figures import make_figures
+    from rnnzoo.phases import memory_families
+
     figures: dict[str, str] = {}
     numbers = ""
-    from rnnzoo.figures import make_figures
-
-    try:
-        made = make_figures(_provisional_zoo(root, table), root / FIGURES_DIR) or {}
+    zoo = _provisional_zoo(root, table, info or {})
+    if memory_families(zoo, False):
+        made = make_figures(zoo, root / FIGURES_DIR) or {}
         figures.update(_images(root, made))
         numbers = phase_numbers_table(made.get("results", {}))
-    except Exception as exc:  # a figure must never stop the card; the count plot stands in
-        warnings.warn(f"rnnzoo.figures.make_figures failed ({type(exc).__name__}: {exc}); "
-                      "the card uses its own count figure instead")
     if not figures:
         draw_count_figure(table, root / COUNT_FIGURE)
         figures["mechanism per delay"] = COUNT_FIGURE
     return figures, numbers
 
 
+def card_figures(root: Path) -> tuple[dict[str, str], str]:
+    """The figures and phase-statistics table of a zoo whose figures are already drawn, read from its files
+    (figures/phases.json, else the count figure): what make_card_figures returned when the card was rendered, so
+    a card can be re-rendered (for publication) without drawing anything."""
+    numbers_path = root / PHASES_JSON
+    if numbers_path.is_file():
+        numbers = json.loads(numbers_path.read_text(encoding="utf-8"))
+        rank = {key: i for i, key in enumerate(FIGURE_ORDER)}
+        figures = {f"{family} {key.replace('_', ' ')}": f"{FIGURES_DIR}/{name}"
+                   for family, paths in (numbers.get("figures") or {}).items()
+                   for key, name in sorted(paths.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+                   if (root / FIGURES_DIR / name).is_file()}
+        if figures:
+            return figures, phase_numbers_table(numbers.get("families") or {})
+    if (root / COUNT_FIGURE).is_file():
+        return {"mechanism per delay": COUNT_FIGURE}, ""
+    raise ZooFormatError(f"{root / FIGURES_DIR} holds no figures of the card; render the card first with "
+                         f"`python generation/card.py {root}`")
+
+
 def phase_numbers_table(results: dict) -> str:
     """The headline phase statistics of each family (rnnzoo.phases.analyse summaries) beside the paper's values."""
     from rnnzoo.phases import PAPER_EXPONENTS
 
-    def exponent(value, ci=None) -> str:
+    def exponent(value, ci=None, stderr=None, missing="no fit (too few delays with a critical rate inside the grid)"):
         if value is None:
-            return "no fit (too few delays with a critical rate inside the grid)"
-        text = f"T^{value:.2f}"
+            return missing
+        text = f"T^{value:.2f}" if stderr is None else f"T^({value:.2f} ± {stderr:.2f})"
         if ci and all(isinstance(v, float) for v in ci):
             text += f" (95% bootstrap over seeds [{ci[0]:.2f}, {ci[1]:.2f}])"
         return text
+
+    no_reference_fit = "no fit (fewer than 3 rates where the reference's curve_fit converged)"
 
     rows = []
     for family, res in results.items():
         s = res.get("summary", {})
         paper = {k.split("/")[1]: f"T^({v[0]} ± {v[1]})" for k, v in PAPER_EXPONENTS.items() if k.startswith(family + "/")}
-        delays = ", ".join(f"{d:g}" for d in s.get("critical_fit_delays_ms", []))
-        rows.append(f"| {family} | critical lr ({s.get('critical_estimator', 'raw')} estimator; delays {delays} ms) | "
-                    f"{exponent(s.get('critical_exponent'), s.get('critical_exponent_ci'))} | "
-                    f"{paper.get('no_learning', '')} |")
-        rows.append(f"| {family} | reference no-learning boundary fit | "
-                    f"{exponent(s.get('reference_no_learning_exponent'))} | {paper.get('no_learning', '')} |")
-        rows.append(f"| {family} | reference slow-point boundary fit | "
-                    f"{exponent(s.get('reference_slow_point_exponent'))} | {paper.get('slow_point', '')} |")
+        unpublished = "not published for this family"
+        fit_delays = s.get("critical_fit_delays_ms") or []
+        delays = (f"delays {', '.join(f'{d:g}' for d in fit_delays)} ms" if fit_delays
+                  else "no delay with a critical rate inside the grid")
+        rows.append([family, f"critical lr ({s.get('critical_estimator', 'raw')} estimator; {delays})",
+                     exponent(s.get("critical_exponent"), s.get("critical_exponent_ci")),
+                     paper.get("no_learning", unpublished)])
+        rows.append([family, "no-learning boundary, the reference's estimator (curve_fit; ± its stderr)",
+                     exponent(s.get("reference_no_learning_exponent"), stderr=s.get("reference_no_learning_stderr"),
+                              missing=no_reference_fit), paper.get("no_learning", unpublished)])
+        rows.append([family, "slow-point boundary, the reference's estimator (curve_fit; ± its stderr)",
+                     exponent(s.get("reference_slow_point_exponent"), stderr=s.get("reference_slow_point_stderr"),
+                              missing=no_reference_fit), paper.get("slow_point", unpublished)])
+        rows.append([family, "no-learning boundary, rnnzoo's grid-search estimator",
+                     exponent(s.get("grid_no_learning_exponent")), paper.get("no_learning", unpublished)])
+        rows.append([family, "slow-point boundary, rnnzoo's grid-search estimator",
+                     exponent(s.get("grid_slow_point_exponent")), paper.get("slow_point", unpublished)])
     if not rows:
         return ""
     return ("How the critical learning rate scales with the delay in this zoo (`rnnzoo.phases`; every number in "
             "`figures/phases.json`), beside arXiv 2502.17433:\n\n"
-            "| family | quantity | this zoo | paper |\n|---|---|---|---|\n" + "\n".join(rows))
+            + md_table(["family", "quantity", "this zoo", "paper"], rows))
 
 
 def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str, str]:
@@ -300,34 +429,57 @@ def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str
     return {}
 
 
-def _provisional_zoo(root: Path, table: pd.DataFrame):
-    """A Zoo over a folder whose manifest is not written yet (the card comes before it)."""
+def _provisional_zoo(root: Path, table: pd.DataFrame, info: dict):
+    """A Zoo over a folder whose manifest is not written yet (the card comes before it). Its source is named '.'
+    (the zoo itself), never by its local path, which would end up in figures/phases.json."""
     from rnnzoo.sources import Source
     from rnnzoo.zoo import Zoo
 
     class _Folder(Source):
         def __init__(self, path: Path):
-            self.root, self.name = path, str(path)
+            self.root, self.name = path, "."
 
         def path(self, rel: str) -> Path:
             return self.root / rel
 
-    return Zoo(table, _Folder(root), {"files": file_records(root)})
+    return Zoo(table, _Folder(root), {"files": file_records(root), "preset": info.get("preset")})
 
 
 # ---- the card --------------------------------------------------------------------------------------------------
 def render_card(root: str | Path, info: dict | None = None) -> str:
-    """Render README.md for the zoo at `root` (networks table and data files written; manifest optional) and
-    write it atomically; returns its text. `info` is the manifest info (preset, generation, versions)."""
+    """Render README.md for the zoo at `root` (networks table and data files written; manifest optional): draw its
+    figures, then write the card atomically; returns its text. `info` is the manifest info (preset, generation,
+    versions). The loading examples name the zoo's own folder; publish.py renders them for the Hub repository."""
     root = Path(root)
     if info is None:
         info = {k: v for k, v in read_manifest(root).items() if k != "files"}
+    table = _networks(root)
+    figures, phase_numbers = make_card_figures(root, table, info)
+    text = card_text(root, info, figures, phase_numbers)
+    write_bytes_atomic(root / CARD, text.encode("utf-8"))
+    return text
+
+
+def _networks(root: Path) -> pd.DataFrame:
     table_path = root / NETWORKS_TABLE
     if not table_path.is_file():
         raise ZooFormatError(f"{table_path} is missing: assemble the zoo before rendering its card")
-    table = pd.read_parquet(table_path)
-    figures, phase_numbers = make_card_figures(root, table)
-    files = file_records(root)
+    return pd.read_parquet(table_path)
+
+
+def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = None, phase_numbers: str | None = None,
+              repo_id: str | None = None) -> str:
+    """The card of the zoo at `root` as text, rendered with huggingface_hub's DatasetCard; writes nothing.
+
+    figures, phase_numbers: the card's figures and phase table (default: read from the zoo's figures folder);
+    repo_id: the Hugging Face dataset the card is for ('ORG/NAME': the loading examples name it), else the
+    examples load the zoo's own folder."""
+    root = Path(root)
+    table = _networks(root)
+    if figures is None or phase_numbers is None:
+        figures, phase_numbers = card_figures(root)
+    files = _file_sizes(root)
+    urls = project_urls()
     generation = info.get("generation", {})
     preset = generation.get("preset", {})
     devices = _devices(root)
@@ -339,8 +491,9 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
                      "protocol; its labels say little about the mechanisms.")
     if n < 1000:
         extra.append(f"- Only {n} networks: counts per cell are small, so fractions are coarse.")
+    meta = front_matter(info.get("preset", preset.get("name", "?")), n)
     values = {
-        "pretty_name": front_matter(info.get("preset", preset.get("name", "?")), n)["pretty_name"],
+        "pretty_name": meta.pretty_name,
         "n_networks_text": f"{n:,}",
         "preset": info.get("preset", preset.get("name", "?")),
         "format_version": FORMAT_VERSION,
@@ -351,17 +504,85 @@ def render_card(root: str | Path, info: dict | None = None) -> str:
         "schema_table": schema_table(),
         "trials": _trials(root),
         "counts_tables": count_tables(table),
+        "firmness_table": firmness_table(table),
+        "dynamics_table": dynamics_agreement_table(table),
+        "numerics_text": numerics_text(generation.get("numerics")),
         "grid_table": grid_table(preset, table),
         "figures": "\n\n".join([f"![{caption}]({rel})\n\n*Figure: {caption}.*" for caption, rel in figures.items()]
                               + ([phase_numbers] if phase_numbers else [])),
         "devices": ", ".join(devices),
         "extra_limitations": "\n".join(extra),
+        "repository_url": urls["Repository"],
+        "issues_url": urls["Issues"],
+        "install_line": install_line(urls),
+        "usage_code": usage_code(root, table, repo_id),
+        "verify_text": verify_text(root, repo_id),
     }
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)
-    meta = front_matter(values["preset"], n)
-    text = "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body
-    write_bytes_atomic(root / CARD, text.encode("utf-8"))
-    return text
+    return str(DatasetCard(f"---\n{meta.to_yaml()}\n---\n\n{body}"))
+
+
+def numerics_text(numerics: dict | None) -> str:
+    """What the card promises about bits, from the generation config's numerics record."""
+    if not numerics or numerics.get("cpu") != "pinned":
+        why = (numerics or {}).get("cpu", "not recorded (generated before rnnzoo pinned its numerics)")
+        return (f"This zoo was trained with CPU numerics {why}: its bits depend on the kind of CPU that trained it; "
+                "a regeneration elsewhere agrees to a tolerance only.")
+    env = " ".join(f"`{k}={v}`" for k, v in numerics["env"].items())
+    return ("Trained with pinned CPU numerics (" + env + "): every network's weights, curves and labels are "
+            "bit-identical when regenerated on any x86-64 CPU with AVX2, whatever its vendor or widest vector "
+            "unit, with the same torch version. A GPU, or a CPU of another architecture, agrees to a tolerance "
+            "only, and training is chaotic: a one-ulp difference grows to ~1e-6 in the weights within 1000 steps "
+            "and can change a network near a bifurcation. `Network.simulate()` reproduces the stored final "
+            "metrics to 1e-6 on any machine.")
+
+
+def _example_query(table: pd.DataFrame) -> tuple[int, str]:
+    """(delay, mechanism) of the most populated learned cell (cycle or manifold), so the card's example matches
+    networks; the most populated cell of any mechanism when none learned."""
+    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
+    pool = learned if len(learned) else table
+    counts = pool.groupby(["delay_ms", "mechanism"]).size().reset_index(name="n")
+    best = counts.sort_values(["n", "delay_ms", "mechanism"], ascending=[False, True, True]).iloc[0]
+    return int(best["delay_ms"]), str(best["mechanism"])
+
+
+def _is_sample(root: Path) -> bool:
+    from rnnzoo.sources import SAMPLE_DIR
+
+    return root.resolve() == SAMPLE_DIR.resolve()
+
+
+def usage_code(root: Path, table: pd.DataFrame, repo_id: str | None = None) -> str:
+    """The card's loading example: rnnzoo and `datasets` on the Hub repository, the embedded sample or the
+    zoo's folder, run from inside it ("."): the card must not depend on where or under which name the folder lies,
+    so that rerunning a finished zoo, or copying it, changes no recorded byte."""
+    delay, mechanism = _example_query(table)
+    if repo_id:
+        source, dataset, where = f'"{repo_id}", ', f'"{repo_id}"', "this Hub dataset"
+    elif _is_sample(root):
+        source, dataset, where = "", "str(rnnzoo.sources.SAMPLE_DIR)", "the sample embedded in rnnzoo"
+    else:
+        source, dataset, where = '".", ', '"."', "run inside this folder"
+    return "\n".join([
+        "import rnnzoo",
+        f'zoo = rnnzoo.load({source}delay={delay}, mechanism="{mechanism}")   # {where}; weights load lazily',
+        "sim = zoo[0].simulate()   # replays the canonical evaluation exactly",
+        "",
+        "from datasets import load_dataset",
+        f"networks = load_dataset({dataset})   # the networks table (default config)",
+        f'curves = load_dataset({dataset}, "curves")   # per-step training curves',
+    ])
+
+
+def verify_text(root: Path, repo_id: str | None = None) -> str:
+    """How to check every file of this zoo against its manifest, for where the card is read."""
+    if repo_id:
+        return (f'`rnnzoo.store.verify_zoo(huggingface_hub.snapshot_download("{repo_id}", repo_type="dataset"))` '
+                "checks every file of a downloaded copy (`rnnzoo verify` does the same for a folder)")
+    if _is_sample(root):
+        return "`rnnzoo verify` checks them"
+    return "`rnnzoo verify .` (inside this folder) checks them"
 
 
 def _devices(root: Path) -> list[str]:
@@ -386,13 +607,57 @@ def _trials(root: Path) -> str:
     return str(json.loads(path.read_text()).get("attributes", {}).get("trials"))
 
 
-def card_problems(root: str | Path, files: dict[str, dict] | None = None) -> list[str]:
-    """What is missing from a zoo's card: metadata fields, template sections, counts, citations, a figure, and
-    configs that resolve to the zoo's Parquet files."""
+def split_row(line: str) -> list[str]:
+    """The cells of one Markdown table row, split on the `|` that are not escaped."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+def table_problems(text: str, where: str) -> list[str]:
+    """Markdown tables whose rows do not have one filled cell per header column (an unescaped `|` splits a cell,
+    a missing value leaves it empty)."""
+    problems, header = [], None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = split_row(line)
+        if header is None:
+            header = cells
+        elif set("".join(cells)) <= set("-: "):
+            continue  # the separator row
+        elif len(cells) != len(header) or not all(cells):
+            problems.append(f"{where}: table row at line {number} has cells {cells} under the columns {header}")
+    return problems
+
+
+OUTSIDE_REFERENCE = re.compile(r"\.\./shared|(?<!docs/)science\.md")  # the authors' workspace, not the repository
+
+
+def card_text_problems(text: str, where: str) -> list[str]:
+    """What a card's text must not hold: unfilled fields or placeholders, broken tables, an install line no index
+    serves, references to files outside the repository."""
+    problems = []
+    if leftover := re.findall(r"\$[a-z_]+", text):
+        problems.append(f"{where}: unfilled template fields {sorted(set(leftover))}")
+    if "ORG/NAME" in text:
+        problems.append(f"{where}: holds the placeholder ORG/NAME (an older rnnzoo rendered it); re-render it with "
+                        "`python generation/card.py DIR` (publish.py renders it for the repository it uploads to)")
+    if re.search(r"pip install (-U )?rnnzoo\b(?! @)", text):
+        problems.append(f"{where}: says `pip install rnnzoo`, which no package index serves; re-render the card "
+                        "(its install line comes from [project.urls] in pyproject.toml)")
+    problems += [f"{where}: refers to {ref!r}, which is not in the repository (docs/ is)"
+                 for ref in sorted(set(OUTSIDE_REFERENCE.findall(text)))]
+    return problems + table_problems(text, where)
+
+
+def card_problems(root: str | Path, files: dict[str, dict] | None = None, card: str | Path | None = None) -> list[str]:
+    """What is missing from a zoo's card (root/README.md, or `card`, e.g. one staged for publication): metadata
+    fields, template sections, counts, citations, a figure, configs that resolve to the zoo's Parquet files, and
+    the text checks of card_text_problems."""
     root = Path(root)
-    card = root / CARD
+    card = Path(card) if card is not None else root / CARD
     try:
-        meta = read_card_metadata(card)
+        meta = read_card(card).data.to_dict()
     except ZooFormatError as exc:
         return [str(exc)]
     problems = [f"{card}: front matter lacks `{key}`" for key in REQUIRED_METADATA if not meta.get(key)]
@@ -403,14 +668,13 @@ def card_problems(root: str | Path, files: dict[str, dict] | None = None) -> lis
     problems += [f"{card}: does not cite arXiv {c}" for c in CITED if c not in text]
     if "### Counts per delay and mechanism" not in text or "| delay (ms) |" not in text:
         problems.append(f"{card}: the counts per delay and mechanism are missing")
-    if leftover := re.findall(r"\$[a-z_]+", text):
-        problems.append(f"{card}: unfilled template fields {sorted(set(leftover))}")
+    problems += card_text_problems(text, str(card))
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     if not images:
         problems.append(f"{card}: embeds no figure")
     problems += [f"{card}: figure {rel} is missing" for rel in images if not (root / rel).is_file()]
     files = files if files is not None else file_records(root)
-    problems += card_config_problems(root, list(files))
+    problems += card_config_problems(root, list(files), card)
     return problems
 
 

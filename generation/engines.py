@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from generation.numerics import PINNED_ENV
 from generation.presets import Job, get_preset
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -61,6 +62,7 @@ def execute_job(root: str | Path, preset_name: str, index: int, device: str = "a
     A plain function of picklable arguments, so worker processes and Ray tasks can call it."""
     from generation import train
     from generation.jobs import job_done, run_job
+    from generation.numerics import check_cpu_numerics
 
     root = Path(root)
     job = get_preset(preset_name).jobs()[index]
@@ -70,12 +72,14 @@ def execute_job(root: str | Path, preset_name: str, index: int, device: str = "a
                          device=str(dev), worker=f"{socket.gethostname()}:{os.getpid()}")
     if job_done(root, job):
         return asdict(summary)
+    if dev.type == "cpu":
+        check_cpu_numerics()  # the same bits on every x86-64 CPU with AVX2, or no training at all
     # The trainer cuts the job into batches that fit in half the free memory (train.networks_per_batch).
     batch = min(len(job.networks), train.networks_per_batch(job.task, dev, job.family.n_units))
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     started = time.time()
-    run_job(root, job, dev, on_step=on_step, max_steps=max_steps)
+    run_job(root, job, dev, on_step=on_step, max_steps=max_steps, checkpoint_factor=checkpoint_factor_of(root, preset_name))
     summary.seconds = round(time.time() - started, 3)
     summary.skipped = False
     summary.batch_size = batch
@@ -83,6 +87,19 @@ def execute_job(root: str | Path, preset_name: str, index: int, device: str = "a
                           else train.workspace_bytes(job.task, batch, job.family.n_units))
     summary.max_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return asdict(summary)
+
+
+def checkpoint_factor_of(root: Path, preset_name: str) -> int | None:
+    """The checkpoint factor this zoo folder was claimed with (generation.json, so --checkpoints reaches every worker
+    and Ray task), else the preset's own."""
+    import json
+
+    path = Path(root) / "generation.json"
+    if path.is_file():
+        generation = json.loads(path.read_text())
+        if "checkpoint_factor" in generation:
+            return generation["checkpoint_factor"]
+    return get_preset(preset_name).checkpoint_factor
 
 
 def job_network_steps(job: Job, max_steps: int | None) -> int:
@@ -177,7 +194,8 @@ def run_ray(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_
                 "PYTHONPATH": os.pathsep.join(
                     [str(REPOSITORY)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
                 "RNNZOO_MEMORY_FRACTION": str(0.5 * min(1.0, gpus_per_job) if device != "cpu" else 0.5),
-                "RNNZOO_TRAIN_THREADS": "1"}}  # a task holds one CPU
+                "RNNZOO_TRAIN_THREADS": "1",  # a task holds one CPU
+                **{k: os.environ[k] for k in PINNED_ENV if k in os.environ}}}  # pinned CPU numerics
             if address == "local":
                 ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                          runtime_env=runtime_env)

@@ -19,17 +19,21 @@ from generation.presets import Job
 from generation.train import train_population
 from rnnzoo import __version__
 from rnnzoo.analysis.classify import diagnose
-from rnnzoo.labels import MECHANISMS, training_outcome
+from rnnzoo.labels import MECHANISMS, PSD_VARIANTS, paper_window, training_outcome
+from rnnzoo.dynamics import Weights
 from rnnzoo.simulation import run_task
 from rnnzoo.store import (
+    CHECKPOINTS_DIR,
     CURVES_DIR,
     DIAGNOSTIC_COLUMNS,
     JOBS_DIR,
     WEIGHTS_DIR,
     ChecksumError,
     ZooFormatError,
+    check_relpath,
     curves_table,
     networks_table,
+    read_shard,
     verify_file,
     write_json_atomic,
     write_shard,
@@ -47,6 +51,7 @@ def job_paths(job_index: int) -> dict[str, str]:
         "curves": f"{CURVES_DIR}/shard-{stem}.parquet",
         "table": f"{JOBS_DIR}/job-{stem}.parquet",
         "record": f"{JOBS_DIR}/job-{stem}.json",
+        "checkpoints": f"{CHECKPOINTS_DIR}/shard-{stem}.safetensors",
     }
 
 
@@ -60,72 +65,127 @@ def job_done(root: Path, job: Job) -> bool:
         if record.get("ids") != [n.id for n in job.networks]:
             return False
         for rel, sha in record["files"].items():
-            verify_file(root / rel, sha)
-    except (ZooFormatError, ChecksumError, json.JSONDecodeError, KeyError):
+            verify_file(root / check_relpath(rel, record_path), sha)
+    except (ZooFormatError, ChecksumError, json.JSONDecodeError, KeyError, AttributeError, TypeError):
         return False
     return True
 
 
 def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
-            on_step: Callable[[int, int], None] | None = None, max_steps: int | None = None) -> dict:
-    """Train, evaluate, label and write one job; returns its record."""
+            on_step: Callable[[int, int], None] | None = None, max_steps: int | None = None,
+            checkpoint_factor: int | None = None) -> dict:
+    """Train, evaluate, label and write one job; returns its record. checkpoint_factor: also keep each network's
+    weights at generation.train.checkpoint_steps(steps, factor), in their own shard (None: no checkpoints)."""
     started = time.time()
     specs = job.networks
     seeds = [n.seed for n in specs]
     lrs = [n.lr for n in specs]
     steps = [n.steps if max_steps is None else min(n.steps, max_steps) for n in specs]
     task, fam = job.task, job.family
-    result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step)
-    outcomes = [training_outcome(a, r) for a, r in zip(result.curves["accuracy"], result.curves["reliability"])]
-    # Canonical evaluation, then the reference's PSD / fluctuation (rnnzoo.labels, unchanged) and the dynamics
-    # diagnostics, in chunks of networks so memory stays bounded for jobs of thousands of networks (each network
-    # draws from its own streams, so the chunking does not change any result).
-    metrics, frames = [], []
-    for lo in range(0, len(specs), LABEL_CHUNK):
-        part = slice(lo, lo + LABEL_CHUNK)
-        weights = result.weights.select(part).to(device)
-        sim = run_task(weights, task, fam.alpha, seeds[part])
-        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
-        del sim
-        frames.append(diagnose(weights, task, fam.alpha, seeds[part], outcomes=outcomes[part])[0])
-    final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
-    diagnostics = pd.concat(frames, ignore_index=True)
-    scores = {"psd_ratio": diagnostics["psd_ratio"].to_numpy(np.float32),
-              "fluctuation": diagnostics["fluctuation"].to_numpy(np.float32),
-              "mechanism": diagnostics["reference_label"].to_numpy()}
-
-    mechanisms, train_acc, train_rel = [], [], []
-    for i in range(len(specs)):
-        acc, rel = result.curves["accuracy"][i], result.curves["reliability"][i]
-        outcome = outcomes[i]
-        mechanisms.append(str(scores["mechanism"][i]) if outcome == "learned" else outcome)
-        tail = slice(int(len(acc) * 0.9), None)
-        train_acc.append(float(np.mean(acc[tail])))
-        train_rel.append(float(np.mean(rel[tail])))
-
+    result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step,
+                              scored_window=paper_window(task, fam.paper_delay_grid_ms),
+                              checkpoint_factor=checkpoint_factor)
     paths = job_paths(job.index)
     ids = [n.id for n in specs]
     files = {paths["shard"]: write_shard(root / paths["shard"], result.weights, ids,
                                          {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms})}
     files[paths["curves"]] = write_table(root / paths["curves"], curves_table(ids, result.curves))
     M = len(specs)
-    rows = {
-        "id": ids, "family": [fam.name] * M, "delay_ms": [job.delay_ms] * M, "lr": lrs, "seed": seeds,
+    checkpoint_columns = {}
+    if result.checkpoints is not None:
+        steps_of = [c[0] for c in result.checkpoints]
+        first = np.concatenate([[0], np.cumsum([len(st) for st in steps_of])[:-1]]).astype(int).tolist()
+        files[paths["checkpoints"]] = write_shard(
+            root / paths["checkpoints"], Weights.cat([c[1] for c in result.checkpoints]),
+            [f"{i}@{step}" for i, st in zip(ids, steps_of) for step in st],
+            {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms, "checkpoint_factor": checkpoint_factor})
+        checkpoint_columns = {"checkpoint_steps": steps_of, "checkpoint_shard": [paths["checkpoints"]] * M,
+                              "checkpoint_row": first}
+    rows = label_rows(job, result.weights, result.curves, device)
+    rows.update(checkpoint_columns)
+    files[paths["table"]] = write_table(root / paths["table"], networks_table(rows))
+    # Only what the job's data depend on: its wall-clock time goes to the run log (the engines time each job), so
+    # a job redone after a kill writes the same record, byte for byte.
+    record = {"job": job.index, "ids": ids, "files": files, "network_steps": int(sum(steps)), "device": str(device),
+              "rnnzoo_version": __version__, "torch_version": torch.__version__}
+    write_json_atomic(root / paths["record"], record)
+    return {**record, "seconds": round(time.time() - started, 3)}
+
+
+def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
+               device: str | torch.device = "cpu") -> dict[str, list]:
+    """The job's networks-table rows from its trained weights and training curves: the paper's outcome and label,
+    the exact-window outcome, the PSD variants, the canonical evaluation and the dynamics diagnostics. Needs no
+    training, so a zoo's labels can be recomputed from its shards (`relabel_job`)."""
+    specs = job.networks
+    seeds = [n.seed for n in specs]
+    task, fam = job.task, job.family
+    # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
+    outcomes = [training_outcome(a, r) for a, r in zip(curves["accuracy"], curves["reliability"])]
+    exact_outcomes = [training_outcome(a, r) for a, r in zip(curves["exact_accuracy"], curves["exact_reliability"])]
+    # Canonical evaluation, then the paper's PSD test with its variants and fluctuation (rnnzoo.labels) and the
+    # dynamics diagnostics, in chunks of networks so memory stays bounded for jobs of thousands of networks (each
+    # network draws from its own streams, so the chunking does not change any result).
+    metrics, frames = [], []
+    for lo in range(0, len(specs), LABEL_CHUNK):
+        part = slice(lo, lo + LABEL_CHUNK)
+        chunk = weights.select(part).to(device)
+        sim = run_task(chunk, task, fam.alpha, seeds[part])
+        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
+        del sim
+        frames.append(diagnose(chunk, task, fam.alpha, seeds[part], outcomes=outcomes[part])[0])
+    final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
+    diagnostics = pd.concat(frames, ignore_index=True)
+    learned = np.array([o == "learned" for o in outcomes])
+    mechanisms = [str(label) if o == "learned" else o for label, o in zip(diagnostics["reference_label"], outcomes)]
+
+    def final_mean(name: str) -> list[float]:  # mean over the last 10% of training, as the outcome rule reads it
+        return [float(np.mean(c[int(len(c) * 0.9):])) for c in curves[name]]
+
+    paths = job_paths(job.index)
+    M = len(specs)
+    return {
+        "id": [n.id for n in specs], "family": [fam.name] * M, "delay_ms": [job.delay_ms] * M,
+        "lr": [n.lr for n in specs], "seed": seeds,
         "n_units": [fam.n_units] * M, "alpha": [fam.alpha] * M, "tau_ms": [fam.tau_ms] * M,
         "dt_ms": [fam.dt_ms] * M, "cue_ms": [fam.cue_ms] * M, "reaction_ms": [job.reaction_ms] * M,
         "post_ms": [fam.post_ms] * M, "weighted_loss": [fam.weighted] * M, "cue_held": [fam.cue_held] * M,
-        "steps": steps,
+        "steps": [len(c) for c in curves["loss"]],
         "final_loss": final_loss, "final_accuracy": final_accuracy, "final_reliability": final_reliability,
-        "train_accuracy": train_acc, "train_reliability": train_rel,
+        "train_accuracy": final_mean("accuracy"), "train_reliability": final_mean("reliability"),
         "mechanism": mechanisms, "label": [MECHANISMS.index(m) for m in mechanisms],
-        "psd_ratio": scores["psd_ratio"], "fluctuation": scores["fluctuation"],
+        **{name: diagnostics[name].to_numpy(np.float32) for name in PSD_VARIANTS + ("fluctuation",)},
+        "label_firm": [bool(f) if ok else None for f, ok in zip(diagnostics["label_firm"], learned)],  # null unless learned
+        "exact_outcome": exact_outcomes,
+        "train_exact_accuracy": final_mean("exact_accuracy"),
+        "train_exact_reliability": final_mean("exact_reliability"),
         **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
         "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": [paths["curves"]] * M,
         "job": [job.index] * M, "synthetic": [False] * M,
     }
-    files[paths["table"]] = write_table(root / paths["table"], networks_table(rows))
-    record = {"job": job.index, "ids": ids, "files": files, "seconds": round(time.time() - started, 3),
-              "network_steps": int(sum(steps)), "device": str(device), "rnnzoo_version": __version__,
-              "torch_version": torch.__version__}
+
+
+def relabel_job(root: Path, job: Job, device: str | torch.device = "cpu") -> dict:
+    """Recompute a finished job's networks table from its stored weights and curves (no training), keeping its
+    checkpoint columns, and rewrite its table and record; returns the record. For label code that changed after
+    the networks were trained: the weights, curves and checkpoints stay byte for byte."""
+    import pyarrow.parquet as pq
+
+    if not job_done(root, job):
+        raise ZooFormatError(f"job {job.index} of {root} is not finished (or its files are damaged); run the "
+                             "generation to finish it before relabelling")
+    paths = job_paths(job.index)
+    record = json.loads((root / paths["record"]).read_text())
+    weights = read_shard(root / paths["shard"])
+    stored = pq.read_table(root / paths["curves"]).to_pydict()
+    order = {i: k for k, i in enumerate(stored["id"])}
+    curves = {name: [np.asarray(stored[name][order[n.id]], np.float32) for n in job.networks]
+              for name in stored if name != "id"}
+    rows = label_rows(job, weights, curves, device)
+    old = pq.read_table(root / paths["table"]).to_pydict()
+    for name in ("checkpoint_steps", "checkpoint_shard", "checkpoint_row"):
+        if name in old:
+            rows[name] = old[name]
+    record["files"][paths["table"]] = write_table(root / paths["table"], networks_table(rows))
     write_json_atomic(root / paths["record"], record)
     return record

@@ -1,6 +1,6 @@
 """The registry of zoo grids: named presets made of protocol families, cut into deterministic jobs.
 
-A family is one training protocol (../shared/science.md): "nopost" (the paper's broad and narrow grids),
+A family is one training protocol (docs/science.md): "nopost" (the paper's broad and narrow grids),
 "post" (30 ms post-reaction window, steps max(1000, 100/lr)), "longtau" (tau = 20 ms) and "control" (no memory:
 cue held through the response, plain loss weights). A network's id depends only on its protocol, delay, learning
 rate and seed, so the same network has the same id (and the same weights) in every preset that contains it.
@@ -41,6 +41,7 @@ class Family:
     steps_numerator: float = 30.0
     steps_min: int = 1000
     steps_fixed: int | None = None
+    paper_delay_grid_ms: float = 20.0  # the reference writes delays as l * grid (0.040 s for the long-tau family)
 
     @property
     def alpha(self) -> float:
@@ -105,6 +106,7 @@ class Preset:
     description: str
     families: tuple[Family, ...]
     max_networks_per_job: int = 100
+    checkpoint_factor: int | None = None  # keep weights at 0, 1, f, f^2, ... steps and the final (None: no checkpoints)
 
     @property
     def size(self) -> int:
@@ -127,7 +129,7 @@ class Preset:
     def config(self) -> dict:
         """A JSON-able description of the grid: what the manifest records and what resume compares."""
         return {"name": self.name, "max_networks_per_job": self.max_networks_per_job,
-                "families": [asdict(f) for f in self.families]}
+                "checkpoint_factor": self.checkpoint_factor, "families": [asdict(f) for f in self.families]}
 
 
 def _family(name: str, delays, lrs, n_seeds: int, **kw) -> Family:
@@ -155,14 +157,15 @@ def register(preset: Preset) -> Preset:
 
 
 register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post protocol: a smoke test on a CPU",
-                (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6))
+                (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6, checkpoint_factor=8))
 register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
                 (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
-                max_networks_per_job=18))
+                max_networks_per_job=18, checkpoint_factor=8))
 register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
     _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
     _post(PAPER_DELAYS, BROAD_LRS, 20),
-    _family("longtau", range(0, 801, 40), tuple(float(x) for x in np.logspace(-1, -3, 10)), 20, tau_ms=20.0),
+    _family("longtau", range(0, 801, 40), tuple(float(x) for x in np.logspace(-1, -3, 10)), 20, tau_ms=20.0,
+            paper_delay_grid_ms=40.0),
     _family("control", (0,), tuple(float(x) for x in np.logspace(0, -3, 20)), 20,
             reactions_ms=tuple(float((k + 1) * 20) for k in range(20)), weighted=False, cue_held=True,
             steps_fixed=3000),

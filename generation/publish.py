@@ -1,18 +1,23 @@
 """Validate a zoo folder and upload it to a Hugging Face dataset repository.
 
-    python generation/publish.py DIR --repo-id ORG/NAME --dry-run     # validate and list; no network
+    python generation/publish.py DIR --repo-id ORG/NAME --dry-run     # validate, render the card, list; no network
     python generation/publish.py DIR --repo-id ORG/NAME               # validate, then upload (HF_TOKEN or `hf auth login`)
 
 Validation: the manifest's format version, every file's sha256 and size, the card (metadata, template sections,
 counts, citations, figure), the card's `configs` resolving through `datasets` to the zoo's Parquet files with the
 expected schemas, and at most 10,000 files per folder. Nothing is uploaded unless all of it passes.
 
+The card that is uploaded is rendered for the repository (its loading examples name ORG/NAME; generation/card.py
+renders them for the local folder) into a staging folder with the manifest that records it (--stage-dir, else a
+new temporary folder; --dry-run prints where), and checked again: no placeholder, every table row whole. The zoo
+folder itself is left as it is.
+
 What is uploaded: exactly the files the manifest lists, plus the manifest. That includes jobs/ and
 generation.json: they are small (about 10 KB a job), they let `rnnzoo verify` pass on a downloaded copy (the
 manifest lists them), and they let anyone resume or extend the zoo with generation/run.py without retraining it.
-The upload goes in commits of at most --files-per-commit files with huggingface_hub's `upload_folder`, data
-first and the tables, card and manifest last; files already on the Hub are skipped, so rerunning the same command
-after an interruption resumes it.
+The upload goes in commits of at most --files-per-commit files with huggingface_hub's `create_commit`, data
+first and the tables, card and manifest last; files already on the Hub are not uploaded again, so rerunning the
+same command after an interruption resumes it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ if __package__ in (None, ""):  # `python generation/publish.py` from the reposit
 
 import pyarrow.parquet as pq
 
-from generation.card import card_problems
+from generation.card import card_problems, card_text
 from rnnzoo.store import (
     CARD,
     CURVES_SCHEMA,
@@ -37,11 +42,14 @@ from rnnzoo.store import (
     NETWORK_SCHEMA,
     NETWORKS_TABLE,
     ZooFormatError,
+    card_config_files,
     card_data_files,
-    glob_to_regex,
     read_card_metadata,
     read_manifest,
+    sha256_file,
     verify_zoo,
+    write_bytes_atomic,
+    write_json_atomic,
 )
 from rnnzoo.trajectories import TRAJECTORIES_DIR
 
@@ -81,7 +89,7 @@ def schema_problems(root: Path, files: dict) -> list[str]:
     expected = {"networks": NETWORK_SCHEMA, "curves": CURVES_SCHEMA}
     problems = []
     for name, patterns in card_data_files(read_card_metadata(root / CARD)).items():
-        for rel in sorted(f for f in files for p in patterns if glob_to_regex(p).match(f)):
+        for rel in sorted({f for p in patterns for f in card_config_files(root, p) if f in files}):
             try:
                 schema = pq.read_schema(root / rel)
             except Exception as exc:  # pyarrow raises several error types for a damaged footer
@@ -125,6 +133,23 @@ def datasets_problems(root: Path) -> list[str]:
     return problems
 
 
+STAGED = (CARD, MANIFEST)  # the files publication rewrites: the card for the repository, the manifest recording it
+
+
+def stage_card(root: str | os.PathLike, repo_id: str, stage: str | os.PathLike) -> list[str]:
+    """Render the card for `repo_id` and the manifest that records it into `stage` (README.md, manifest.json);
+    returns the problems of the staged card (empty when it is ready to upload). The zoo folder is not written."""
+    root, stage = Path(root), Path(stage)
+    manifest = read_manifest(root)
+    info = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
+    card = stage / CARD
+    write_bytes_atomic(card, card_text(root, info, repo_id=repo_id).encode("utf-8"))
+    files = dict(manifest["files"])
+    files[CARD] = {"sha256": sha256_file(card), "bytes": card.stat().st_size}
+    write_json_atomic(stage / MANIFEST, {**manifest, "files": files})
+    return card_problems(root, files, card=card)
+
+
 def upload_plan(root: str | os.PathLike, files_per_commit: int = 5000) -> list[list[str]]:
     """The files to upload, cut into commits: data folders first, then the tables, the card and the manifest."""
     files = sorted(read_manifest(root)["files"]) + [MANIFEST]
@@ -142,17 +167,19 @@ def upload_plan(root: str | os.PathLike, files_per_commit: int = 5000) -> list[l
     return commits + [tail]
 
 
-def upload(root: str | os.PathLike, repo_id: str, plan: list[list[str]], private: bool = False,
-           revision: str | None = None) -> None:
-    """Create the dataset repository if needed and upload the plan's commits with `upload_folder`."""
-    from huggingface_hub import HfApi
+def upload(root: str | os.PathLike, repo_id: str, plan: list[list[str]], stage: str | os.PathLike,
+           private: bool = False, revision: str | None = None) -> None:
+    """Create the dataset repository if needed and upload the plan's commits with `create_commit`: every file from
+    the zoo folder except the staged card and manifest (stage_card), which come from `stage`."""
+    from huggingface_hub import CommitOperationAdd, HfApi
     from tqdm.auto import tqdm
 
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    for i, commit in enumerate(tqdm(plan, desc="commits", unit="commit")):
-        api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(root), revision=revision,
-                          allow_patterns=commit,
+    for i, commit in enumerate(tqdm(plan, desc="commits", unit="commit", disable=None)):  # quiet off a terminal
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(Path(stage if rel in STAGED else root)
+                                                                               / rel)) for rel in commit]
+        api.create_commit(repo_id=repo_id, repo_type="dataset", operations=operations, revision=revision,
                           commit_message=f"rnnzoo: upload part {i + 1} of {len(plan)} ({len(commit)} files)")
 
 
@@ -164,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--revision", default=None, help="branch to upload to (default: main)")
     parser.add_argument("--files-per-commit", type=int, default=5000, help="files per commit (default 5000)")
+    parser.add_argument("--stage-dir", type=Path, default=None,
+                        help="folder to render the card and manifest for the repository into (default: a new "
+                             "temporary folder, printed)")
     parser.add_argument("--skip-datasets-check", action="store_true",
                         help="do not resolve the configs with `datasets` (the other checks still run)")
     args = parser.parse_args(argv)
@@ -176,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     problems = validate(args.zoo, check_datasets=not args.skip_datasets_check)
+    stage = args.stage_dir or Path(tempfile.mkdtemp(prefix="rnnzoo-publish-"))
+    if not problems:
+        try:
+            problems = stage_card(args.zoo, args.repo_id, stage)
+        except ZooFormatError as exc:
+            problems = [str(exc)]
     if problems:
         print(f"{args.zoo} is not ready to publish ({len(problems)} problem{'s' * (len(problems) > 1)}):",
               file=sys.stderr)
@@ -183,10 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 1
     plan = upload_plan(args.zoo, args.files_per_commit)
-    sizes = {rel: (args.zoo / rel).stat().st_size for commit in plan for rel in commit}
+    sizes = {rel: ((stage if rel in STAGED else args.zoo) / rel).stat().st_size for commit in plan for rel in commit}
     print(f"{args.zoo}: valid (checksums, card, configs). {'Would upload' if args.dry_run else 'Uploading'} "
           f"{len(sizes)} files, {sum(sizes.values()) / 2**20:.1f} MiB, in {len(plan)} commit(s) "
-          f"to https://huggingface.co/datasets/{args.repo_id}:")
+          f"to https://huggingface.co/datasets/{args.repo_id}; the card rendered for it: {stage / CARD}:")
     for i, commit in enumerate(plan):
         print(f"  commit {i + 1}: {len(commit)} files, {sum(sizes[r] for r in commit) / 2**20:.1f} MiB")
         if len(commit) <= LIST_LIMIT:
@@ -199,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {folder}/  {n} files, {total / 2**20:.1f} MiB")
     if args.dry_run:
         return 0
-    upload(args.zoo, args.repo_id, plan, private=args.private, revision=args.revision)
+    upload(args.zoo, args.repo_id, plan, stage, private=args.private, revision=args.revision)
     print(f"done: https://huggingface.co/datasets/{args.repo_id}")
     return 0
 

@@ -12,28 +12,77 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python generation/run.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch
-from tqdm.auto import tqdm
+from generation.numerics import numerics_config, pin_cpu_numerics
 
-from generation.assemble import assemble
+# Before torch starts: the same bits on every x86-64 CPU with AVX2 (generation/numerics.py). Where torch came first
+# (run.main called from a program that imported it), every job refuses to train unpinned instead.
+pin_cpu_numerics(strict=False)
+
+import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from generation.assemble import assemble  # noqa: E402
 from generation.engines import EngineError, job_network_steps, resolve_device, run_local, run_ray
-from generation.jobs import job_done
-from generation.presets import PRESETS, Preset, get_preset
-from generation.train import flops_per_network_step, train_population
+from generation.jobs import job_done  # noqa: E402
+from generation.presets import PRESETS, Preset, get_preset  # noqa: E402
+from generation.train import flops_per_network_step, train_population  # noqa: E402
+from rnnzoo.leftovers import remove_debris  # noqa: E402
+from rnnzoo.store import RUN_LOG, append_run_log  # noqa: E402
 
 GENERATION_FILE = "generation.json"
 
 
-def claim_folder(root: Path, preset: Preset, max_steps: int | None) -> dict:
+class FolderLock:
+    """An advisory lock (flock) on the output folder itself, held while generating into it: a second generator
+    on the same --out stops at once with a clear message instead of training everything again beside the first.
+    Slices of one run (--job-index/--num-jobs) share it and take it alone only to assemble. No file is created,
+    and the kernel releases it when the process dies, so a killed run never leaves a stale lock."""
+
+    def __init__(self, root: Path, shared: bool = False):
+        self.root, self.shared, self.fd = Path(root), shared, -1
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise SystemExit(f"{self.root} is in use by another generation/run.py (it holds the folder's lock): "
+                             "wait for that run to finish, or stop it, or choose another --out. Slices of one run "
+                             "(--job-index i --num-jobs n) may share a folder with each other, not with a full run")
+        return self
+
+    def exclusive(self) -> None:
+        """Wait until this process alone holds the folder (slices: until the others are done with it)."""
+        import fcntl
+
+        if self.shared:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.shared = False
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_factor: int | None = None) -> dict:
     """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten)."""
-    generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps}))  # as stored (lists)
+    factor = preset.checkpoint_factor if checkpoint_factor is None else (checkpoint_factor or None)
+    generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps,
+                                        "checkpoint_factor": factor,
+                                        "numerics": numerics_config()}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
         existing = json.loads(path.read_text())
@@ -76,8 +125,26 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None) -> str:
-    """Networks, jobs, network-steps, training FLOPs and (given the measured FLOP/s) the projected training time."""
+def checkpoint_bytes(jobs, factor: int | None, max_steps: int | None = None) -> int:
+    """Bytes of the checkpoint shards a run keeps at this factor (float32 weights, 0 without checkpoints)."""
+    from generation.train import checkpoint_steps
+
+    if not factor:
+        return 0
+    total = 0
+    for job in jobs:
+        N = job.family.n_units
+        params = N * (N + 2 + 2) + 2 * (N + 1)  # W_in, b_in, W_rec, b_rec, W_out, b_out
+        for n in job.networks:
+            steps = n.steps if max_steps is None else min(n.steps, max_steps)
+            total += len(checkpoint_steps(steps, factor)) * params * 4
+    return total
+
+
+def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None,
+             checkpoint_factor: int | None = None) -> str:
+    """Networks, jobs, network-steps, training FLOPs, checkpoint storage and (given the measured FLOP/s) the
+    projected training time."""
     steps = sum(job_network_steps(j, max_steps) for j in jobs)
     flops = sum(job_network_steps(j, max_steps) * flops_per_network_step(j.task, j.family.n_units) for j in jobs)
     text = (f"preset {preset.name}: {preset.description}\n"
@@ -85,7 +152,19 @@ def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: fl
             f"{flops:.3g} training FLOPs")
     if flops_per_s:
         text += f", about {duration(flops / flops_per_s)} of training at {flops_per_s / 1e9:.1f} GFLOP/s"
+    factor = preset.checkpoint_factor if checkpoint_factor is None else (checkpoint_factor or None)
+    text += "\n  " + checkpoint_text(jobs, factor, max_steps)
     return text
+
+
+def checkpoint_text(jobs, factor: int | None, max_steps: int | None) -> str:
+    """The dry run's line on checkpoints: what this run keeps, and what doubling would cost."""
+    doubling = checkpoint_bytes(jobs, 2, max_steps)
+    if factor:
+        return (f"checkpoints every {factor}x steps: {checkpoint_bytes(jobs, factor, max_steps) / 1e6:,.1f} MB "
+                f"(doubling, --checkpoints 2: {doubling / 1e6:,.1f} MB)")
+    return f"no checkpoints (--checkpoints 2 keeps doubling steps: {doubling / 1e6:,.1f} MB; 8: " \
+           f"{checkpoint_bytes(jobs, 8, max_steps) / 1e6:,.1f} MB)"
 
 
 def summary_table(summaries: list[dict]) -> str:
@@ -116,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-index", type=int, default=None, help="run only slice i of --num-jobs slices")
     parser.add_argument("--num-jobs", type=int, default=None, help="number of slices the jobs are cut into")
     parser.add_argument("--max-steps", type=int, default=None, help="cap SGD steps per network (tests only)")
+    parser.add_argument("--checkpoints", type=int, default=None, metavar="FACTOR",
+                        help="keep each network's weights at steps 0, 1, FACTOR, FACTOR^2, ... and the final one "
+                             "(2 = doubling; 0 = none; default: the preset's, 8 for tiny and sample, none otherwise)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (they are off already when stderr is not a terminal, e.g. in a log)")
+    parser.add_argument("--relabel", action="store_true",
+                        help="recompute the labels and diagnostics of every finished job from its stored weights and "
+                             "curves (no training), then rewrite the networks table, manifest and card")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the preset's size, FLOPs and projected time on this device, and exit")
     args = parser.parse_args(argv)
@@ -148,28 +235,73 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device {device}: the trainer runs at {speed / 1e9:.1f} GFLOP/s here (measured just now; "
               f"times below are training only, one process)")
         for p in presets:
-            print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed))
+            print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed, args.checkpoints))
         return 0
     print(describe(preset, jobs, args.max_steps))
     if args.out is None:
         parser.error("--out is required unless --dry-run")
     root = args.out
-    generation = claim_folder(root, preset, args.max_steps)
+    if args.checkpoints is not None and args.checkpoints not in (0,) and args.checkpoints < 2:
+        parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
+    with FolderLock(root, shared=args.num_jobs is not None) as lock:
+        return generate_into(root, args, preset, jobs, lock)
 
+
+def generate_into(root: Path, args: argparse.Namespace, preset: Preset, jobs: list, lock: "FolderLock") -> int:
+    """Train the jobs not yet done into root, then assemble the zoo if every job is done; returns the exit code.
+    What differs from run to run (times, paths, hosts) goes to the run log, not to any recorded file."""
+    generation = claim_folder(root, preset, args.max_steps, args.checkpoints)  # refuses another zoo's folder, writing nothing
+    log = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "out": str(root.resolve()),
+           "argv": sys.argv, "host": platform.node(), "slice": [args.job_index, args.num_jobs]}
+    try:
+        code = _generate_into(root, args, preset, jobs, lock, generation, log)
+    except BaseException as exc:
+        log["outcome"] = f"failed: {type(exc).__name__}: {exc}"
+        raise
+    else:
+        log["outcome"] = {0: "done"}.get(code, f"exit {code}")
+        return code
+    finally:
+        log["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            append_run_log(root, log)
+        except OSError as exc:  # a full disk must not hide the run's own outcome
+            print(f"warning: could not append to the run log {root / RUN_LOG}: {exc}", file=sys.stderr)
+
+
+def _generate_into(root: Path, args: argparse.Namespace, preset: Preset, jobs: list, lock: "FolderLock",
+                   generation: dict, log: dict) -> int:
+    if not lock.shared:  # no other writer: what killed runs left behind goes now
+        if removed := remove_debris(root):
+            print(f"  removed {len(removed)} leftover(s) of an interrupted run: {', '.join(removed[:5])}"
+                  + (" ..." if len(removed) > 5 else ""))
+
+    if args.relabel:
+        from generation.jobs import relabel_job
+
+        unfinished = [j.index for j in jobs if not job_done(root, j)]
+        if unfinished:
+            print(f"error: --relabel needs finished jobs; jobs {unfinished[:8]} of {root} are not done: run the same "
+                  "command without --relabel first", file=sys.stderr)
+            return 2
+        for job in tqdm(jobs, desc="relabel", unit="job", disable=True if args.quiet else None):
+            relabel_job(root, job, resolve_device(args.device))
     todo = [j for j in jobs if not job_done(root, j)]
     if len(todo) < len(jobs):
         print(f"  resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     started = time.time()
     total = sum(len(j.networks) for j in todo)
     try:
-        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True) as overall:
+        bars_off = True if args.quiet else None  # None: tqdm shows bars on a terminal only, never in a log file
+        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True, disable=bars_off) as overall:
             def done(summary: dict) -> None:
                 overall.update(summary["networks"])
                 overall.set_postfix(job=summary["job"], job_s=summary["seconds"])
 
             def job_bar(job):
                 bar = tqdm(total=job_network_steps(job, args.max_steps), unit="net-step", leave=False, position=1,
-                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True)
+                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True,
+                           disable=bars_off)
 
                 def step(k: int, n_active: int) -> None:
                     bar.update(n_active)
@@ -188,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.time() - started
+    log["jobs"] = summaries
     if summaries:
         print(summary_table(summaries))
         trained = [s for s in summaries if not s["skipped"]]
@@ -198,7 +331,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"trainer memory {max(s['peak_bytes'] for s in trained) / 2**20:.1f} MiB per job")
 
     if all(job_done(root, j) for j in preset.jobs()):
-        manifest = assemble(root, preset, generation)
+        lock.exclusive()  # a slice assembles alone, once the other slices are finished with the folder
+        try:
+            manifest = assemble(root, preset, generation)
+        except OSError as exc:
+            print(f"error: writing the zoo in {root} failed ({exc}); nothing was recorded as finished. Free space "
+                  "or fix the cause, then rerun the same command: it resumes", file=sys.stderr)
+            return 3
         import pandas as pd
 
         table = pd.read_parquet(root / "networks.parquet")

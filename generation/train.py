@@ -1,7 +1,7 @@
 """Batched training of M networks with the paper's protocol: one program, per-network seeds and learning rates.
 
 SGD with momentum 0.9 and weight decay 1e-7, full backpropagation through time, one full-batch step per "epoch"
-(../shared/science.md). Each network draws its initial weights and its noise from its own random streams and
+(docs/science.md). Each network draws its initial weights and its noise from its own random streams and
 receives its own gradient (the loss is a sum of per-network losses), so its result does not depend on which
 other networks share the batch.
 """
@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from rnnzoo.labels import paper_metrics, paper_target_class, paper_window
 from rnnzoo.dynamics import (
     STREAM_INIT,
     STREAM_TRAIN,
@@ -31,12 +32,27 @@ from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-7
-CURVE_NAMES = ("loss", "accuracy", "reliability", "grad_norm")
+CURVE_NAMES = ("loss", "accuracy", "reliability", "grad_norm", "exact_accuracy", "exact_reliability")
+"""Per-step curves: accuracy / reliability as the paper's code records them (rnnzoo.labels.paper_metrics: shifted
+window, 4 decimals; they decide the labels), exact_* on every reaction step against its cue (task_metrics)."""
 
 
 def paper_steps(lr: float, numerator: float = 30.0, minimum: int = 1000) -> int:
     """SGD steps of the paper's families: max(1000, 30 / lr) (the post-reaction family uses numerator 100)."""
     return int(max(minimum, numerator / lr))
+
+
+def checkpoint_steps(total: int, factor: int = 2) -> list[int]:
+    """Log-spaced training checkpoints of a network trained `total` steps: 0 (the initial weights), 1, then every
+    `factor`-fold step count below `total`, then `total` (the final weights). factor 2 doubles; larger factors
+    keep fewer checkpoints (the embedded sample uses 8 to stay small)."""
+    if factor < 2:
+        raise ValueError(f"the checkpoint factor must be at least 2, got {factor}")
+    steps, k = [0], 1
+    while k < total:
+        steps.append(k)
+        k *= factor
+    return steps + [int(total)] if total > 0 else steps
 
 
 def init_network(seed: int, n_units: int = 100, n_inputs: int = N_INPUTS, n_outputs: int = N_OUTPUTS) -> Weights:
@@ -120,6 +136,7 @@ class TrainResult:
     curves: dict[str, list[np.ndarray]]
     batch_size: int = 0  # networks trained together (the job may be cut into several batches)
     peak_bytes: int = 0  # the trainer's buffers at the largest batch (workspace_bytes)
+    checkpoints: list[tuple[list[int], Weights]] | None = None  # per network: steps and their weights [K, ...]
 
 
 def _flat_layout(n_units: int, n_inputs: int, n_outputs: int) -> dict[str, tuple[int, tuple[int, ...]]]:
@@ -246,6 +263,8 @@ def train_population(
     on_step: Callable[[int, int], None] | None = None,
     threads: int | None = 1,
     max_batch: int | None = None,
+    scored_window: slice | None = None,
+    checkpoint_factor: int | None = None,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
@@ -257,7 +276,9 @@ def train_population(
     instead the batch is split over $RNNZOO_TRAIN_THREADS Python threads (default min(2, cores)) and the noise is
     drawn on one more, and worker processes (generation/run.py --workers) use more cores. max_batch: most networks trained together
     (None: as many as fit in half the device's free memory, networks_per_batch); a network's result does not
-    depend on it.
+    depend on it. scored_window: the steps the paper's accuracy curve scores (default rnnzoo.labels.paper_window(task);
+    the long-tau family passes its 40 ms delay grid). checkpoint_factor: also return each network's weights at
+    checkpoint_steps(steps[m], checkpoint_factor) (0 = initial; the last is the final weights); None: none.
     """
     M = len(seeds)
     if not (len(lrs) == len(steps) == M):
@@ -271,18 +292,22 @@ def train_population(
     if M > max_batch:
         parts = [train_population(seeds[i : i + max_batch], lrs[i : i + max_batch], steps[i : i + max_batch], task,
                                   alpha, n_units=n_units, device=device, dtype=dtype, momentum=momentum,
-                                  weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch)
+                                  weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch,
+                                  scored_window=scored_window, checkpoint_factor=checkpoint_factor)
                  for i in range(0, M, max_batch)]
         return TrainResult(weights=Weights.cat([p.weights for p in parts]),
                            curves={k: [c for p in parts for c in p.curves[k]] for k in CURVE_NAMES},
-                           batch_size=max_batch, peak_bytes=max(p.peak_bytes for p in parts))
+                           batch_size=max_batch, peak_bytes=max(p.peak_bytes for p in parts),
+                           checkpoints=None if checkpoint_factor is None else
+                           [c for p in parts for c in p.checkpoints])
     if threads is not None and torch.device(device).type == "cpu" and torch.get_num_threads() != threads:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
                                     momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads,
-                                    max_batch=max_batch)
+                                    max_batch=max_batch, scored_window=scored_window,
+                                    checkpoint_factor=checkpoint_factor)
         finally:
             torch.set_num_threads(previous)
     M = len(seeds)
@@ -305,11 +330,26 @@ def train_population(
 
     targets = task.targets(device, dtype).permute(2, 1, 0).contiguous()  # [O, T, B]
     step_weights, cues = task.loss_weights(device, dtype), task.cues(device)
+    scored = paper_window(task) if scored_window is None else scored_window
+    scored_class = paper_target_class(task, scored, device)  # [B, W]
     ws = _Workspace(M, task, n_units, device, dtype)
     curves = torch.full((len(CURVE_NAMES), M, max(n_steps)), float("nan"), dtype=dtype, device=device)
     B, T, N = task.n_trials, task.n_steps, n_units
 
     n_active = [sum(1 for s in n_steps if s > k) for k in range(max(n_steps))]
+    # Checkpoints: snapshots of the flat parameters (on the CPU) of the networks that reach step k, k = 0 before
+    # training. A snapshot is a copy, so it does not change the training's numbers.
+    wanted = None if checkpoint_factor is None else [set(checkpoint_steps(s, checkpoint_factor)) for s in n_steps]
+    snapshots: list[list[torch.Tensor]] = [[] for _ in range(M)]
+
+    def snapshot(done: int) -> None:
+        if wanted is None:
+            return
+        for m in range(M):
+            if done in wanted[m]:
+                snapshots[m].append(flat[m].to("cpu", torch.float32, copy=True))
+
+    snapshot(0)
 
     def draw(buffer: torch.Tensor, n: int) -> None:
         for m in range(n):  # each network's own stream: B*N normals for r[0], then T*B*N noise, time-major
@@ -347,10 +387,13 @@ def train_population(
             else:
                 losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD,
                                                  ws)
-            window = outputs[:, :, task.eval_window].permute(0, 3, 2, 1).contiguous()  # [M, B, steps, O]
-            accuracy, reliability = task_metrics(window, cues, slice(None))
+            window = outputs[:, :, scored].permute(0, 3, 2, 1)  # [M, B, steps, O]
+            accuracy, reliability = paper_metrics(window, scored_class)
+            exact = outputs[:, :, task.reaction_window].permute(0, 3, 2, 1)
+            exact_accuracy, exact_reliability = task_metrics(exact, cues, slice(None))
             grad_norm = grads["W_rec"].flatten(1).norm(dim=1)
-            curves[:, :n, k] = torch.stack([losses, accuracy, reliability, grad_norm])
+            curves[:, :n, k] = torch.stack([losses, accuracy, reliability, grad_norm, exact_accuracy,
+                                            exact_reliability])
             # torch.optim.SGD: d_p = grad + wd * p; buf = momentum * buf + d_p (buf = d_p at the first step);
             # p -= lr * buf.
             p, buf, d_p = flat[:n], buffer[:n], flat_grad[:n].add_(flat[:n], alpha=weight_decay)
@@ -359,6 +402,7 @@ def train_population(
             else:
                 buf.mul_(momentum).add_(d_p)
             p.sub_(lr[:n] * buf)
+            snapshot(k + 1)
             if on_step is not None:
                 on_step(k, n)
     finally:
@@ -371,5 +415,12 @@ def train_population(
     final = Weights(**{k: v[index] for k, v in _views(flat, layout).items()}).to("cpu", torch.float32)
     curves_np = curves.cpu().numpy().astype(np.float32)
     out = {name: [curves_np[c, i, : n_steps[i]] for i in inverse] for c, name in enumerate(CURVE_NAMES)}
+    checkpoints = None
+    if wanted is not None:
+        checkpoints = []
+        for i in inverse:
+            stack = torch.stack(snapshots[i])  # [K, P]
+            views = _views(stack, layout)
+            checkpoints.append((sorted(wanted[i]), Weights(**{k: views[k].clone() for k in Weights.names()})))
     return TrainResult(weights=final, curves=out, batch_size=M,
-                       peak_bytes=workspace_bytes(task, M, n_units, dtype))
+                       peak_bytes=workspace_bytes(task, M, n_units, dtype), checkpoints=checkpoints)

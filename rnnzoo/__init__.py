@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from rnnzoo.devices import DeviceUnavailable
 from rnnzoo.dynamics import Weights, simulate
 from rnnzoo.labels import MECHANISMS, canonical_mechanism
 from rnnzoo.query import QueryError
@@ -26,4 +27,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["Network", "Zoo", "load", "refit", "Task", "Weights", "simulate", "MECHANISMS", "canonical_mechanism",
-           "QueryError", "ZooFormatError", "ChecksumError", "__version__"]
+           "QueryError", "ZooFormatError", "ChecksumError", "DeviceUnavailable", "__version__"]

@@ -17,7 +17,9 @@ examples:
   rnnzoo query delay=50 mechanism=cycle --json
   rnnzoo query --source ORG/NAME delay=100:200 lr=0.1 --limit 5
   rnnzoo show nopost-d050-lr1.000e-01-s000 --out net.png
-  rnnzoo verify ./my-zoo"""
+  rnnzoo verify ./my-zoo
+  rnnzoo verify                 (the embedded sample)
+  rnnzoo --version"""
 
 
 def parse_value(text: str) -> Any:
@@ -54,6 +56,17 @@ def parse_query(terms: Sequence[str]) -> dict[str, Any]:
     return query
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for row counts: a whole number of at least 1 (pandas would read -1 as 'all but the last')."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rows, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value} (leave --limit out to show every row)")
+    return value
+
+
 def _load(args: argparse.Namespace, **query: Any):
     import rnnzoo
 
@@ -65,6 +78,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     manifest = zoo.manifest
     keep = ("format_version", "preset", "n_networks", "rnnzoo_version", "torch_version", "created")
     print(f"source: {zoo.source!r}")
+    root = getattr(zoo.source, "root", None)
+    if root is not None:  # a folder on this machine (the embedded sample included): where its files are
+        print(f"path: {root}")
     for key in keep:
         if key in manifest:
             print(f"{key}: {manifest[key]}")
@@ -85,7 +101,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     unknown = [c for c in columns if c not in meta.columns]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)} in --columns; columns: {', '.join(meta.columns)}")
-    shown = meta[columns].head(args.limit) if args.limit else meta[columns]
+    shown = meta[columns].head(args.limit) if args.limit is not None else meta[columns]
     if args.json:
         print(shown.to_json(orient="records"))
     else:
@@ -152,15 +168,19 @@ def plot_canonical_trials(net) -> "Any":
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from rnnzoo.sources import SAMPLE_DIR
     from rnnzoo.store import verify_zoo
 
-    problems = verify_zoo(args.dir)
+    folder = Path(args.dir) if args.dir is not None else SAMPLE_DIR
+    what = str(folder) if args.dir is not None else f"the embedded sample ({folder})"
+    problems = verify_zoo(folder)
     if problems:
         for problem in problems:
             print(f"FAIL {problem}")
-        print(f"{len(problems)} problem(s) in {args.dir}")
+        print(f"{len(problems)} problem(s) in {what}")
         return 1
-    print(f"ok: every file recorded in {Path(args.dir) / 'manifest.json'} matches its sha256")
+    print(f"ok: every file recorded in {folder / 'manifest.json'} matches its sha256"
+          + ("" if args.dir is not None else " (the embedded sample)"))
     return 0
 
 
@@ -205,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnzoo", description="Query, inspect, verify and refit the RNN zoo (trained short-term-memory RNNs).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from rnnzoo import __version__
+
+    parser.add_argument("--version", action="version", version=f"rnnzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_source(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -222,14 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("terms", nargs="*", help="COLUMN=VALUE terms, e.g. delay=50 mechanism=cycle lr=0.01:0.1")
     q.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     q.add_argument("--columns", default=None, help=f"comma-separated columns to show (default: {','.join(DEFAULT_COLUMNS)})")
-    q.add_argument("--limit", type=int, default=None, help="show at most this many rows")
+    q.add_argument("--limit", type=positive_int, default=None, help="show at most this many rows (1 or more)")
     s = with_source(sub.add_parser("show", help="plot one network's outputs and rates on its canonical trials",
                                    description="Simulate one network on its canonical trials and write a plot."))
     s.add_argument("id", help="network id, e.g. nopost-d050-lr1.000e-01-s000 (see `rnnzoo query`)")
     s.add_argument("--out", default=None, help="image file to write (default: ID.png)")
     v = sub.add_parser("verify", help="check every file of a zoo folder against the sha256 in its manifest",
-                       description="Check every file of a zoo folder against its manifest; exit 1 on any problem.")
-    v.add_argument("dir", help="zoo folder")
+                       description="Check every file of a zoo folder (default: the embedded sample) against its "
+                                   "manifest; exit 1 on any problem.")
+    v.add_argument("dir", nargs="?", default=None, help="zoo folder (default: the embedded sample, whose path "
+                                                        "`rnnzoo info` prints)")
     r = with_source(sub.add_parser("refit", help="refit one network with CORNN from its own simulated activity",
                                    description="Simulate a network, refit it with CORNN, print the refit's quality."))
     r.add_argument("id", help="network id")

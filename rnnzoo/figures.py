@@ -63,6 +63,8 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
         figures[family] = {k: str(v) for k, v in paths.items()}
     manifest = getattr(zoo, "manifest", {}) or {}
     source = getattr(getattr(zoo, "source", None), "name", None)
+    if source and os.path.isabs(source):  # a local folder is named by itself, never by where it lies on this machine
+        source = os.path.basename(os.path.normpath(source))
     numbers = {"source": source, "preset": manifest.get("preset"), "n_boot": n_boot, "seed": seed,
                "figures": {f: {k: Path(v).name for k, v in p.items()} for f, p in figures.items()},
                "families": results}
@@ -199,7 +201,7 @@ def plot_critical_rate(res: dict):
                 fontsize=8, va="top")
     for name, marker, colour in (("no_learning", "s", "C3"), ("slow_point", "D", "C0")):
         ref = res["reference_fits"][name]
-        used = [r for r in ref["per_lr"] if r["inside"]]
+        used = [r for r in ref["per_lr"] if r.get("converged") and r["x0_ms"] > 0]
         if used:
             label = {"no_learning": "reference fit: no-learning onset x0",
                      "slow_point": "reference fit: slow-point midpoint x0"}[name]

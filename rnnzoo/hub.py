@@ -28,8 +28,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from rnnzoo.sources import Source
-from rnnzoo.store import shard_layout
+from rnnzoo.source import Source
+from rnnzoo.store import ZooFormatError, check_relpath, shard_layout
 
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?$")
 
@@ -74,6 +74,7 @@ class HubSource(Source):
         self.repo_id, self.revision, self.subfolder = parse_hub_address(address, revision)
         self._cache_dir = cache_dir
         self.commit: str | None = None  # pinned at the first fetch
+        self.local_hint: str | None = None  # set by resolve_source when the address could be a mistyped local path
         self.name = self.repo_id + (f"@{self.revision}" if self.revision else "")
 
     @property
@@ -81,6 +82,7 @@ class HubSource(Source):
         return os.fspath(self._cache_dir) if self._cache_dir else hub_cache_dir()
 
     def _filename(self, rel: str) -> str:
+        check_relpath(rel, self.name)
         return posixpath.join(self.subfolder, rel) if self.subfolder else rel
 
     def path(self, rel: str) -> Path:
@@ -92,7 +94,7 @@ class HubSource(Source):
                                     cache_dir=self.cache_dir, local_files_only=offline)
         except Exception as exc:  # mapped to one clear message per cause, the original chained
             self._reraise(exc, [filename], offline)
-        self._pin(Path(local))
+        self._pin(Path(local), filename)
         return Path(local)
 
     def prefetch(self, rels: Iterable[str]) -> None:
@@ -106,11 +108,13 @@ class HubSource(Source):
         except Exception as exc:
             self._reraise(exc, filenames, False)
 
-    def _pin(self, local: Path) -> None:
+    def _pin(self, local: Path, filename: str) -> None:
+        """Pin the commit the first file came from: the cache keeps it at .../snapshots/<commit>/<filename>, so
+        the commit is the folder above the filename's own folders (never an earlier 'snapshots' of the cache path)."""
         if self.commit is None:
-            parts = local.parts
-            if "snapshots" in parts:
-                self.commit = parts[parts.index("snapshots") + 1]
+            parts = local.parts[: len(local.parts) - len(filename.split("/"))]
+            if len(parts) >= 2 and parts[-2] == "snapshots":
+                self.commit = parts[-1]
 
     def _reraise(self, exc: Exception, filenames: list[str], offline: bool) -> None:
         explained = self._explain(exc, filenames, offline)
@@ -119,6 +123,12 @@ class HubSource(Source):
         raise explained from exc
 
     def _explain(self, exc: Exception, filenames: list[str], offline: bool) -> Exception:
+        explained = self._explain_hub(exc, filenames, offline)
+        if self.local_hint and explained is not exc and not isinstance(exc, (RevisionNotFoundError, HFValidationError)):
+            return HubFileUnavailable(f"{self.local_hint}\nAs a Hugging Face dataset: {explained}")
+        return explained
+
+    def _explain_hub(self, exc: Exception, filenames: list[str], offline: bool) -> Exception:
         what = filenames[0] if len(filenames) == 1 else f"{len(filenames)} files ({filenames[0]}, ...)"
         where = f"dataset {self.repo_id} (revision {self.commit or self.revision or 'main'})"
         if isinstance(exc, LocalEntryNotFoundError):
@@ -158,7 +168,8 @@ def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[s
     out = {}
     for name, (dtype, shape, begin) in layout.items():
         if ordered.size and (ordered[0] < 0 or ordered[-1] >= shape[0]):
-            raise ValueError(f"row {int(ordered[-1])} asked of {where}, which holds {shape[0]} networks")
+            raise ZooFormatError(f"the networks table points at row {int(ordered[-1])} of {where}, which holds "
+                                 f"{shape[0]} networks: the table and the shard disagree; re-download the zoo")
         row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
         chunks = []
         for a, b in runs:
@@ -166,7 +177,7 @@ def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[s
             fh.seek(begin + int(ordered[a]) * row_bytes)
             data = fh.read(count * row_bytes)
             if len(data) != count * row_bytes:
-                raise FileNotFoundError(f"{where} ended early while reading {name}; it is truncated")
+                raise ZooFormatError(f"{where} ended early while reading {name}; it is truncated: re-download it")
             chunks.append(np.frombuffer(data, dtype=dtype).reshape(count, *shape[1:]))
         out[name] = np.concatenate(chunks)[inverse] if chunks else np.empty((0, *shape[1:]), dtype)
     return out

@@ -1,12 +1,25 @@
-"""Mechanism labels as the reference pipeline assigns them (arXiv 2502.17433; ../shared/science.md).
+"""Mechanism labels exactly as the paper's code assigns them (arXiv 2502.17433, fatihdinc/dynamical-phases-stm;
+docs/science.md).
 
 Training curves decide failed / unstable / learned; for learned networks, the PSD ratio of the extended
 autonomous run decides limit cycle (< 0.5) or slow-point manifold. The output-fluctuation criterion of the
-paper's earlier version is computed beside it. Both are batched over a stack of networks.
+paper's earlier version is computed beside it. Everything is batched over a stack of networks.
+
+The reference's quirks are kept on purpose, because the paper's statistics were computed with them:
+- its accuracy and reliability score the reaction window shifted one step earlier, against the targets (an all-zero
+  target step counts as channel 0), with int() truncation of float ms-to-step conversions (`paper_window`), and
+  are rounded to 4 decimals (`paper_metrics`): a perfect network scores 0.95 / ~0.945, not 1;
+- its PSD test runs on the first trial of its batch, whose cue is on input channel 1 (PAPER_CUE), on the states
+  after each update r[1..9L], with the no-post trial length L for every family (`paper_psd_run`);
+- its principal axes come from a randomised PCA, so their signs are arbitrary; rnnzoo fixes each axis's sign
+  (largest-magnitude loading positive: SIGN_CONVENTION) and reports the ratio under the other relative sign and
+  for the other cue beside it (`paper_psd_variants`), so a user can see whether the label is firm.
+The better-founded exact-window metrics (every reaction step against its cue) live in rnnzoo.dynamics.task_metrics.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +50,39 @@ PSD_THRESHOLD = 0.5  # PSD ratio below this: limit cycle
 EXTENDED_TRIALS = 9  # the PSD test runs one trial followed by 8 trial lengths of silence
 FLUCTUATION_TRIALS = 5  # the older criterion reads the last trial length of a 5-trial-length run
 FLUCTUATION_THRESHOLD = 0.1
+PAPER_CUE = 1  # the reference's first trial (the one its PSD test reads) has its cue on input channel 1
+PAPER_DECIMALS = 4  # the reference rounds each step's accuracy and reliability to 4 decimals
+PAPER_DELAY_GRID_MS = 20.0  # the reference writes delays as l * 0.020 s (l * 0.040 s for the long-tau family)
+SIGN_CONVENTION = "each principal axis's largest-magnitude loading is positive"
+PSD_VARIANTS = ("psd_ratio", "psd_ratio_flipped", "psd_ratio_cue0", "psd_ratio_cue0_flipped")
+
+
+def paper_window(task: Task, delay_grid_ms: float = PAPER_DELAY_GRID_MS) -> slice:
+    """The steps the reference scores: [int((cue + T) / dt) - 1, int((cue + T + reaction) / dt) - 1), computed in
+    float seconds as its scripts do (delay = l * grid), so the truncation moves the window where they move it
+    (300 ms: two all-zero target steps; 320 ms: 9 steps). Delays off the grid use delay_ms / 1000."""
+    steps = task.delay_ms / delay_grid_ms
+    delay_s = round(steps) * (delay_grid_ms / 1000) if abs(steps - round(steps)) < 1e-9 else task.delay_ms / 1000
+    cue_s, reaction_s, dt_s = task.cue_ms / 1000, task.reaction_ms / 1000, task.dt_ms / 1000
+    return slice(int(((cue_s + delay_s) / dt_s) - 1), int(((cue_s + delay_s + reaction_s) / dt_s) - 1))
+
+
+def paper_metrics(outputs: torch.Tensor, target_class: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's accuracy and reliability per network, [M] each, rounded to 4 decimals as it records them.
+
+    outputs: [M, B, W, O] on the scored window; target_class: [B, W], the arg-max of the targets there (0 where the
+    target is all zero). p = nan_to_num(o / sum(o)); accuracy = 1 - mean |argmax p - target class|; reliability =
+    mean p of the target class."""
+    p = torch.nan_to_num(outputs / outputs.sum(dim=-1, keepdim=True))
+    target = target_class.unsqueeze(0).expand(p.shape[0], -1, -1)
+    accuracy = 1 - (p.argmax(dim=-1) - target).abs().to(outputs.dtype).mean(dim=(1, 2))
+    reliability = torch.gather(p, -1, target.unsqueeze(-1)).mean(dim=(1, 2, 3))
+    return torch.round(accuracy, decimals=PAPER_DECIMALS), torch.round(reliability, decimals=PAPER_DECIMALS)
+
+
+def paper_target_class(task: Task, window: slice, device: torch.device | str | None = None) -> torch.Tensor:
+    """[B, W]: arg-max of the task's targets on `window` (torch's first-maximum rule: all-zero steps give 0)."""
+    return task.targets(device).argmax(dim=-1)[:, window]
 
 
 def canonical_mechanism(name: str) -> str:
@@ -81,40 +127,63 @@ def extended_run(
     seeds: Sequence[int],
     n_trial_lengths: int = EXTENDED_TRIALS,
     cue: int = 0,
+    after_update: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One trial of cue `cue` followed by silence, n_trial_lengths * L steps in all, noise and random r[0] on,
-    drawn from each network's ANALYSIS stream; returns (outputs [M, T, O], rates [M, T, N])."""
+    drawn from each network's ANALYSIS stream; returns (outputs [M, T, O], rates [M, T, N]).
+
+    rates[:, t] is the state before step t's update (r[0..T-1]), or after it (r[1..T]) with after_update, as the
+    reference's model returns them; outputs are always o[0..T-1], read from the states before each update."""
     L = task.n_steps
-    u = torch.zeros(1, n_trial_lengths * L, weights.n_inputs, dtype=weights.dtype, device=weights.device)
+    T = n_trial_lengths * L
+    u = torch.zeros(1, T + int(after_update), weights.n_inputs, dtype=weights.dtype, device=weights.device)
     u[0, :L] = task.inputs(weights.device, weights.dtype)[cue * task.trials_per_class]
     generators = [stream_generator(s, STREAM_ANALYSIS, weights.device) for s in seeds]
     r0, noise = initial_and_noise(generators, 1, u.shape[1], weights.W_rec)
     with torch.no_grad():
         outputs, rates = simulate(weights, u, alpha, r0=r0, noise=noise)
+    if after_update:
+        return outputs[:, 0, :T], rates[:, 0, 1:]
     return outputs[:, 0], rates[:, 0]
 
 
-def top2_projection(rates: torch.Tensor) -> torch.Tensor:
+def paper_psd_task(task: Task) -> Task:
+    """The task the reference builds its extended run from: the same trial without a post-reaction window."""
+    return replace(task, post_ms=0.0) if task.post_ms else task
+
+
+def paper_psd_run(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int],
+                  cue: int = PAPER_CUE) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's extended run: cue `cue` (its first trial: channel 1), 9 no-post trial lengths, the states
+    after each update; returns (outputs [M, 9L, O], rates [M, 9L, N])."""
+    return extended_run(weights, paper_psd_task(task), alpha, seeds, cue=cue, after_update=True)
+
+
+def top2_projection(rates: torch.Tensor, flip_second: bool = False) -> torch.Tensor:
     """Rates [M, T, N] projected (uncentred) on their top two principal axes (found on centred data), [M, T, 2].
 
-    Each axis's sign is fixed so that its largest-magnitude loading is positive: the PSD ratio depends on it.
+    Each axis's sign is fixed so that its largest-magnitude loading is positive (SIGN_CONVENTION): the PSD ratio
+    depends on the axes' relative sign, which the reference's randomised PCA leaves to chance. flip_second: the
+    other relative sign (flipping both changes nothing).
     """
     x = rates.to(torch.float64)
     _, _, vh = torch.linalg.svd(x - x.mean(dim=1, keepdim=True), full_matrices=False)
     axes = vh[:, :2, :]  # [M, 2, N]
     pivot = axes.abs().argmax(dim=-1, keepdim=True)
     axes = axes * torch.sign(torch.gather(axes, -1, pivot))
+    if flip_second:
+        axes = axes * torch.tensor([1.0, -1.0], dtype=axes.dtype, device=axes.device).view(1, 2, 1)
     return x @ axes.transpose(1, 2)
 
 
-def psd_ratio(rates: torch.Tensor) -> torch.Tensor:
+def psd_ratio(rates: torch.Tensor, flip_second: bool = False) -> torch.Tensor:
     """The reference's PSD ratio per network, [M], from rates [M, T, N] of the extended run.
 
     The time-by-time correlation matrix of the top-2 projection (rows = time points) is Fourier transformed in 2-D;
     the ratio is the share of its power within PSD_RADIUS of the centre. Each row has only two values, so the
     matrix is s s^T with s = sign(pc1 - pc2): the ratio measures how rarely that sign flips (low = oscillation).
     """
-    proj = top2_projection(rates)
+    proj = top2_projection(rates, flip_second)
     centred = proj - proj.mean(dim=-1, keepdim=True)
     norm = centred.norm(dim=-1, keepdim=True)
     unit = torch.where(norm > 0, centred / norm.clamp_min(1e-300), torch.zeros_like(centred))
@@ -133,12 +202,32 @@ def output_fluctuation(outputs: torch.Tensor, trial_length: int) -> torch.Tensor
     return (window - window.mean(dim=1, keepdim=True)).pow(2).mean(dim=(1, 2)).sqrt().to(torch.float32)
 
 
+def paper_psd_variants(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor,
+                       seeds: Sequence[int], chunk: int | None = None) -> dict[str, np.ndarray]:
+    """The reference's PSD ratio (cue 1, SIGN_CONVENTION) and its three variants (the other relative sign, cue 0,
+    both), the output fluctuation of the reference's run, and `label_firm`: whether all four variants give the same
+    label. chunk: networks per PSD batch (bounds the [M, 9L, 9L] correlation matrices' memory)."""
+    M = weights.n_networks
+    chunk = chunk or M
+    out: dict[str, list[np.ndarray]] = {name: [] for name in PSD_VARIANTS + ("fluctuation",)}
+    for cue, suffix in ((PAPER_CUE, ""), (1 - PAPER_CUE, "_cue0")):
+        outputs, rates = paper_psd_run(weights, task, alpha, seeds, cue=cue)
+        if cue == PAPER_CUE:
+            out["fluctuation"].append(output_fluctuation(outputs, paper_psd_task(task).n_steps).cpu().numpy())
+        for flip in (False, True):
+            name = f"psd_ratio{suffix}{'_flipped' if flip else ''}"
+            out[name] = [psd_ratio(rates[i : i + chunk], flip).cpu().numpy() for i in range(0, M, chunk)]
+    result = {name: np.concatenate(parts).astype(np.float32) for name, parts in out.items()}
+    labels = np.stack([result[name] < PSD_THRESHOLD for name in PSD_VARIANTS])
+    result["label_firm"] = labels.all(axis=0) | (~labels).all(axis=0)
+    return result
+
+
 def mechanism_scores(
     weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int]
 ) -> dict[str, np.ndarray]:
-    """PSD ratio, output fluctuation and the PSD-based mechanism ('cycle' / 'manifold') of each network."""
-    outputs, rates = extended_run(weights, task, alpha, seeds)
-    ratio = psd_ratio(rates).cpu().numpy()
-    fluctuation = output_fluctuation(outputs, task.n_steps).cpu().numpy()
-    mechanism = np.where(ratio < PSD_THRESHOLD, "cycle", "manifold")
-    return {"psd_ratio": ratio, "fluctuation": fluctuation, "mechanism": mechanism}
+    """The paper's PSD ratio (its trial, its states, SIGN_CONVENTION), the output fluctuation, the PSD-based
+    mechanism ('cycle' / 'manifold'), the three other PSD variants and whether the label is firm, per network."""
+    scores = paper_psd_variants(weights, task, alpha, seeds)
+    scores["mechanism"] = np.where(scores["psd_ratio"] < PSD_THRESHOLD, "cycle", "manifold")
+    return scores

@@ -2,7 +2,7 @@
 learning rate per delay and its power-law scaling, the manifold share against the delay, and the reference's
 boundary fits. Everything reads only the networks table, so it runs on a zoo's metadata without loading weights.
 
-Definitions (../shared/science.md):
+Definitions (docs/science.md):
 - learned = mechanism "cycle" or "manifold"; "unstable" (learned, then lost) and "failed" count as not learned.
 - critical learning rate at a delay = the largest rate at which at least half of the seeds learn, interpolated
   linearly in log(lr) to where the learned fraction crosses one half between that rate and the next larger one;
@@ -30,7 +30,7 @@ from rnnzoo.labels import MECHANISMS
 
 LEARNED = ("cycle", "manifold")
 THRESHOLD = 0.5
-PAPER_EXPONENTS = {  # read from the paper's figures (../shared/science.md): exponent, +-, R^2
+PAPER_EXPONENTS = {  # read from the paper's figures (docs/science.md): exponent, +-, R^2
     "nopost/no_learning": (-2.72, 0.07, 0.98),
     "nopost/slow_point": (-4.05, 0.10, 0.99),
     "post/no_learning": (-2.65, 0.23, 0.93),
@@ -368,10 +368,117 @@ def manifold_fraction_fits(zoo: Any, family: str | None = None, n_boot: int = 10
     return pd.DataFrame(rows, columns=["lr", "a_ms", "lo", "hi", "n_delays", "n_learned", "rmse"])
 
 
-# ---- the reference's boundary fits ---------------------------------------------------------------------------------
+# ---- the reference's boundary fits, with its own estimators (Figures/Figure4, FigureS5, FigureS6) ----------------
+REFERENCE_SLOW_POINT_RATES = 25  # the reference fits the slow-point boundary on its 25 largest rates only
+REFERENCE_MIN_PEAK = 0.1  # ... and skips a rate (or response length) whose fraction never reaches 0.1
+
+
+def _exp_saturation(T: np.ndarray, x0: float, k: float) -> np.ndarray:
+    return np.where(T < x0, 0.0, 1 - np.exp(-k * (T - x0)))
+
+
+def _rising_logistic(T: np.ndarray, x0: float, k: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-k * (T - x0)))
+
+
+def _falling_logistic(x: np.ndarray, x0: float, k: float) -> np.ndarray:
+    return 1 / (1 + np.exp(k * (x - x0)))
+
+
+def _curve_fit(model, x: np.ndarray, y: np.ndarray, p0: list[float], **kw) -> tuple[np.ndarray, np.ndarray] | None:
+    """scipy's curve_fit as the reference calls it; None where it does not converge (the reference would stop)."""
+    import warnings
+
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return curve_fit(model, x, y, p0=p0, **kw)
+    except (RuntimeError, ValueError):
+        return None
+
+
+def reference_line(x: Iterable[float], y: Iterable[float]) -> dict | None:
+    """log y = B log x + log A by curve_fit, as the reference fits lr against x0: B, its stderr from the fit's
+    covariance, and R^2 from scipy.stats.linregress on the same points. None with fewer than 3 points."""
+    from scipy import stats
+
+    lx, ly = np.log(np.asarray(list(x), float)), np.log(np.asarray(list(y), float))
+    if lx.size < 3:
+        return None
+    fitted = _curve_fit(lambda a, B, logA: B * a + logA, lx, ly, p0=[1.0, 1.0])
+    if fitted is None:
+        return None
+    popt, pcov = fitted
+    r = stats.linregress(lx, ly).rvalue
+    return {"exponent": float(popt[0]), "stderr": float(np.sqrt(pcov[0, 0])), "prefactor": float(np.exp(popt[1])),
+            "r2": float(r**2), "n_points": int(lx.size)}
+
+
+def reference_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> dict:
+    """The reference's two boundary fits with its own estimators (scipy's curve_fit, p0 = [0.1, 0.1]):
+
+    - no learning: per lr, the not-learned fraction (failed or unstable) against T fitted by 0 below x0 and
+      1 - exp(-k (T - x0)) above; rates whose fraction never reaches 0.1 are skipped; x0 > 0 kept;
+    - slow point: per lr, among its 25 largest rates, the manifold fraction of ALL networks fitted by
+      1 / (1 + exp(-k (T - x0))) (amplitude 1); same skipping;
+    then log lr against log x0 by curve_fit (stderr from its covariance, R^2 from linregress)."""
+    g = grid(zoo, family, include_synthetic)
+    frac = _fractions(g.counts())
+    order = np.argsort(-g.lrs)  # largest rate first, as the reference's lr_all
+    out = {}
+    for name, series, model, n_rates in (
+            ("no_learning", 1 - frac["learned"], _exp_saturation, len(order)),
+            ("slow_point", frac["manifold"], _rising_logistic, REFERENCE_SLOW_POINT_RATES)):
+        per_lr = []
+        for l in order[:n_rates]:
+            y = series[:, l]
+            keep = np.isfinite(y)
+            if keep.sum() < 3 or np.max(y[keep]) < REFERENCE_MIN_PEAK:
+                continue
+            fitted = _curve_fit(model, g.delays[keep].astype(float), y[keep], p0=[0.1, 0.1])
+            if fitted is None:
+                per_lr.append({"lr": float(g.lrs[l]), "x0_ms": None, "k_per_ms": None, "converged": False})
+                continue
+            x0, k = (float(v) for v in fitted[0])
+            per_lr.append({"lr": float(g.lrs[l]), "x0_ms": x0, "k_per_ms": k, "converged": True})
+        used = [r for r in per_lr if r["converged"] and r["x0_ms"] > 0]
+        fit = reference_line([r["x0_ms"] for r in used], [r["lr"] for r in used])
+        out[name] = {"per_lr": per_lr, "fit": fit, "estimator": "reference (scipy curve_fit)"}
+    return out
+
+
+def reference_control_fit(zoo: Any, family: str = "control", include_synthetic: bool = False) -> dict:
+    """The reference's analysis of the no-memory control (FigureS6): per response length T, the not-learned
+    fraction against log lr fitted by 1 / (1 + exp(k (log lr - x0))) (curve_fit, p0 = [-5, -10]); critical lr =
+    exp(x0); then log lr_c against log T (paper: T^(-0.38 +- 0.02)). Lengths whose fraction never reaches 0.1 are
+    skipped."""
+    table = networks_frame(zoo, family, include_synthetic)
+    table = table.assign(not_learned=~table["mechanism"].isin(LEARNED))
+    per_length = []
+    for reaction, part in table.groupby("reaction_ms"):
+        by_lr = part.groupby("lr")["not_learned"].mean().sort_index(ascending=False)
+        y = by_lr.to_numpy(float)
+        if np.max(y) < REFERENCE_MIN_PEAK:
+            continue
+        fitted = _curve_fit(_falling_logistic, np.log(by_lr.index.to_numpy(float)), y, p0=[-5.0, -10.0],
+                            maxfev=1_000_000)
+        lr_c = float(np.exp(fitted[0][0])) if fitted is not None else 0.0
+        # curve_fit from p0 = [-5, -10] sometimes runs x0 to -inf (lr_c = 0), where the reference's log would fail
+        converged = bool(np.isfinite(lr_c) and lr_c > 0)
+        per_length.append({"response_ms": float(reaction), "lr_c": lr_c if converged else None, "converged": converged})
+    used = [r for r in per_length if r["converged"]]
+    return {"per_length": per_length, "fit": reference_line([r["response_ms"] for r in used], [r["lr_c"] for r in used]),
+            "paper": {"exponent": PAPER_EXPONENTS["control/no_learning"][0],
+                      "pm": PAPER_EXPONENTS["control/no_learning"][1]}}
+
+
+# ---- rnnzoo's boundary estimators (grid searches, kept beside the reference's) --------------------------------------
 def fit_onset(delays: Iterable[float], fraction: Iterable[float]) -> tuple[float, float, float]:
     """(x0, k, sse) of fraction = 0 for T < x0 and 1 - exp(-k (T - x0)) above, by grid search (the reference's
-    model of the not-learned fraction at one lr)."""
+    model of the not-learned fraction at one lr, fitted without curve_fit's dependence on its starting point)."""
     T, f = np.asarray(list(delays), float), np.asarray(list(fraction), float)
     keep = np.isfinite(f)
     T, f = T[keep], f[keep]
@@ -401,10 +508,10 @@ def fit_logistic(delays: Iterable[float], fraction: Iterable[float]) -> tuple[fl
     return float(x0[i]), float(width[j]), float(amp[i, j]), float(sse[i, j])
 
 
-def reference_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> dict:
-    """The reference's two boundary fits: per lr the onset x0 of not learning (0 then 1 - exp) and the midpoint x0
-    of the manifold fraction (logistic); then lr against x0 on log-log axes. An x0 counts only when it lies
-    strictly inside the delays sampled (with T > 0)."""
+def grid_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> dict:
+    """rnnzoo's boundary fits: the reference's two models fitted by grid search (global, no starting point), the
+    slow-point logistic with a free amplitude, every rate used; an x0 counts only when it lies strictly inside the
+    delays sampled (T > 0); then lr against x0 on log-log axes (fit_power_law)."""
     g = grid(zoo, family, include_synthetic)
     frac = _fractions(g.counts())
     lo, hi = g.delays.min(), g.delays.max()
@@ -422,7 +529,7 @@ def reference_boundaries(zoo: Any, family: str | None = None, include_synthetic:
                            **({"k_per_ms": res[1]} if name == "no_learning" else {"width_ms": res[1], "amplitude": res[2]})})
         used = [r for r in per_lr if r["inside"]]
         fit = fit_power_law([r["x0_ms"] for r in used], [r["lr"] for r in used]).to_dict() if len(used) >= 2 else None
-        out[name] = {"per_lr": per_lr, "fit": fit}
+        out[name] = {"per_lr": per_lr, "fit": fit, "estimator": "rnnzoo (grid search)"}
     return out
 
 
@@ -439,6 +546,7 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
     raw_fit = critical_raw.get("fit") or {}
     manifold = manifold_fraction_fits(table, family, n_boot=n_boot, seed=seed, include_synthetic=True)
     reference = reference_boundaries(table, family, include_synthetic=True)
+    grid_fits = grid_boundaries(table, family, include_synthetic=True)
     fit = critical.get("fit") or {}
     summary = {  # the headline numbers, for READMEs and dataset cards
         "critical_exponent": fit.get("exponent"), "critical_exponent_stderr": fit.get("stderr"),
@@ -448,7 +556,11 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "raw_critical_exponent": raw_fit.get("exponent"), "raw_critical_exponent_ci": [raw_fit.get("lo"), raw_fit.get("hi")],
         "raw_critical_fit_delays_ms": critical_raw["fit_delays_ms"],
         "reference_no_learning_exponent": (reference["no_learning"]["fit"] or {}).get("exponent"),
+        "reference_no_learning_stderr": (reference["no_learning"]["fit"] or {}).get("stderr"),
         "reference_slow_point_exponent": (reference["slow_point"]["fit"] or {}).get("exponent"),
+        "reference_slow_point_stderr": (reference["slow_point"]["fit"] or {}).get("stderr"),
+        "grid_no_learning_exponent": (grid_fits["no_learning"]["fit"] or {}).get("exponent"),
+        "grid_slow_point_exponent": (grid_fits["slow_point"]["fit"] or {}).get("exponent"),
         "manifold_a_ms": {f"{r['lr']:.4g}": _clean(r["a_ms"]) for r in manifold.to_dict(orient="records")},
     }
     return {
@@ -464,6 +576,7 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "critical_raw": critical_raw,
         "manifold_fits": _records(manifold),
         "reference_fits": reference,
+        "grid_fits": grid_fits,
         "paper_exponents": {k: {"exponent": v[0], "pm": v[1], "r2": v[2]} for k, v in PAPER_EXPONENTS.items()},
         "theory_exponents": dict(THEORY_EXPONENTS),
     }

@@ -39,10 +39,14 @@ def column_name(key: str, columns: list[str]) -> str:
 
 def _normalise(column: str, value: Any) -> Any:
     if column == "mechanism":
-        if isinstance(value, (list, tuple, set)):
-            return [canonical_mechanism(v) for v in value]
-        if isinstance(value, str):
-            return canonical_mechanism(value)
+        try:
+            if isinstance(value, (list, tuple, set)):
+                return [canonical_mechanism(v) for v in value]
+            if isinstance(value, str):
+                return canonical_mechanism(value)
+        except ValueError as exc:  # a query mistake like any other: one error type for every bad query
+            raise QueryError(f"{exc}; rnnzoo.classify's own labels (fixed, irregular, ...) are in the "
+                             "`dynamics_label` column") from exc
     return value
 
 
@@ -109,17 +113,66 @@ def _mask(series: pd.Series, value: Any) -> np.ndarray:
     if isinstance(value, (list, set, frozenset, np.ndarray, pd.Index, pd.Series)):
         if len(value) == 0:
             raise QueryError(f"an empty list for {series.name!r} matches nothing; give at least one value")
-        mask = np.zeros(len(series), dtype=bool)
-        for v in value:
-            mask |= _equal(series, v.item() if isinstance(v, np.generic) else v)
-        return mask
+        return _any_of(series, value)
     return _equal(series, value)
+
+
+def _any_of(series: pd.Series, values: Any) -> np.ndarray:
+    """Rows equal to any of `values`, in time that grows with rows + values (not their product): a hash lookup
+    (Series.isin), or for float columns a sorted search of the tolerance intervals."""
+    values = list(values) if not isinstance(values, np.ndarray) else values
+    array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    missing = pd.isna(array) if array.dtype == object or array.dtype.kind == "f" else np.zeros(len(array), bool)
+    present = array[~missing]
+    _check_types(series, present)
+    mask = series.isna().to_numpy() if missing.any() else np.zeros(len(series), dtype=bool)
+    if not present.size:
+        return mask
+    if pd.api.types.is_float_dtype(series.dtype):
+        return mask | _near_any(series.to_numpy(dtype=float), present.astype(float))
+    return mask | series.isin(present.tolist() if present.dtype == object else present).to_numpy()
+
+
+def _check_types(series: pd.Series, values: np.ndarray) -> None:
+    """_check_type for every value, at numpy speed when the array's dtype already says what they are."""
+    dtype, kind = series.dtype, values.dtype.kind
+    if pd.api.types.is_bool_dtype(dtype) and kind == "b":
+        return
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) and kind in "iuf":
+        return
+    if not pd.api.types.is_numeric_dtype(dtype) and kind == "U":
+        return
+    if kind == "O":  # a Python list: let pandas infer what it holds, in C
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if pd.api.types.is_bool_dtype(dtype):
+            if inferred == "boolean":
+                return
+        elif pd.api.types.is_numeric_dtype(dtype):
+            if inferred in ("integer", "floating", "mixed-integer-float"):
+                return
+        elif inferred == "string":
+            return
+    for v in values:
+        _check_type(series, v.item() if isinstance(v, np.generic) else v)
+
+
+def _near_any(column: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """column[i] within FLOAT_RTOL of some value (np.isclose(column, v, rtol, atol=0) for any v), vectorised:
+    the intervals [v - tol, v + tol] sorted by their low end, with the running maximum of their high ends."""
+    tol = np.abs(values) * FLOAT_RTOL
+    low, high = values - tol, values + tol
+    order = np.argsort(low, kind="stable")
+    low, reach = low[order], np.maximum.accumulate(high[order])
+    at = np.searchsorted(low, column, side="right") - 1
+    inside = at >= 0
+    inside[inside] = reach[at[inside]] >= column[inside]
+    return inside
 
 
 def _available(series: pd.Series, value: Any) -> str:
     values = pd.unique(series.dropna())
     targets = [value] if _is_number(value) else list(value) if isinstance(value, (list, tuple)) else []
-    targets = [t for t in targets if _is_number(t)]
+    targets = [t for t in targets[:5] if _is_number(t)]  # the nearest to a few values: enough to show the grid
     if len(values) > 12 and pd.api.types.is_numeric_dtype(series.dtype) and targets:
         nearest = set()
         for t in targets:
@@ -130,6 +183,15 @@ def _available(series: pd.Series, value: Any) -> str:
         if close:
             return f"closest available: {', '.join(close)} ({len(values)} distinct values)"
     return f"available: {', '.join(map(_fmt, sorted(values)[:40]))}" + (" ..." if len(values) > 40 else "")
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """repr of a query value, cut for long lists (a million ids must not become a million-id message)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    count = f" ({len(value):,} values)" if hasattr(value, "__len__") else ""
+    return text[:limit] + "..." + count
 
 
 def _fmt(v: Any) -> str:
@@ -146,11 +208,11 @@ def apply_query(table: pd.DataFrame, query: dict[str, Any], what: str = "the zoo
         column_mask = _mask(table[column], value)
         if not column_mask.any():
             how = "in the range" if isinstance(value, tuple) else "matching" if callable(value) else "="
-            shown = getattr(value, "__name__", "the callable") if callable(value) else repr(value)
+            shown = getattr(value, "__name__", "the callable") if callable(value) else _short(value)
             raise QueryError(f"no network in {what} has {column} {how} {shown}; {_available(table[column], value)}")
         mask &= column_mask
     if not mask.any():
-        summary = ", ".join(f"{k}={v!r}" for k, v in query.items())
+        summary = ", ".join(f"{k}={_short(v)}" for k, v in query.items())
         raise QueryError(
             f"no network in {what} matches all of {summary} at once (each matches some networks alone); "
             "loosen one condition, or inspect rnnzoo.load(...).metadata to see what exists"

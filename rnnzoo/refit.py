@@ -3,8 +3,8 @@
 The layer between the solver (rnnzoo.cornn: tensors only) and the zoo (rnnzoo.zoo turns what this returns into
 Networks and tables). It works on Weights, Tasks, alphas and seeds; it imports neither Zoo nor Network.
 
-Mechanism names follow one vocabulary (rnnzoo.labels.MECHANISMS, plus classify's 'fixed' and 'irregular'), and
-each column says which definition it follows:
+Mechanism names follow one vocabulary (rnnzoo.labels.MECHANISMS and rnnzoo.analysis.classify.DYNAMICS_LABELS,
+which contains them), and each column says which definition it follows:
 - label_true / label_refit: rnnzoo.analysis.classify's `label` judged on the canonical evaluation, the same rule
   for both (no training curves: the refit has none), so 'unstable' never appears here;
 - reference_label_true / reference_label_refit: the reference PSD test (classify's `reference_label`);

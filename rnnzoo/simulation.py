@@ -28,6 +28,9 @@ class Simulation:
     `rnnzoo.refit(sim.rates[m], sim.inputs[m], ...)` fits network m from its own recording. rates[:, :, t] is the
     state before step t's update; inputs[:, :, t] drives that update; outputs[:, :, t] is read from rates[:, :, t].
     inputs and targets are the task's, the same for every network (expanded views, no copies).
+    accuracy / reliability are exact-window metrics (every reaction step against its cue, rnnzoo.dynamics.
+    task_metrics), the zoo's final_accuracy / final_reliability; the paper's shifted-window numbers are the
+    training curves' `accuracy` / `reliability` (rnnzoo.labels.paper_metrics).
     """
 
     inputs: torch.Tensor  # [M, B, T, I]
@@ -60,7 +63,7 @@ def run_task(
         r0, noise = initial_and_noise(generators, task.n_trials, task.n_steps, weights.W_rec, noise_std=noise_std)
         outputs, rates = simulate(weights, inputs, alpha, r0=r0, noise=noise)
         loss = weighted_mse(outputs, targets, task.loss_weights(weights.device, weights.dtype))
-        accuracy, reliability = task_metrics(outputs, task.cues(weights.device), task.eval_window)
+        accuracy, reliability = task_metrics(outputs, task.cues(weights.device), task.reaction_window)
     M = weights.n_networks
     return Simulation(inputs.expand(M, *inputs.shape), targets.expand(M, *targets.shape), outputs, rates, loss,
                       accuracy, reliability)

@@ -2,41 +2,19 @@
 
 A source answers one question, `path(rel)`: the local path of one file of the zoo, fetching it first if it is
 remote. The loader reads the manifest and the networks table first and asks for weight shards only when a query
-needs them.
+needs them. The interface itself lives in rnnzoo.source, below both this module and rnnzoo.hub, so the Hub source
+does not import the module that chooses it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
 
-from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, read_manifest
+from rnnzoo.source import Source  # re-exported: `from rnnzoo.sources import Source` keeps working
+from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, check_relpath
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
-
-
-class Source:
-    """A zoo's files, addressed by their path relative to the zoo's root."""
-
-    name: str = "?"
-
-    def path(self, rel: str) -> Path:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def prefetch(self, rels: Iterable[str]) -> None:
-        """Make the given files local in one go before they are read one by one (remote sources download)."""
-
-    def read_rows(self, rel: str, rows: Any) -> dict | None:
-        """Rows of one weight shard read remotely by byte range, or None: read the local file from path(rel)."""
-        return None
-
-    def manifest(self) -> dict:
-        """The zoo's manifest.json, its format version checked."""
-        return read_manifest(self.path(MANIFEST).parent)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
 
 
 class LocalSource(Source):
@@ -57,7 +35,8 @@ class LocalSource(Source):
             )
 
     def path(self, rel: str) -> Path:
-        return self.root / rel
+        """The file `rel` of this zoo; a path leaving the folder ('..', absolute) is a ZooFormatError."""
+        return self.root / check_relpath(rel, self.name)
 
 
 def resolve_source(source: str | os.PathLike | Source | None = None, revision: str | None = None) -> Source:
@@ -77,8 +56,25 @@ def resolve_source(source: str | os.PathLike | Source | None = None, revision: s
     if text.startswith("hf://") or _looks_like_repo_id(text):
         from rnnzoo.hub import HubSource, LazyHubSource
 
-        return (LazyHubSource if text.startswith("hf://") else HubSource)(text, revision=revision)
+        hub = (LazyHubSource if text.startswith("hf://") else HubSource)(text, revision=revision)
+        hub.local_hint = None if text.startswith("hf://") else local_lookalike(text)
+        return hub
     return LocalSource(text)  # raises the clear "does not exist" error
+
+
+def local_lookalike(text: str) -> str | None:
+    """A sentence for an 'ORG/NAME' address whose ORG is a folder here: it was most likely a local path with a
+    typo in NAME (the Hub is still asked, since a folder may share an organisation's name), else None."""
+    path = Path(text)
+    if not path.parent.is_dir() or path.exists():
+        return None
+    import difflib
+
+    names = sorted(p.name for p in path.parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(f'{path.parent.as_posix()}/{c}' for c in close)}?" if close else ""
+    return (f"{text} is not a local zoo folder: {path.parent.resolve()} exists but holds no {path.name!r}{hint} "
+            f"(write ./{text} to mean a local folder only)")
 
 
 def _looks_like_repo_id(text: str) -> bool:

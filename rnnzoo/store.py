@@ -10,14 +10,18 @@ Layout of a zoo folder (format version FORMAT_VERSION):
     trajectories/                   zarr v3 rates and outputs on the canonical trials (see rnnzoo.trajectories)
     README.md, figures/             the dataset card (YAML `configs` point at the Parquet tables only) and its figures
 
-Every write goes to a temporary name, is fsynced and renamed, so a killed writer never leaves a file that looks
-complete. Nothing here unpickles anything.
+Every write goes to a temporary name ('.NAME.RANDOM.tmp', see rnnzoo.leftovers), is fsynced and renamed, so a killed
+writer never leaves a file that looks complete; what it leaves is hidden, never recorded, flagged by verify_zoo
+and removed by the next generation run (rnnzoo.leftovers). Wall-clock times and local paths go to RUN_LOG, never
+into a recorded file, so a resumed run records the same bytes as an uninterrupted one. Nothing here unpickles
+anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -33,13 +37,15 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
 
 from rnnzoo.dynamics import Weights
+from rnnzoo.leftovers import find_debris
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the paper's labels exactly (shifted-window curves, its PSD trial), exact_* beside them
 MANIFEST = "manifest.json"
 CARD = "README.md"
 NETWORKS_TABLE = "networks.parquet"
 WEIGHTS_DIR = "weights"
 CURVES_DIR = "curves"
+CHECKPOINTS_DIR = "checkpoints"
 JOBS_DIR = "jobs"
 ROW_GROUP_BYTES = 100 * 2**20
 _UMASK = os.umask(0)
@@ -79,7 +85,14 @@ NETWORK_SCHEMA = pa.schema(
         ("mechanism", pa.string()),
         ("label", pa.int8()),
         ("psd_ratio", pa.float32()),
+        ("psd_ratio_flipped", pa.float32()),
+        ("psd_ratio_cue0", pa.float32()),
+        ("psd_ratio_cue0_flipped", pa.float32()),
+        ("label_firm", pa.bool_()),
         ("fluctuation", pa.float32()),
+        ("exact_outcome", pa.string()),
+        ("train_exact_accuracy", pa.float32()),
+        ("train_exact_reliability", pa.float32()),
         # Dynamics diagnostics (rnnzoo.analysis.diagnose); null when a writer does not compute them.
         ("dynamics_label", pa.string()),
         ("period_steps", pa.float32()),
@@ -87,21 +100,32 @@ NETWORK_SCHEMA = pa.schema(
         ("amplitude", pa.float32()),
         ("n_slow_points", pa.int16()),
         ("slowest_speed", pa.float32()),
+        ("regime_cue0", pa.string()),
+        ("regime_cue1", pa.string()),
+        ("period_steps_cue1", pa.float32()),
+        ("end_separation", pa.float32()),
         ("shard", pa.string()),
         ("row", pa.int32()),
         ("weights_sha256", pa.string()),
+        # Training checkpoints (null when the preset keeps none): the steps, 0 = initial weights, last = final;
+        # rows checkpoint_row .. checkpoint_row + len(steps) - 1 of checkpoint_shard, in step order.
+        ("checkpoint_steps", pa.list_(pa.int32())),
+        ("checkpoint_shard", pa.string()),
+        ("checkpoint_row", pa.int32()),
         ("curves", pa.string()),
         ("job", pa.int32()),
         ("synthetic", pa.bool_()),
     ]
 )
 
-OPTIONAL_COLUMNS = ("weights_sha256",)  # filled at assembly; null in tables written by older code
-DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed")
+OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row")  # filled at assembly; null in tables written by older code
+DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed",
+                      "regime_cue0", "regime_cue1", "period_steps_cue1", "end_separation")
 
 CURVES_SCHEMA = pa.schema(
     [("id", pa.string())]
-    + [(name, pa.list_(pa.float32())) for name in ("loss", "accuracy", "reliability", "grad_norm")]
+    + [(name, pa.list_(pa.float32())) for name in ("loss", "accuracy", "reliability", "grad_norm", "exact_accuracy",
+                                                    "exact_reliability")]
 )
 
 
@@ -120,14 +144,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """fsync every file and folder under root, and root itself: a folder written in place (zarr) is durable
+    before it is renamed into the zoo, as every single file is by atomic_path."""
+    for folder, _, names in os.walk(root, topdown=False):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(folder)
+
+
+def _fsync_dir(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_run_log(root: str | os.PathLike, entry: dict) -> None:
+    """Append one JSON line to the zoo's run log (RUN_LOG): what differs from run to run (wall-clock times, local
+    paths, hosts) and so must stay out of the manifest, the card and the figures. Never listed or published."""
+    path = Path(root) / RUN_LOG
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> str:
@@ -214,6 +262,12 @@ def read_shard(path: str | os.PathLike, rows: Sequence[int] | None = None) -> We
         missing = [n for n in names if n not in f.keys()]
         if missing:
             raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
+        slices = {n: f.get_slice(n) for n in names}
+        for n, part in slices.items():
+            if part.get_dtype() != WEIGHT_DTYPE:
+                raise ZooFormatError(f"weight shard {path} stores {n} as {part.get_dtype()!r}; rnnzoo stores weights "
+                                     f"as float32 ({WEIGHT_DTYPE}) only: re-download it or regenerate its job")
+        _check_shapes({n: tuple(part.get_shape()) for n, part in slices.items()}, path)
         if rows is None:
             return Weights(**{n: f.get_tensor(n) for n in names})
         rows = np.asarray(rows, dtype=np.int64)
@@ -244,7 +298,28 @@ def _open_shard(path: str | os.PathLike):
 
 
 # ---- fast partial reads: the header parsed by hand, the data memory-mapped --------------------------------------
-_SAFETENSORS_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
+WEIGHT_DTYPE = "F32"  # the only dtype a weight shard may hold: the digests and the simulator are float32
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tensor_entry(info: object, name: str, path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...], tuple[int, int]]:
+    """(dtype, shape, (begin, end)) of one tensor's header entry, refusing anything but float32 and whole,
+    non-negative, ordered numbers (a crafted header must not reach numpy as a negative shape or a string)."""
+    if not isinstance(info, dict):
+        raise _damaged(path, f"tensor {name}'s header entry is not an object")
+    if info.get("dtype") != WEIGHT_DTYPE:
+        raise ZooFormatError(f"weight shard {path} stores {name} as {info.get('dtype')!r}; rnnzoo stores weights as "
+                             f"float32 ({WEIGHT_DTYPE}) only: the file was not written by rnnzoo or was altered; "
+                             "re-download it or regenerate its job")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or not all(_whole(x) for x in shape):
+        raise _damaged(path, f"tensor {name} has shape {shape!r}, not a list of non-negative whole numbers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_whole(x) for x in offsets) or offsets[0] > offsets[1]:
+        raise _damaged(path, f"tensor {name} has data_offsets {offsets!r}, not two ordered non-negative whole numbers")
+    return np.dtype(np.float32), tuple(shape), (offsets[0], offsets[1])
 
 
 def _damaged(path: str | os.PathLike, why: str) -> ZooFormatError:
@@ -266,20 +341,29 @@ def shard_layout(fh: BinaryIO, size: int, path: str | os.PathLike) -> dict[str, 
         header = json.loads(fh.read(n))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _damaged(path, f"header is not JSON: {exc}") from exc
-    check_format_version((header.pop("__metadata__", None) or {}).get("format_version"), path)
+    if not isinstance(header, dict):
+        raise _damaged(path, f"header is a JSON {type(header).__name__}, not an object")
+    meta = header.pop("__metadata__", None)
+    check_format_version(meta.get("format_version") if isinstance(meta, dict) else None, path)
     missing = [name for name in Weights.names() if name not in header]
     if missing:
         raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
     layout = {}
     for name in Weights.names():
-        info = header[name]
-        dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
-        begin, end = (8 + n + int(x) for x in info["data_offsets"])
-        shape = tuple(int(x) for x in info["shape"])
-        if dtype is None or end > size or end - begin != int(np.prod(shape)) * np.dtype(dtype).itemsize:
-            raise _damaged(path, f"tensor {name} has dtype {info.get('dtype')} or offsets that do not fit the file")
-        layout[name] = (np.dtype(dtype), shape, begin)
+        dtype, shape, (begin, end) = _tensor_entry(header[name], name, path)
+        begin, end = 8 + n + begin, 8 + n + end
+        if end > size or end - begin != math.prod(shape) * dtype.itemsize:
+            raise _damaged(path, f"tensor {name}'s offsets do not fit the file or its shape {shape}")
+        layout[name] = (dtype, shape, begin)
+    _check_shapes({name: shape for name, (_, shape, _) in layout.items()}, path)
     return layout
+
+
+def _check_shapes(shapes: dict[str, tuple[int, ...]], path: str | os.PathLike) -> None:
+    """Every tensor stacks the same networks: W_* are [M, a, b], b_* are [M, a], one M for all."""
+    wrong = [f"{name} {shape}" for name, shape in shapes.items() if len(shape) != (3 if name.startswith("W") else 2)]
+    if wrong or len({shape[0] for shape in shapes.values()}) != 1:
+        raise _damaged(path, f"its tensors do not stack one set of networks ({', '.join(f'{n} {s}' for n, s in shapes.items())})")
 
 
 def shard_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -295,13 +379,24 @@ def shard_arrays(path: Path) -> dict[str, np.ndarray]:
             for name, (dtype, shape, begin) in layout.items()}
 
 
-def check_format_version(version: str | int | None, where: str | os.PathLike) -> None:
+def check_format_version(version: object, where: str | os.PathLike) -> None:
+    """Refuse a missing, malformed (not a whole number) or newer format version, naming `where` and the fix."""
     if version is None:
         raise ZooFormatError(f"{where} carries no format version; it was not written by rnnzoo")
+    text = str(version)
+    if isinstance(version, bool) or not isinstance(version, (int, str)) or not text.isascii() or not text.isdigit():
+        raise ZooFormatError(f"{where} has format version {version!r}, which is not a whole number; the file is "
+                             "damaged or was not written by rnnzoo: re-download it (`rnnzoo verify DIR` checks all)")
     if int(version) > FORMAT_VERSION:
         raise ZooFormatError(
             f"{where} has format version {version}, newer than this rnnzoo reads ({FORMAT_VERSION}); "
-            "upgrade with `pip install -U rnnzoo`"
+            "upgrade rnnzoo: pull its repository and reinstall it (`pip install -e .` in the clone)"
+        )
+    if int(version) < FORMAT_VERSION:
+        raise ZooFormatError(
+            f"{where} has format version {version}, older than this rnnzoo reads ({FORMAT_VERSION}): its labels are "
+            "not the paper's (version 2 scores and labels as the paper's code does); regenerate it with "
+            "`python generation/run.py --preset NAME --out NEW_DIR`, or read it with rnnzoo 0.1"
         )
 
 
@@ -335,13 +430,30 @@ def curves_table(ids: Sequence[str], curves: dict[str, Sequence[np.ndarray]]) ->
 
 
 # ---- manifest --------------------------------------------------------------------------------------------------
-def file_records(root: str | os.PathLike, exclude: Sequence[str] = (MANIFEST,)) -> dict[str, dict]:
-    """sha256 and size of every file under root (relative POSIX paths), skipping temporary files."""
+RUN_LOG = "run-log.jsonl"  # wall-clock times and local paths of each generation run: never in the manifest
+DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures")  # folders holding only the zoo's own files
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_FIX = "the zoo was damaged or altered: re-download it (`rnnzoo verify DIR` lists every problem)"
+
+
+def check_relpath(rel: object, where: str | os.PathLike) -> str:
+    """`rel` if it names a file inside the zoo folder (relative POSIX path without '..', '.', empty parts,
+    backslashes or a drive), else a ZooFormatError: a crafted table or manifest must not reach other files."""
+    if (not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel
+            or re.match(r"[A-Za-z]:", rel) or any(part in ("", ".", "..") for part in rel.split("/"))):
+        raise ZooFormatError(f"{where} names the file {rel!r}, which is not a path inside the zoo folder "
+                             f"(absolute, or climbing out with '..'); {_FIX}")
+    return rel
+
+
+def file_records(root: str | os.PathLike, exclude: Sequence[str] = (MANIFEST, RUN_LOG)) -> dict[str, dict]:
+    """sha256 and size of every file under root (relative POSIX paths), skipping anything hidden (temporary
+    files and folders of writes in progress or killed, .git, .cache) and the run log."""
     root = Path(root)
     records = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        if rel in exclude or path.name.startswith(".") or "/." in rel:
+        if rel in exclude or any(part.startswith(".") for part in rel.split("/")):
             continue
         records[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     return records
@@ -355,6 +467,8 @@ def write_manifest(root: str | os.PathLike, info: dict) -> dict:
 
 
 def read_manifest(root: str | os.PathLike) -> dict:
+    """manifest.json of the zoo at root, checked: a JSON object in UTF-8, a format version this rnnzoo reads, and
+    a `files` mapping of paths inside the zoo to records {"sha256": 64 hex digits, "bytes": size}."""
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise ZooFormatError(
@@ -362,26 +476,61 @@ def read_manifest(root: str | os.PathLike) -> dict:
             "(finish it with `python generation/run.py --preset NAME --out DIR`, which resumes)"
         )
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ZooFormatError(f"{path} is not UTF-8 text ({exc}); it is damaged: re-download it") from exc
     except json.JSONDecodeError as exc:
         raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+    if not isinstance(manifest, dict):
+        raise ZooFormatError(f"{path} holds a JSON {type(manifest).__name__}, not an object; it is damaged or not an "
+                             "rnnzoo manifest: re-download it")
     check_format_version(manifest.get("format_version"), path)
+    check_file_records(manifest.get("files"), path)
     return manifest
 
 
+def check_file_records(files: object, path: str | os.PathLike) -> None:
+    """Refuse a manifest's `files` unless every entry maps a path inside the zoo to a sha256 and a byte count."""
+    if not isinstance(files, dict) or not files:
+        raise ZooFormatError(f"{path} lists no files; it is damaged: re-download it (or rerun the generation "
+                             "command, which reassembles the zoo)")
+    for rel, record in files.items():
+        check_relpath(rel, path)
+        if not isinstance(record, dict):
+            raise ZooFormatError(f"{path}: the entry of {rel} is not an object with sha256 and bytes; {_FIX}")
+        if not isinstance(record.get("sha256"), str) or not _SHA256.match(record["sha256"]):
+            raise ZooFormatError(f"{path}: the entry of {rel} has no sha256 (64 hex digits) but "
+                                 f"{record.get('sha256')!r}; {_FIX}")
+        if not _whole(record.get("bytes")):
+            raise ZooFormatError(f"{path}: the entry of {rel} has no size in bytes but {record.get('bytes')!r}; "
+                                 f"{_FIX}")
+
+
+def unlisted_files(root: str | os.PathLike, files: dict) -> list[Path]:
+    """Files in the zoo's own folders (weights/, curves/, jobs/, trajectories/, figures/) that the manifest does
+    not list: not part of the zoo as recorded, so never published (hidden names are judged by find_debris)."""
+    root = Path(root)
+    extra = []
+    for top in DATA_DIRS:
+        for path in sorted((root / top).rglob("*")) if (root / top).is_dir() else []:
+            rel = path.relative_to(root).as_posix()
+            if path.is_file() and rel not in files and not any(p.startswith(".") for p in rel.split("/")):
+                extra.append(path)
+    return extra
+
+
 def verify_zoo(root: str | os.PathLike) -> list[str]:
-    """Check every file recorded in the manifest and the card's configs; returns the problems found (empty when
-    all is well). Raises ZooFormatError when the manifest itself is missing, unreadable or of a newer format.
+    """Check every file recorded in the manifest and the card's configs, and look for what does not belong
+    (leftovers of killed writes, unlisted files in the data folders); returns the problems found (empty when all
+    is well). Raises ZooFormatError when the manifest itself is missing, unreadable or of a newer format.
     Reads only: nothing is written or repaired."""
     root = Path(root)
     manifest = read_manifest(root)
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        raise ZooFormatError(f"{root / MANIFEST} lists no files; it is damaged: re-download it or rerun assembly")
+    files = manifest["files"]
     problems = []
     for rel, record in files.items():
         path = root / rel
-        if path.is_file() and "bytes" in record and path.stat().st_size != record["bytes"]:
+        if path.is_file() and path.stat().st_size != record["bytes"]:
             size = path.stat().st_size
             what = "truncated" if size < record["bytes"] else "longer than recorded"
             problems.append(f"{path} is {what}: {size} bytes instead of the recorded {record['bytes']}; delete it "
@@ -391,91 +540,100 @@ def verify_zoo(root: str | os.PathLike) -> list[str]:
             verify_file(path, record["sha256"])
         except ZooFormatError as exc:
             problems.append(str(exc))
+    problems += [f"{path} is left over from an interrupted write (not part of the zoo); delete it, or rerun the "
+                 "generation command, which removes it" for path in find_debris(root)]
+    problems += [f"{path} is not listed in {root / MANIFEST}: it is not part of the zoo as recorded; delete it or "
+                 "move it out of the zoo folder" for path in unlisted_files(root, files)]
     if CARD in files and (root / CARD).is_file():
         problems.extend(card_config_problems(root, files))
     return problems
 
 
 # ---- dataset card ----------------------------------------------------------------------------------------------
-def read_card_metadata(path: str | os.PathLike) -> dict:
-    """The YAML front matter of a dataset card (README.md) as a dict."""
+# Read with the Hub's own classes: huggingface_hub's DatasetCard parses the front matter, and `datasets` reads the
+# `configs` and resolves their data_files patterns exactly as the Hub's viewer and load_dataset do.
+def read_card(path: str | os.PathLike):
+    """The dataset card at `path` as a huggingface_hub DatasetCard (front matter in `.data`, body in `.text`)."""
     import yaml
+    from huggingface_hub import DatasetCard
 
     path = Path(path)
     if not path.is_file():
         raise ZooFormatError(f"dataset card {path} is missing; render it with `python generation/card.py DIR`")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZooFormatError(f"{path} is not UTF-8 text ({exc}); re-render the card or re-download it") from exc
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         raise ZooFormatError(f"{path} has no YAML front matter (between '---' lines); re-render the card")
     try:
-        meta = yaml.safe_load(text[4 : text.index("\n---\n", 4)])
-    except yaml.YAMLError as exc:
+        card = DatasetCard(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise ZooFormatError(f"{path} has invalid YAML front matter ({exc}); re-render the card") from exc
-    if not isinstance(meta, dict):
-        raise ZooFormatError(f"{path} front matter is not a mapping; re-render the card")
-    return meta
+    if not card.data.to_dict():
+        raise ZooFormatError(f"{path} has no YAML front matter (between '---' lines); re-render the card")
+    return card
 
 
-def glob_to_regex(pattern: str) -> re.Pattern:
-    """A data_files glob as the Hub resolves it: '*' stays within a folder, '**' crosses folders."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+def read_card_metadata(path: str | os.PathLike) -> dict:
+    """The YAML front matter of a dataset card (README.md) as a dict (huggingface_hub's DatasetCardData)."""
+    return read_card(path).data.to_dict()
 
 
 def card_data_files(meta: dict) -> dict[str, list[str]]:
-    """{config name: its data_files patterns} from a card's front matter."""
-    configs = {}
-    for config in meta.get("configs") or []:
-        files = config.get("data_files", [])
-        if isinstance(files, (str, dict)):
-            files = [files]
-        patterns = []
-        for entry in files:
-            paths = entry.get("path", []) if isinstance(entry, dict) else entry
-            patterns.extend([paths] if isinstance(paths, str) else paths)
-        configs[str(config.get("config_name", "default"))] = patterns
-    return configs
+    """{config name: its data_files patterns} from a card's front matter, as `datasets` reads them."""
+    from datasets.data_files import sanitize_patterns
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
 
-
-def card_config_problems(root: str | os.PathLike, files: Sequence[str]) -> list[str]:
-    """Problems with the card's `configs`: none declared, a pattern that matches no file of the zoo, or one that
-    matches a file other than Parquet (the viewer and `datasets` must read only the tables)."""
-    card = Path(root) / CARD
     try:
-        meta = read_card_metadata(card)
+        configs = MetadataConfigs.from_dataset_card_data(DatasetCardData(**meta))
+    except (ValueError, TypeError) as exc:  # `datasets` refuses configs it cannot read
+        raise ZooFormatError(f"the card's `configs` cannot be read ({exc}); re-render the card with "
+                             "`python generation/card.py DIR`") from exc
+    return {name: [p for split in sanitize_patterns(config.get("data_files") or []).values() for p in split]
+            for name, config in configs.items()}
+
+
+def card_config_files(root: str | os.PathLike, pattern: str) -> list[str]:
+    """The files of the zoo at `root` (relative POSIX paths) that one data_files pattern selects, resolved by
+    `datasets` as the Hub resolves it ('*' stays within a folder, '**' crosses folders); empty when none."""
+    from datasets.data_files import resolve_pattern
+
+    root = Path(root).resolve()
+    try:
+        found = resolve_pattern(pattern, base_path=str(root))
+    except FileNotFoundError:
+        return []
+    return sorted(Path(f).resolve().relative_to(root).as_posix() for f in found)
+
+
+def card_config_problems(root: str | os.PathLike, files: Sequence[str], card: str | os.PathLike | None = None
+                         ) -> list[str]:
+    """Problems with the card's `configs` (the card at root/README.md, or `card`): none declared, a pattern that
+    selects no file of the zoo, one that selects a file other than Parquet (the viewer and `datasets` must read
+    only the tables), or one that selects a file the manifest does not list."""
+    card = Path(card) if card is not None else Path(root) / CARD
+    try:
+        configs = card_data_files(read_card_metadata(card))
     except ZooFormatError as exc:
-        return [str(exc)]
-    configs = card_data_files(meta)
+        return [str(exc) if str(card) in str(exc) else f"{card}: {exc}"]
     if not configs:
         return [f"{card} declares no `configs`; re-render it with `python generation/card.py {root}`"]
+    listed = set(files)
     problems = []
     for name, patterns in configs.items():
         if not patterns:
             problems.append(f"{card}: config {name!r} lists no data_files")
         for pattern in patterns:
-            matched = [f for f in files if glob_to_regex(pattern).match(f)]
+            matched = card_config_files(root, pattern)
             if not matched:
                 problems.append(f"{card}: config {name!r} points at {pattern!r}, which matches no file of the zoo; "
                                 f"re-render the card with `python generation/card.py {root}`")
             elif any(not f.endswith(".parquet") for f in matched):
                 problems.append(f"{card}: config {name!r} pattern {pattern!r} matches files other than Parquet")
             else:
-                problems.extend(f"{card}: config {name!r} points at {Path(root) / f}, which is missing"
-                                for f in matched if not (Path(root) / f).is_file())
+                problems.extend(f"{card}: config {name!r} points at {Path(root) / f}, which the manifest does not "
+                                f"list; re-render the card and manifest with `python generation/card.py {root}`"
+                                for f in matched if f not in listed)
     return problems

@@ -1,12 +1,13 @@
 """The delayed cue-discrimination task: the one definition used by training, re-simulation, analysis and refit.
 
 A trial is a cue (one-hot on input channel 0 or 1), a silent delay of T ms, a reaction window in which the target
-is the one-hot of the cue, and an optional silent post-reaction window (arXiv 2502.17433; ../shared/science.md).
+is the one-hot of the cue, and an optional silent post-reaction window (arXiv 2502.17433; docs/science.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 import torch
 
@@ -86,13 +87,6 @@ class Task:
         start = self.cue_steps + self.delay_steps
         return slice(start, start + self.reaction_steps)
 
-    @property
-    def eval_window(self) -> slice:
-        """Steps on which accuracy and reliability are scored: the reaction window shifted one step earlier,
-        as the reference scripts score it (outputs are read from the state before each update)."""
-        window = self.reaction_window
-        return slice(window.start - 1, window.stop - 1)
-
     # ---- tensors -----------------------------------------------------------------------------------------------
     def cues(self, device: torch.device | str | None = None) -> torch.Tensor:
         """Cue class of each trial, [n_trials]: trials_per_class zeros, then as many ones."""
@@ -125,3 +119,18 @@ class Task:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **overrides: Any) -> "Task":
+        """The task a networks-table row was trained on (its delay_ms, cue_ms, reaction_ms, post_ms, dt_ms,
+        weighted_loss and cue_held columns; absent ones take the protocol's defaults), fields overridable.
+
+        One definition for every reader of the table (Network.task, stored trajectories), so none of them needs a
+        Network to know a row's task."""
+        get = row.get
+        fields = {"delay_ms": float(row["delay_ms"]), "cue_ms": float(get("cue_ms", 30.0)),
+                  "reaction_ms": float(get("reaction_ms", 50.0)), "post_ms": float(get("post_ms", 0.0)),
+                  "dt_ms": float(get("dt_ms", 5.0)), "weighted": bool(get("weighted_loss", True)),
+                  "cue_held": bool(get("cue_held", False))}
+        fields.update(overrides)
+        return cls(**fields)

@@ -10,6 +10,9 @@ Layout (inside a zoo folder; one zarr group per task, i.e. per family, delay and
 C = one trial per cue: the first trial of each cue class of the canonical evaluation (the random stream that
 `Network.simulate()` replays), so `stored.rates == network.simulate().rates[0, stored.trials]`. Networks are
 joined to the networks table by id (the group's "ids" attribute), never by position.
+
+This module works on a networks table and a function that fetches a zoo's files; it knows nothing of a Zoo
+(Zoo.trajectories() hands it those two).
 """
 
 from __future__ import annotations
@@ -19,16 +22,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, read_shard
-
-if TYPE_CHECKING:
-    from rnnzoo.zoo import Zoo
+from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, fsync_tree, read_shard
+from rnnzoo.task import Task
 
 TRAJECTORIES_DIR = "trajectories"
 ARRAYS = ("rates", "outputs")
@@ -59,12 +60,11 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
     from zarr.storage import LocalStore
 
     from rnnzoo.simulation import run_task
-    from rnnzoo.zoo import Network
 
     root = Path(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{TRAJECTORIES_DIR}.", suffix=".tmp", dir=root))
     try:
-        first_task = Network(table.iloc[0]).task()
+        first_task = Task.from_row(table.iloc[0])
         trials = canonical_trials(first_task.trials_per_class)
         store = LocalStore(str(tmp))
         top = zarr.open_group(store, mode="w", zarr_format=3, attributes={
@@ -73,9 +73,9 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
                            "canonical evaluation (stream STREAM_EVAL of its seed, noise on); rates[:, :, t] is "
                            "the state before update t and outputs[:, :, t] is read from it"})
         groups = table.sort_values(["shard", "row"]).groupby(["family", "delay_ms", "reaction_ms"], sort=True)
-        bar = tqdm(total=len(table), desc="trajectories", unit="net", disable=not progress)
+        bar = tqdm(total=len(table), desc="trajectories", unit="net", disable=None if progress else True)  # None: terminal only
         for (family, delay, reaction), group in groups:
-            task = Network(group.iloc[0]).task()
+            task = Task.from_row(group.iloc[0])
             shard_networks = int(group.groupby("shard").size().max())  # one zarr shard = one weight shard's networks
             ids = group["id"].tolist()
             g = top.create_group(group_name(family, delay, reaction), attributes={
@@ -100,6 +100,7 @@ def write_trajectories(root: str | os.PathLike, table: pd.DataFrame, device: str
                 start += len(part)
                 bar.update(len(part))
         bar.close()
+        fsync_tree(tmp)  # every chunk durable before the folder takes the place of the old one
         final = root / TRAJECTORIES_DIR
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{TRAJECTORIES_DIR}.old.", dir=root))
@@ -127,20 +128,25 @@ class NetworkTrajectory:
 
 
 class Trajectories:
-    """The stored trajectories of a zoo's networks, indexable by network id (or position); reads on access."""
+    """The stored trajectories of a zoo's networks, indexable by network id (or position); reads on access.
 
-    def __init__(self, zoo: "Zoo"):
-        self.zoo = zoo
+    metadata: the networks table of the networks asked for (id, family, delay_ms, reaction_ms); files: the
+    manifest's file records; fetch: the local path of one file of the zoo, fetched and its sha256 checked
+    (Zoo.shard_path); name: the zoo's source, for messages.
+    """
+
+    def __init__(self, metadata: pd.DataFrame, files: Mapping[str, dict], fetch: Callable[[str], Path],
+                 name: str = "this zoo"):
+        self._fetch, self.name = fetch, name
         self._groups: dict[str, dict] = {}
-        files = zoo.manifest.get("files", {})
         if f"{TRAJECTORIES_DIR}/zarr.json" not in files:
             raise ZooFormatError(
-                f"{zoo.source.name} stores no trajectories ({TRAJECTORIES_DIR}/ is not in its manifest; it predates "
+                f"{name} stores no trajectories ({TRAJECTORIES_DIR}/ is not in its manifest; it predates "
                 "them or was assembled without them); simulate instead: zoo.simulate() or network.simulate()"
             )
         top = self._json(f"{TRAJECTORIES_DIR}/zarr.json")
         check_format_version(top.get("attributes", {}).get("format_version"), f"{TRAJECTORIES_DIR}/zarr.json")
-        meta = zoo.metadata
+        meta = metadata
         self._ids = meta["id"].tolist()
         self._group_of = {i: group_name(f, d, r) for i, f, d, r in
                           zip(self._ids, meta["family"], meta["delay_ms"], meta["reaction_ms"])}
@@ -189,24 +195,33 @@ class Trajectories:
         return {"rates": np.stack([t.rates for t in items]), "outputs": np.stack([t.outputs for t in items])}
 
     def __repr__(self) -> str:
-        return f"Trajectories({len(self)} networks, source={self.zoo.source.name!r})"
+        return f"Trajectories({len(self)} networks, source={self.name!r})"
 
     # ---- files -------------------------------------------------------------------------------------------------
     def _json(self, rel: str) -> dict:
         import json
 
-        path = self.zoo.shard_path(rel)
+        path = self._fetch(rel)
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
+            raise ZooFormatError(f"{path} is not zarr metadata (a JSON object with an 'attributes' object); "
+                                 "re-download it")
+        return meta
 
     def _group(self, name: str) -> dict:
         if name not in self._groups:
             meta = self._json(f"{TRAJECTORIES_DIR}/{name}/zarr.json")
             attrs = meta.get("attributes", {})
-            self._groups[name] = {"attrs": attrs, "rows": {i: r for r, i in enumerate(attrs.get("ids", []))},
-                                  "arrays": {}}
+            ids = attrs.get("ids", [])
+            rows = {i: r for r, i in enumerate(ids)}
+            if len(rows) != len(ids):
+                raise ZooFormatError(f"{TRAJECTORIES_DIR}/{name}/zarr.json lists {len(ids) - len(rows)} network id(s) "
+                                     "more than once: a lookup by id could return another network's trajectory; "
+                                     "the zoo is inconsistent: re-download it (`rnnzoo verify DIR`)")
+            self._groups[name] = {"attrs": attrs, "rows": rows, "arrays": {}}
         return self._groups[name]
 
     def _read(self, name: str, array: str, row: int) -> np.ndarray:
@@ -216,15 +231,14 @@ class Trajectories:
         group = self._groups[name]
         rel = f"{TRAJECTORIES_DIR}/{name}/{array}"
         if array not in group["arrays"]:
-            meta_path = self.zoo.shard_path(f"{rel}/zarr.json")
+            meta_path = self._fetch(f"{rel}/zarr.json")
             local_root = meta_path.parents[len(Path(rel).parts)]
             group["arrays"][array] = zarr.open_array(LocalStore(str(local_root), read_only=True), path=rel, mode="r")
         arr = group["arrays"][array]
+        if arr.dtype != np.float32:
+            raise ZooFormatError(f"{rel} stores {arr.dtype}, not float32: it was not written by rnnzoo or was "
+                                 "altered; re-download the zoo (`rnnzoo verify DIR`)")
         shard = row // arr.shards[0]
-        self.zoo.shard_path(f"{rel}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # fetch and check its sha256
+        self._fetch(f"{rel}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # fetch and check its sha256
         return np.asarray(arr[row])
 
-
-def open_trajectories(zoo: "Zoo") -> Trajectories:
-    """The stored canonical-trial trajectories of a zoo's networks, read lazily by network id."""
-    return Trajectories(zoo)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
 from rnnzoo.cornn import fit_weights
+from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.refit import RefitReport, refit_networks
@@ -19,14 +21,53 @@ from rnnzoo.sources import Source, resolve_source
 from rnnzoo.store import (
     NETWORKS_TABLE,
     shard_arrays,
+    read_shard,
     ChecksumError,
     ZooFormatError,
+    check_relpath,
     network_digests,
     verify_file,
 )
+from rnnzoo.table import read_networks_table
 from rnnzoo.task import Task
 
-_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of shards whose sha256 matched this process
+if TYPE_CHECKING:
+    from rnnzoo.analysis.classify import TaskGroup
+
+_VERIFIED: set[tuple] = set()  # (path, inode, size, mtime_ns, ctime_ns) of files whose sha256 matched this process
+
+
+def manifest_record(source: Source, manifest: dict, rel: str) -> dict:
+    """The manifest's record {sha256, bytes} of one file, refusing a path outside the zoo or one not listed."""
+    check_relpath(rel, f"the networks table of {source.name}")
+    record = manifest.get("files", {}).get(rel)
+    if record is None:
+        raise ZooFormatError(f"{rel} is not listed in the manifest of {source.name}; the zoo is inconsistent: "
+                             "re-download it (`rnnzoo verify DIR` lists every problem)")
+    return record
+
+
+def checked_path(source: Source, manifest: dict, rel: str, full: bool = True) -> Path:
+    """Local path of one file of the zoo, fetched if remote, checked against its manifest record: its sha256
+    (full=True; once per process while the file is unchanged) or its size (full=False)."""
+    record = manifest_record(source, manifest, rel)
+    path = source.path(rel)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is not None and stat.st_size != record["bytes"]:
+        what = "truncated" if stat.st_size < record["bytes"] else "longer than recorded"
+        raise ChecksumError(f"{path} is {what}: {stat.st_size} bytes instead of the recorded {record['bytes']}; "
+                            "delete it and re-download it (`rnnzoo verify DIR` lists every damaged file)")
+    if stat is not None and not full:
+        return path
+    key = stat and (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key not in _VERIFIED:
+        verify_file(path, record["sha256"])
+        stat = path.stat()
+        _VERIFIED.add((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+    return path
 
 
 class Zoo:
@@ -37,7 +78,7 @@ class Zoo:
         self._metadata = metadata.reset_index(drop=True)
         self.source = source
         self.manifest = manifest
-        self.device = torch.device(device)
+        self.device = checked_device(device)  # fails here, naming the device, where torch would fail later
         self.verify = verify  # check what is read: each network's sha256 (or, lacking those, each shard's)
 
     # ---- collection ------------------------------------------------------------------------------------------
@@ -91,7 +132,7 @@ class Zoo:
         return self._subset(self._metadata.iloc[rows])
 
     def to(self, device: str | torch.device) -> "Zoo":
-        """The same networks, simulated on `device` from now on."""
+        """The same networks, simulated on `device` from now on (DeviceUnavailable at once if it is not here)."""
         return Zoo(self._metadata, self.source, self.manifest, device, self.verify)
 
     def __repr__(self) -> str:
@@ -108,20 +149,11 @@ class Zoo:
     # ---- data ------------------------------------------------------------------------------------------------
     def shard_path(self, rel: str, whole_file: bool = True) -> Path:
         """Local path of a file of the zoo, fetched if remote, its sha256 checked against the manifest once
-        (whole_file=False: its size only, for weight shards whose networks are checked one by one on reading)."""
-        path = self.source.path(rel)
-        record = self.manifest.get("files", {}).get(rel)
-        if record is None:
-            raise ZooFormatError(f"{rel} is not listed in the manifest of {self.source.name}; the zoo is inconsistent")
-        stat = path.stat() if path.exists() else None
-        key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
-        if stat is not None and not (self.verify and whole_file) and stat.st_size == record.get("bytes", stat.st_size):
-            return path  # verify=False: size check only (rnnzoo verify checks every byte)
-        if key not in _VERIFIED:
-            verify_file(path, record["sha256"])
-            stat = path.stat()
-            _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))
-        return path
+        (whole_file=False, or verify=False: its size only; weight shards are then checked network by network)."""
+        return checked_path(self.source, self.manifest, rel, full=self.verify and whole_file)
+
+    def _record(self, rel: str) -> dict:
+        return manifest_record(self.source, self.manifest, rel)
 
     def weights(self, device: str | torch.device | None = None) -> Weights:
         """The stacked weights [M, ...] of every network, in the zoo's order."""
@@ -137,6 +169,7 @@ class Zoo:
         out: dict[str, np.ndarray] = {}
         for k, shard in enumerate(shards):  # each shard's rows are copied once, straight into their places
             positions = order[bounds[k] : bounds[k + 1]]
+            self._record(shard)  # listed in the manifest, inside the zoo
             ranged = self.source.read_rows(shard, rows[positions])  # remote lazy sources read byte ranges
             if ranged is None:
                 path = self.shard_path(shard, whole_file=not per_network)
@@ -145,7 +178,8 @@ class Zoo:
                 _place(ranged, positions, out, len(self))
         if self.verify and per_network:
             self._check_network_digests(out)
-        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(device or self.device)
+        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(
+            checked_device(device) if device is not None else self.device)
 
     def _check_network_digests(self, arrays: dict[str, np.ndarray]) -> None:
         """Compare each loaded network's weights with its recorded sha256: the cost follows what was asked."""
@@ -165,7 +199,15 @@ class Zoo:
         self.source.prefetch(groups.groups.keys())
         for rel, group in groups:
             path = self.shard_path(rel)
-            frame = pd.read_parquet(path, filters=[("id", "in", list(group["id"]))])
+            try:
+                frame = pd.read_parquet(path, filters=[("id", "in", list(group["id"]))])
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise ZooFormatError(f"curve shard {path} cannot be read ({exc}); it is damaged: delete it and "
+                                     "re-download it (`rnnzoo verify DIR` lists every damaged file)") from exc
+            asked = group["id"].nunique()
+            if "id" not in frame or len(frame) != asked or not frame["id"].is_unique:
+                raise ZooFormatError(f"curve shard {path} holds {len(frame)} rows for the {asked} networks "
+                                     "asked (missing or repeated ids); the zoo is inconsistent: re-download it")
             frames.append(frame)
         return pd.concat(frames).set_index("id").loc[self._metadata["id"]].reset_index()
 
@@ -221,6 +263,30 @@ class Zoo:
         return list(meta[columns].itertuples(index=False, name=None))
 
     # ---- analysis, refit and stored trajectories live in their own modules --------------------------------------
+    def task_groups(self, use_curves: bool = True) -> list["TaskGroup"]:
+        """The networks as rnnzoo.analysis TaskGroups, one per task (weights, alpha, seeds, ids, and the outcome of
+        each network's training curves unless use_curves=False): what the analysis reads instead of a Zoo."""
+        from rnnzoo.analysis.classify import TaskGroup
+        from rnnzoo.labels import training_outcome
+
+        meta = self._metadata
+        if not len(meta):
+            raise ValueError("this zoo is empty: there is nothing to classify")
+        curves = self.curves().set_index("id") if use_curves and "curves" in meta.columns else None
+        groups = []
+        keys = self._task_keys()
+        for key in dict.fromkeys(keys):
+            pos = [i for i, k in enumerate(keys) if k == key]
+            sub = self[pos]
+            outcomes = None
+            if curves is not None:
+                outcomes = [training_outcome(curves.loc[i, "accuracy"], curves.loc[i, "reliability"])
+                            for i in sub.metadata["id"]]
+            groups.append(TaskGroup(weights=sub.weights(), task=sub[0].task(), alpha=sub.alpha,
+                                    seeds=list(sub.metadata["seed"].astype(int)),
+                                    ids=list(sub.metadata["id"].astype(str)), outcomes=outcomes, positions=pos))
+        return groups
+
     def classify(self, **kwargs: Any):
         """Mechanism label and diagnostics of every network (see rnnzoo.analysis.classify)."""
         from rnnzoo.analysis import classify
@@ -232,7 +298,8 @@ class Zoo:
         """CORNN refit of every network from its own simulated activity, in one batched fit; one row per network.
 
         Columns: the RefitReport fields (see rnnzoo.refit), mechanism_stored (the zoo's stored label: training
-        curves + the reference PSD test) and refit (the refit as a Network on the network's own task).
+        curves + the reference PSD test), dynamics_label_stored (classify's label as stored, training curves
+        included) where the zoo has it, and refit (the refit as a Network on the network's own task).
         """
         if not len(self):
             raise ValueError("this zoo is empty: there is nothing to refit")
@@ -242,14 +309,16 @@ class Zoo:
                                  observed_fraction=observed_fraction, trials=trials, **options)
         table = pd.DataFrame([_with_network(r).to_dict() for r in reports])
         table["mechanism_stored"] = meta["mechanism"].to_numpy()
+        if "dynamics_label" in meta:  # classify's label as stored, with the training curves' outcome
+            table["dynamics_label_stored"] = meta["dynamics_label"].to_numpy()
         table["refit"] = [r.network for r in reports]
         return table
 
     def trajectories(self):
         """The stored canonical-trial trajectories of these networks, read lazily (see rnnzoo.trajectories)."""
-        from rnnzoo.trajectories import open_trajectories
+        from rnnzoo.trajectories import Trajectories
 
-        return open_trajectories(self)
+        return Trajectories(self._metadata, self.manifest.get("files", {}), self.shard_path, self.source.name)
 
 
 def _noise(noise: bool | float) -> float:
@@ -317,6 +386,8 @@ class Network:
         return cls(row, zoo=None, weights=weights)
 
     def __getattr__(self, name: str) -> Any:
+        if hasattr(type(self), name):  # a property that raised AttributeError inside: let that error through
+            return object.__getattribute__(self, name)
         info = self.__dict__.get("info")
         if info is not None and name in info.index:
             value = info[name]
@@ -331,28 +402,51 @@ class Network:
     def weights(self) -> Weights:
         """Weights as a stack of one network, [1, ...]."""
         if self._weights is None:
+            if self.zoo is None:
+                raise ValueError(f"network {self.info.get('id')!r} has neither weights nor a zoo to read them from; "
+                                 "take networks from rnnzoo.load(...) or build one with Network.from_weights(...)")
             self._weights = self.zoo[[self._position()]].weights()
         return self._weights
 
     def _position(self) -> int:
         return int(np.flatnonzero(self.zoo.metadata["id"].to_numpy() == self.info["id"])[0])
 
+    def checkpoints(self) -> tuple[list[int], Weights]:
+        """The training checkpoints: (steps, weights [K, ...]) with step 0 the initial weights and the last the final
+        ones, at log-spaced steps in between (only the checkpoint shard holding this network is read)."""
+        steps = self.info.get("checkpoint_steps")
+        if self.zoo is None or steps is None or (not isinstance(steps, (list, np.ndarray))) or len(steps) == 0:
+            raise ValueError(f"{self.info.get('id')} has no training checkpoints: this zoo's preset kept none; "
+                             "generate one with `python generation/run.py --preset NAME --checkpoints 2 --out DIR`")
+        steps = [int(s) for s in steps]
+        first = int(self.info["checkpoint_row"])
+        path = self.zoo.shard_path(str(self.info["checkpoint_shard"]))
+        return steps, read_shard(path, list(range(first, first + len(steps))))
+
     def task(self, **overrides: Any) -> Task:
         """The task this network was trained on (fields can be overridden, e.g. delay_ms=...)."""
-        fields = {"delay_ms": float(self.info["delay_ms"]), "cue_ms": float(self.info.get("cue_ms", 30.0)),
-                  "reaction_ms": float(self.info.get("reaction_ms", 50.0)), "post_ms": float(self.info.get("post_ms", 0.0)),
-                  "dt_ms": float(self.info.get("dt_ms", 5.0)), "weighted": bool(self.info.get("weighted_loss", True)),
-                  "cue_held": bool(self.info.get("cue_held", False))}
-        fields.update(overrides)
-        return Task(**fields)
+        return Task.from_row(self.info, **overrides)
 
     def simulate(self, task: Task | None = None, noise: bool | float = True, seed: int | None = None,
                  device: str | torch.device | None = None) -> Simulation:
         """Run the network on its task (every trial). The default random stream is the zoo's canonical
         evaluation, so `simulate().accuracy` reproduces the stored final_accuracy."""
         seed = int(self.info["seed"]) if seed is None else seed
-        weights = self.weights.to(device or (self.zoo.device if self.zoo else "cpu"))
+        weights = self.weights.to(checked_device(device) if device is not None else (self.zoo.device if self.zoo else "cpu"))
         return run_task(weights, task or self.task(), float(self.info["alpha"]), [seed], noise_std=_noise(noise))
+
+    def task_groups(self, use_curves: bool = True) -> list["TaskGroup"]:
+        """This network as one rnnzoo.analysis TaskGroup (its training curves' outcome unless use_curves=False)."""
+        from rnnzoo.analysis.classify import TaskGroup
+        from rnnzoo.labels import training_outcome
+
+        info = self.info
+        outcomes = None
+        if use_curves and self.zoo is not None and "curves" in info.index:
+            c = self.zoo[[self._position()]].curves().iloc[0]
+            outcomes = [training_outcome(c["accuracy"], c["reliability"])]
+        return [TaskGroup(weights=self.weights, task=self.task(), alpha=[float(info["alpha"])],
+                          seeds=[int(info["seed"])], ids=[str(info["id"])], outcomes=outcomes, positions=[0])]
 
     def classify(self, **kwargs: Any):
         """Mechanism label and diagnostics of this network (see rnnzoo.analysis.classify)."""
@@ -368,7 +462,7 @@ class Network:
         recorded; every 5th of `trials` trials is held out. The report's `network` is the refit, on this task.
         Other options go to rnnzoo.cornn.fit_weights. See rnnzoo.refit.RefitReport for the fields.
         """
-        weights = self.weights.to(device) if device else self.weights
+        weights = self.weights.to(checked_device(device)) if device is not None else self.weights
         report = refit_networks(weights, [self.task()], [float(self.info["alpha"])], [int(self.info["seed"])],
                                 [str(self.info["id"])], noise=noise, observed_fraction=observed_fraction,
                                 trials=trials, **options)[0]
@@ -458,12 +552,15 @@ def load(source: str | os.PathLike | Source | None = None, revision: str | None 
     query: any column of the networks table (aliases: delay -> delay_ms, learning_rate -> lr, ...) with an exact
     value, a list (any of), a (low, high) range (inclusive), or a callable on the column; mechanism accepts
     aliases; float columns such as lr match to a relative tolerance of 1e-3.
-    Only the manifest and the networks table are read here; weight shards are fetched and read on first use. Every
-    network read is checked against its recorded weights_sha256 (tables without that column: each shard against its
-    manifest sha256, once per process); verify=False checks sizes and headers only.
+    Only the manifest and the networks table are read here; weight shards are fetched and read on first use. The
+    networks table is checked against its manifest sha256 (it holds the per-network digests, so it must be
+    trusted), then for well-formed columns and unique ids. Every network read is checked against its recorded
+    weights_sha256 (tables without that column: each shard against its manifest sha256, once per process); every
+    other file read against its manifest sha256. verify=False checks sizes and headers only.
     """
     src = resolve_source(source, revision)
     manifest = src.manifest()
-    table = pd.read_parquet(src.path(NETWORKS_TABLE))
+    table = read_networks_table(checked_path(src, manifest, NETWORKS_TABLE, full=verify),
+                                fix=f"re-download it or check the zoo with `rnnzoo verify {src.name}`")
     zoo = Zoo(table, src, manifest, verify=verify)
     return zoo.filter(**query) if query else zoo

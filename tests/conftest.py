@@ -10,6 +10,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download at test time
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+from generation.numerics import pin_cpu_numerics  # noqa: E402
+
+pin_cpu_numerics()  # before torch starts, as generation/run.py does: in-process training gives the zoo's bits
+
 from generation.run import main as generate  # noqa: E402
 
 QUICK_STEPS = 120  # enough to exercise every code path; too few for networks to learn

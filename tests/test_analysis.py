@@ -183,7 +183,10 @@ def test_zoo_classification_matches_what_generation_stored(quick_zoo):
     np.testing.assert_allclose(frame["period_steps"].to_numpy(np.float32), meta["period_steps"].to_numpy())
     not_learned = meta["mechanism"].isin(["failed", "unstable"]).to_numpy()
     assert (frame["label"].to_numpy()[not_learned] == meta["mechanism"].to_numpy()[not_learned]).all()
-    assert set(frame["label"][~not_learned]) <= {"cycle", "manifold"}
+    from rnnzoo.analysis.classify import DYNAMICS_LABELS
+
+    assert set(frame["label"][~not_learned]) <= {"cycle", "manifold", "two_fixed_points", "mixed", "irregular"}
+    assert set(frame["label"]) <= set(DYNAMICS_LABELS)  # every value documented
     one = zoo[3].classify(progress=False).iloc[0]
     assert one["label"] == frame["label"].iloc[3] and one["psd_ratio"] == frame["psd_ratio"].iloc[3]
 

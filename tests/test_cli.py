@@ -89,3 +89,31 @@ def test_refit_prints_the_report(quick_zoo, capsys):
     assert main(["refit", "--source", str(quick_zoo), "nopost-d020-lr1.000e-01-s000", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["id"] == "nopost-d020-lr1.000e-01-s000" and -1 <= report["weight_corr"] <= 1
+
+
+def test_version_prints_the_package_version(capsys):
+    import rnnzoo
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"rnnzoo {rnnzoo.__version__}"
+
+
+def test_verify_without_a_folder_checks_the_embedded_sample_and_info_prints_its_path(capsys):
+    from rnnzoo.sources import SAMPLE_DIR
+
+    assert main(["verify"]) == 0
+    assert f"ok: every file recorded in {SAMPLE_DIR / 'manifest.json'} matches its sha256 (the embedded sample)" \
+        in capsys.readouterr().out
+    assert main(["info"]) == 0
+    assert f"path: {SAMPLE_DIR}\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "two"])
+def test_a_limit_below_one_is_refused_rather_than_dropping_rows(quick_zoo, capsys, limit):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["query", "--source", str(quick_zoo), "--limit", limit])
+    assert exit_info.value.code == 2
+    assert "argument --limit:" in capsys.readouterr().err
+    assert main(["query", "--source", str(quick_zoo), "delay=40", "--limit", "6", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 6  # every row of the 6 matching: the last one kept

@@ -286,10 +286,12 @@ def sample_present() -> bool:
 
 
 @pytest.mark.skipif(not sample_present(), reason=SAMPLE_MISSING)
-def test_packaged_sample_loads_offline_and_fits_in_20_mb():
+def test_packaged_sample_loads_offline_and_fits_in_30_mb():
     size = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
-    assert size <= 20 * 2**20, f"the embedded sample is {size / 2**20:.1f} MB, over 20 MB"
-    assert verify_zoo(SAMPLE_DIR) == [] and card_problems(SAMPLE_DIR) == []
+    assert size <= 30 * 2**20, f"the embedded sample is {size / 2**20:.1f} MB, over 30 MB"
+    assert verify_zoo(SAMPLE_DIR) == []
+    assert card_problems(SAMPLE_DIR) == [], ("the sample's card is stale: re-render it with "
+                                             "`python generation/card.py rnnzoo/data/sample`")
     zoo = rnnzoo.load(delay=50, mechanism="cycle")
     assert len(zoo) > 0 and set(zoo.metadata["delay_ms"]) == {50} and set(zoo.metadata["mechanism"]) == {"cycle"}
     table = rnnzoo.load().metadata
@@ -315,9 +317,11 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
     job = min(get_preset(preset).jobs(), key=lambda j: j.network_steps * j.task.n_steps)
     paths = job_paths(job.index)
     if os.environ.get("RNNZOO_SAMPLE_FULL_JOB") == "1":
-        record = run_job(tmp_path, job, "cpu", max_steps=max_steps)
-        for rel in (paths["shard"], paths["curves"], paths["table"]):
-            assert record["files"][rel] == manifest["files"][rel]["sha256"], f"{rel} differs from {root}"
+        record = run_job(tmp_path, job, "cpu", max_steps=max_steps,
+                         checkpoint_factor=manifest["generation"].get("checkpoint_factor"))
+        for rel in (paths["shard"], paths["curves"], paths["table"], paths["checkpoints"]):
+            if rel in manifest["files"] or rel in record["files"]:
+                assert record["files"][rel] == manifest["files"][rel]["sha256"], f"{rel} differs from {root}"
         return
     row = min(range(len(job.networks)), key=lambda i: job.networks[i].steps)
     spec = job.networks[row]
@@ -352,6 +356,7 @@ def test_wheel_carries_the_sample_and_loads_it_offline(quick_zoo, tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     shutil.copytree(SAMPLE_DIR if sample_present() else quick_zoo, src / "rnnzoo/data/sample")
+    (src / "rnnzoo/data/sample/run-log.jsonl").write_text('{"out": "/a/local/path"}\n')  # as a regeneration leaves
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                     "-q", "-w", str(wheels), str(src)], check=True, cwd=tmp_path)
@@ -360,8 +365,10 @@ def test_wheel_carries_the_sample_and_loads_it_offline(quick_zoo, tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         zf.extractall(site)
-    packed = {p.relative_to(src).as_posix() for p in (src / "rnnzoo/data/sample").rglob("*") if p.is_file()}
+    packed = {p.relative_to(src).as_posix() for p in (src / "rnnzoo/data/sample").rglob("*")
+              if p.is_file() and p.name != "run-log.jsonl"}  # the generator's run log stays out of the wheel
     assert packed <= names, f"missing from the wheel: {sorted(packed - names)[:5]}"
+    assert not [n for n in names if n.endswith("run-log.jsonl")], "the generator's run log went into the wheel"
     query = "dict(delay=50, mechanism='cycle')" if sample_present() else "dict(delay=40)"
     code = ("import rnnzoo, rnnzoo.store as s; from rnnzoo.sources import SAMPLE_DIR; "
             f"assert rnnzoo.__file__.startswith({str(site)!r}), rnnzoo.__file__; "

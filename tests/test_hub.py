@@ -92,6 +92,8 @@ def test_pinned_revision_reads_that_commit(quick_zoo, offline_cache, tmp_path):
     older = shutil.copytree(quick_zoo, tmp_path / "older")
     table = rnnzoo.load(older).metadata.iloc[:6]  # an older commit held only the first six networks
     table.to_parquet(older / "networks.parquet")
+    manifest = rnnzoo.store.read_manifest(older)  # that commit's own manifest records its table
+    rnnzoo.store.write_manifest(older, {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
     other_commit = "f" * 40
     build_hub_cache(older, offline_cache, files=list(METADATA), commit=other_commit)
     (offline_cache / ("datasets--" + REPO.replace("/", "--")) / "refs" / "main").write_text(COMMIT)
@@ -159,3 +161,29 @@ def test_hf_paths_read_only_the_asked_byte_ranges(quick_zoo, offline_cache):
     shard_bytes = (quick_zoo / zoo.metadata["shard"].iloc[0]).stat().st_size
     assert CountingFS.read_bytes_total < shard_bytes  # three networks from two shards: less than one whole shard
     assert not list(offline_cache.rglob("*.safetensors"))  # nothing went through the cache
+
+
+def test_a_snapshots_folder_in_the_cache_path_does_not_break_pinning(quick_zoo, tmp_path, monkeypatch):
+    cache = tmp_path / "snapshots" / "hf-cache"  # a folder named like the cache's own 'snapshots' above it
+    cache.mkdir(parents=True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    build_hub_cache(quick_zoo, cache)
+    zoo = rnnzoo.load(REPO, delay=40)
+    assert zoo.source.commit == COMMIT
+    assert torch.equal(zoo.weights().W_rec, rnnzoo.load(quick_zoo, delay=40).weights().W_rec)
+
+
+def test_a_mistyped_local_path_is_named_as_one(quick_zoo, offline_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(quick_zoo, tmp_path / "zoos" / "tiny-zoo")
+    with pytest.raises(FileNotFoundError, match=r"zoos/tiny is not a local zoo folder: .*zoos exists but holds no "
+                                                r"'tiny'; did you mean zoos/tiny-zoo\? \(write \./zoos/tiny to mean a "
+                                                r"local folder only\)\nAs a Hugging Face dataset: .*lacks manifest.json"):
+        rnnzoo.load("zoos/tiny")
+    with pytest.raises(FileNotFoundError, match=r"zoo folder \./zoos/tiny does not exist"):
+        rnnzoo.load("./zoos/tiny")
+    assert len(rnnzoo.load("zoos/tiny-zoo")) == 12
+    with pytest.raises(HubFileUnavailable) as info:  # an address whose first part is no folder here: Hub only
+        rnnzoo.load("other-org/absent")
+    assert "not a local zoo folder" not in str(info.value)

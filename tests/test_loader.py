@@ -50,6 +50,8 @@ def test_query_forms_select_the_rows_pandas_would(quick_zoo):
     ({"delay": lambda s: s.to_numpy()[:3] > 0}, r"callable for 'delay_ms' must return one True/False per network"),
     ({"id": "nopost-d040-lr1.000e-01-s009"}, r"available: nopost-d020"),
     ({"delay": 20, "seed": 5}, r"seed = 5"),
+    ({"mechanism": "fixed"}, r"unknown mechanism 'fixed'.*`dynamics_label` column"),
+    ({"mechanism": ["cycle", "fixd"]}, r"unknown mechanism 'fixd'"),
 ])
 def test_bad_queries_are_clear_errors(quick_zoo, query, message):
     with pytest.raises(rnnzoo.QueryError, match=message):
@@ -179,7 +181,7 @@ def test_newer_format_version_is_refused_with_the_fix(zoo_copy):
     manifest = json.loads((zoo_copy / "manifest.json").read_text())
     manifest["format_version"] = rnnzoo.store.FORMAT_VERSION + 1
     (zoo_copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(rnnzoo.ZooFormatError, match=r"newer than this rnnzoo reads.*pip install -U rnnzoo"):
+    with pytest.raises(rnnzoo.ZooFormatError, match=r"newer than this rnnzoo reads.*upgrade rnnzoo: pull its repository"):
         rnnzoo.load(zoo_copy)
 
 
@@ -189,3 +191,18 @@ def test_missing_folder_and_unfinished_zoo(zoo_copy, tmp_path):
     (zoo_copy / "manifest.json").unlink()
     with pytest.raises(rnnzoo.ZooFormatError, match="holds no finished zoo.*rerun"):
         rnnzoo.load(zoo_copy)
+
+
+def test_a_device_this_machine_lacks_fails_at_once_naming_it(quick_zoo):
+    zoo = rnnzoo.load(quick_zoo, delay=20)
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU: absent on every machine
+    with pytest.raises(rnnzoo.DeviceUnavailable, match=rf"'{missing}'"):
+        zoo.to(missing)
+    with pytest.raises(rnnzoo.DeviceUnavailable, match="not a torch device name"):
+        zoo.to("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(rnnzoo.DeviceUnavailable, match="no CUDA GPU is visible here.*use 'cpu'"):
+            zoo.to("cuda")
+        with pytest.raises(rnnzoo.DeviceUnavailable, match="no CUDA GPU"):
+            zoo[0].simulate(device="cuda")
+    assert zoo.to("cpu").device == torch.device("cpu")

@@ -180,9 +180,9 @@ def test_report_keeps_a_mechanism_known_by_construction(kind):
     report = quiet(low_rank_network(kind).refit, trials=128)
     # The reference PSD test knows the answer by construction; the full classifier must agree before and after.
     assert report.reference_label_true == kind and report.reference_label_refit == kind
-    # classify's name for activity that settles on one of two fixed points, in a network not trained on the task,
-    # is 'fixed' (its 'manifold' is for task solvers); the refit must get the same name.
-    assert report.label_true == {"cycle": "cycle", "manifold": "fixed"}[kind] and report.same_mechanism
+    # classify's name for a bistable loop whose cues end on their own fixed points is 'two_fixed_points' (the PSD
+    # test calls any non-oscillation 'manifold'); the refit must get the same name.
+    assert report.label_true == {"cycle": "cycle", "manifold": "two_fixed_points"}[kind] and report.same_mechanism
     assert report.converged and report.iterations >= 1
     assert report.weight_corr >= 0.95 and report.free_running_r2 >= 0.95
     row = report.to_dict()

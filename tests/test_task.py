@@ -16,7 +16,21 @@ def test_trial_layout_follows_the_paper():
     # reaction: the last 10 steps carry the one-hot of the cue
     assert task.reaction_window == slice(16, 26)
     assert torch.equal(y[:64, 16:, 0], torch.ones(64, 10)) and y[:, :16].sum() == 0 and y[:64, :, 1].sum() == 0
-    assert task.eval_window == slice(15, 25)
+
+
+def test_paper_window_reproduces_the_reference_float_truncation():
+    """The reference scores [int((0.03 + T) / 0.005) - 1, int((0.03 + T + 0.05) / 0.005) - 1) with T = l * 0.020 s:
+    one step earlier than the reaction window, and where float truncation bites (300, 320 ms) shorter or earlier."""
+    from rnnzoo.labels import paper_window
+
+    assert paper_window(Task(delay_ms=50)) == slice(15, 25)
+    for delay in range(0, 401, 20):
+        start = 6 + delay // 5 - 1
+        expected = {300: slice(64, 74), 320: slice(69, 78)}.get(delay, slice(start, start + 10))
+        assert paper_window(Task(delay_ms=delay)) == expected, delay
+    # the long-tau family's delays are l * 0.040 s: 320 ms scores 9 steps, 440 ms scores 11
+    assert paper_window(Task(delay_ms=320), delay_grid_ms=40) == slice(69, 78)
+    assert paper_window(Task(delay_ms=440), delay_grid_ms=40) == slice(92, 103)
 
 
 def test_loss_weights_weighted_and_plain():

@@ -12,7 +12,8 @@ training curves; other weights get cycle / manifold / fixed / irregular.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,14 +25,12 @@ from rnnzoo.analysis.threads import one_thread
 from rnnzoo.analysis.fixed_points import FIXED_SPEED, SLOW_SPEED, SlowPoints, find_slow_points, velocity
 from rnnzoo.dynamics import Weights, as_alpha, simulate
 from rnnzoo.labels import (
-    EXTENDED_TRIALS,
     FLUCTUATION_THRESHOLD,
     LEARN_THRESHOLD,
     PSD_THRESHOLD,
+    PSD_VARIANTS,
     extended_run,
-    output_fluctuation,
-    psd_ratio,
-    training_outcome,
+    paper_psd_variants,
 )
 from rnnzoo.simulation import run_task
 from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
@@ -74,13 +73,6 @@ def _check_finite(weights: Weights) -> None:
         )
 
 
-def _psd_in_chunks(rates: torch.Tensor) -> torch.Tensor:
-    T = rates.shape[1]
-    size = max(1, PSD_CHUNK_ELEMENTS // (T * T))
-    with one_thread():
-        return torch.cat([psd_ratio(rates[i : i + size]) for i in range(0, rates.shape[0], size)])
-
-
 def diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int], *,
              outcomes: Sequence[str] | None = None, accuracy: Sequence[float] | None = None,
              reliability: Sequence[float] | None = None, n_starts: int = N_STARTS, iterations: int = 150,
@@ -105,18 +97,107 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
               n_starts: int, iterations: int, details: bool, ids: Sequence[str] | None,
               run_trials: int) -> tuple[pd.DataFrame, list[NetworkDynamics]]:
     _check_finite(weights)
-    M, N = weights.n_networks, weights.n_units
+    M = weights.n_networks
     a = as_alpha(alpha, M, weights.W_rec)
     seeds = [int(s) for s in seeds]
     if len(seeds) != M:
         raise ValueError(f"got {len(seeds)} seeds for {M} networks; give one seed per network")
     L = task.n_steps
-    # The reference's two criteria, exactly as rnnzoo.labels computes them (noisy extended run).
-    ref_out, ref_rates = extended_run(weights, task, a, seeds)
-    ratio = _psd_in_chunks(ref_rates).cpu().numpy().astype(np.float64)
-    fluct = output_fluctuation(ref_out, L).cpu().numpy().astype(np.float64)
-    # The same trial continued without noise to run_trials trial lengths: the dynamics' own answer (the reference's
-    # 1e-3 noise only perturbs the first EXTENDED_TRIALS trial lengths; the tail tested for cycles is noiseless).
+    # The paper's two criteria, exactly as its code computes them (rnnzoo.labels: its trial, cue 1, states after
+    # each update), with the PSD ratio's three variants (other sign, other cue) that say whether the label is firm.
+    with one_thread():
+        paper = paper_psd_variants(weights, task, a, seeds, chunk=max(1, PSD_CHUNK_ELEMENTS // (9 * L) ** 2))
+    ratio = paper["psd_ratio"].astype(np.float64)
+    fluct = paper["fluctuation"].astype(np.float64)
+    # rnnzoo's own dynamics analysis follows each cue: the extended run after it, continued without noise.
+    cues = [_cue_dynamics(weights, task, a, seeds, cue, run_trials, n_starts, iterations) for cue in (0, 1)]
+    first = cues[0]
+    rates, out, cyc, slow, profile, regime = first.rates, first.out, first.cyc, first.slow, first.profile, first.regime
+    final_speed, lead = first.final_speed, first.final_eig
+    delay = slice(task.cue_steps, task.reaction_window.start)
+    delay_speed = profile[:, delay] if delay.stop > delay.start else profile[:, task.cue_steps : task.cue_steps + 1]
+    periodic = cyc.periodic.cpu().numpy()
+    separation = (cues[0].rates[:, -1] - cues[1].rates[:, -1]).norm(dim=-1).cpu().numpy().astype(np.float64)
+    combined = combine_cues(cues[0].regime, cues[1].regime, separation)
+    if outcomes is None:
+        if accuracy is None or reliability is None:
+            sim = run_task(weights, task, a, seeds)
+            accuracy, reliability = sim.accuracy.cpu().numpy(), sim.reliability.cpu().numpy()
+        outcomes = np.where((np.asarray(accuracy) > LEARN_THRESHOLD) & (np.asarray(reliability) > LEARN_THRESHOLD),
+                            "learned", "untrained")
+    outcomes = np.asarray(outcomes, dtype=object)
+    solves = outcomes == "learned"
+    # Solvers: the combined label, where one isolated fixed point reached by both cues still carries the memory in
+    # its slow transient (manifold); zoo networks that did not learn keep their training outcome.
+    solver_label = np.where(combined == "fixed", "manifold", combined)
+    label = np.where(solves, solver_label, np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, combined))
+    period = cyc.period.cpu().numpy()
+    n_slow = slow.n_slow().cpu().numpy()
+    frame = pd.DataFrame({
+        "id": list(ids) if ids is not None else [f"network-{i}" for i in range(M)],
+        "label": label.astype(str),
+        "regime": regime.astype(str),
+        "regime_cue0": cues[0].regime.astype(str),
+        "regime_cue1": cues[1].regime.astype(str),
+        "end_separation": separation,
+        "solves_task": solves,
+        "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
+        "psd_ratio": ratio,
+        **{name: paper[name].astype(np.float64) for name in PSD_VARIANTS[1:]},
+        "label_firm": paper["label_firm"],
+        "fluctuation": fluct,
+        "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
+        "period_steps": period,
+        "period_ratio": period / (task.delay_steps + task.reaction_steps),
+        "period_steps_cue1": cues[1].cyc.period.cpu().numpy(),
+        "amplitude": np.where(periodic, cyc.amplitude.cpu().numpy(), np.nan),
+        "output_amplitude": np.where(periodic, cyc.output_amplitude.cpu().numpy(), np.nan),
+        "return_distance": cyc.return_distance.cpu().numpy(),
+        "n_slow_points": n_slow.astype(np.int32),
+        "n_fixed_points": slow.n_slow(FIXED_SPEED).cpu().numpy().astype(np.int32),
+        "slowest_speed": slow.slowest_speed().cpu().numpy().astype(np.float64),
+        "final_speed": final_speed,
+        "final_eigenvalue": lead.astype(np.float64),
+        "delay_min_speed": delay_speed.amin(1).cpu().numpy().astype(np.float64),
+        "delay_mean_speed": delay_speed.mean(1).cpu().numpy().astype(np.float64),
+    })
+    evidence = _evidence(frame, rates, out, delay, profile, slow, period) if details else []
+    return frame, evidence
+
+
+SEPARATE = 0.05  # final states of the two cues' runs this far apart (Euclidean, rate units) are distinct points
+DYNAMICS_LABELS = {
+    "cycle": "after both cues the activity ends on a limit cycle",
+    "manifold": "after both cues it settles slowly: a marginal direction, a slow drift or a slow focus (a slow-point "
+                "manifold); for a network that solves the task, also one fixed point reached by both cues, the memory "
+                "then living in the slow transient",
+    "two_fixed_points": "each cue ends on its own isolated fixed point (the two final states are over SEPARATE apart): "
+                        "the memory is held by bistability",
+    "mixed": "one cue ends on a limit cycle, the other does not",
+    "fixed": "both cues end on one isolated fixed point (networks that do not solve the task)",
+    "irregular": "after one cue or both the activity neither returns, settles nor drifts slowly (chaos)",
+    "failed": "zoo network that never learned (its training outcome, kept)",
+    "unstable": "zoo network that learned and lost it (its training outcome, kept)",
+}
+"""Values of the `dynamics_label` column (classify's `label`), what each means."""
+
+
+def combine_cues(regime0: np.ndarray, regime1: np.ndarray, separation: np.ndarray) -> np.ndarray:
+    """One dynamics label per network from the regime after each cue and the distance between the final states."""
+    cycle0, cycle1 = regime0 == "cycle", regime1 == "cycle"
+    irregular = (regime0 == "irregular") | (regime1 == "irregular")
+    both_fixed = (regime0 == "fixed") & (regime1 == "fixed")
+    return np.select(
+        [irregular, cycle0 & cycle1, cycle0 ^ cycle1, both_fixed & (separation > SEPARATE), both_fixed],
+        ["irregular", "cycle", "mixed", "two_fixed_points", "fixed"], default="manifold").astype(object)
+
+
+def _cue_dynamics(weights: Weights, task: Task, a: torch.Tensor, seeds: Sequence[int], cue: int, run_trials: int,
+                  n_starts: int, iterations: int) -> SimpleNamespace:
+    """The extended run after one cue (noise for EXTENDED_TRIALS trial lengths, then noiseless to run_trials), its
+    tail's cycle fit, slow points found from states along it, the speed profile and the regime it ends in."""
+    M, L = weights.n_networks, task.n_steps
+    ref_out, ref_rates = extended_run(weights, task, a, seeds, cue=cue)
     T = max(run_trials * L, MIN_RUN_STEPS)
     extra = max(0, T - ref_rates.shape[1])
     with torch.no_grad():
@@ -140,9 +221,6 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
         if still.numel():
             final_eig[still] = find_final_eigenvalue(weights.select(still), rates[still, -1], a[still])
     final_speed = profile[:, -1].cpu().numpy().astype(np.float64)
-    delay = slice(task.cue_steps, task.reaction_window.start)
-    delay_speed = profile[:, delay] if delay.stop > delay.start else profile[:, task.cue_steps : task.cue_steps + 1]
-
     periodic = cyc.periodic.cpu().numpy()
     lead = final_eig.cpu().numpy()
     settled = final_speed < SLOW_SPEED
@@ -150,43 +228,8 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     damped = cyc.damped.cpu().numpy()
     regime = np.select([periodic, settled & marginal, settled, damped | (final_speed < DRIFT_SPEED)],
                        ["cycle", "manifold", "fixed", "manifold"], default="irregular")
-    if outcomes is None:
-        if accuracy is None or reliability is None:
-            sim = run_task(weights, task, a, seeds)
-            accuracy, reliability = sim.accuracy.cpu().numpy(), sim.reliability.cpu().numpy()
-        outcomes = np.where((np.asarray(accuracy) > LEARN_THRESHOLD) & (np.asarray(reliability) > LEARN_THRESHOLD),
-                            "learned", "untrained")
-    outcomes = np.asarray(outcomes, dtype=object)
-    solves = outcomes == "learned"
-    # Solvers: cycle or manifold; activity that neither returns nor settles nor drifts slowly stays "irregular".
-    label = np.where(solves, np.where(periodic, "cycle", np.where(regime == "irregular", "irregular", "manifold")),
-                     np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, regime))
-    period = cyc.period.cpu().numpy()
-    n_slow = slow.n_slow().cpu().numpy()
-    frame = pd.DataFrame({
-        "id": list(ids) if ids is not None else [f"network-{i}" for i in range(M)],
-        "label": label.astype(str),
-        "regime": regime.astype(str),
-        "solves_task": solves,
-        "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
-        "psd_ratio": ratio,
-        "fluctuation": fluct,
-        "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
-        "period_steps": period,
-        "period_ratio": period / (task.delay_steps + task.reaction_steps),
-        "amplitude": np.where(periodic, cyc.amplitude.cpu().numpy(), np.nan),
-        "output_amplitude": np.where(periodic, cyc.output_amplitude.cpu().numpy(), np.nan),
-        "return_distance": cyc.return_distance.cpu().numpy(),
-        "n_slow_points": n_slow.astype(np.int32),
-        "n_fixed_points": slow.n_slow(FIXED_SPEED).cpu().numpy().astype(np.int32),
-        "slowest_speed": slow.slowest_speed().cpu().numpy().astype(np.float64),
-        "final_speed": final_speed,
-        "final_eigenvalue": lead.astype(np.float64),
-        "delay_min_speed": delay_speed.amin(1).cpu().numpy().astype(np.float64),
-        "delay_mean_speed": delay_speed.mean(1).cpu().numpy().astype(np.float64),
-    })
-    evidence = _evidence(frame, rates, out, delay, profile, slow, period) if details else []
-    return frame, evidence
+    return SimpleNamespace(rates=rates, out=out, cyc=cyc, slow=slow, profile=profile, final_eig=lead,
+                           final_speed=final_speed, regime=regime)
 
 
 def find_final_eigenvalue(weights: Weights, states: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -214,42 +257,36 @@ def _evidence(frame: pd.DataFrame, rates: torch.Tensor, out: torch.Tensor, delay
 
 
 # ---- front door ----------------------------------------------------------------------------------------------------
-def _groups(x: Any, use_curves: bool) -> list[dict]:
-    """Split a Network, a Zoo or a list of Networks into groups of one task, with what each group needs."""
-    from rnnzoo.zoo import Network, Zoo
+@dataclass
+class TaskGroup:
+    """Networks that share one task, with what classify needs of them: their stacked weights, per-network alpha,
+    seeds (the canonical random streams) and ids, their training outcomes ('learned' / 'failed' / 'unstable'; None
+    decides by the canonical evaluation) and their positions in the caller's order.
 
-    if isinstance(x, Network):
-        info = x.info
-        outcomes = None
-        if use_curves and x.zoo is not None and "curves" in info.index:
-            c = x.zoo[[x._position()]].curves().iloc[0]
-            outcomes = [training_outcome(c["accuracy"], c["reliability"])]
-        return [{"weights": x.weights, "task": x.task(), "alpha": [float(info["alpha"])], "seeds": [int(info["seed"])],
-                 "ids": [str(info["id"])], "outcomes": outcomes, "positions": [0]}]
-    if isinstance(x, Zoo):
-        meta = x.metadata
-        if not len(meta):
-            raise ValueError("this zoo is empty: there is nothing to classify")
-        curves = x.curves().set_index("id") if use_curves and "curves" in meta.columns else None
-        groups = []
-        keys = x._task_keys()
-        for key in dict.fromkeys(keys):
-            pos = [i for i, k in enumerate(keys) if k == key]
-            sub = x[pos]
-            outcomes = None
-            if curves is not None:
-                outcomes = [training_outcome(curves.loc[i, "accuracy"], curves.loc[i, "reliability"])
-                            for i in sub.metadata["id"]]
-            groups.append({"weights": sub.weights(), "task": sub[0].task(), "alpha": sub.alpha,
-                           "seeds": list(sub.metadata["seed"].astype(int)), "ids": list(sub.metadata["id"].astype(str)),
-                           "outcomes": outcomes, "positions": pos})
-        return groups
-    if isinstance(x, (list, tuple)) and x and all(isinstance(n, Network) for n in x):
-        groups = []
-        for i, net in enumerate(x):
-            g = _groups(net, use_curves)[0]
-            g["positions"] = [i]
-            groups.append(g)
+    rnnzoo.Network and rnnzoo.Zoo hand classify their networks this way (their `task_groups()`), so the analysis
+    works on weights and tasks and never needs to know what a Zoo is."""
+
+    weights: Weights
+    task: Task
+    alpha: Sequence[float] | torch.Tensor
+    seeds: list[int]
+    ids: list[str]
+    outcomes: list[str] | None
+    positions: list[int]
+
+
+def _groups(x: Any, use_curves: bool) -> list[TaskGroup]:
+    """x as TaskGroups: a TaskGroup, anything with task_groups() (a Network, a Zoo), or a list of either."""
+    if isinstance(x, TaskGroup):
+        return [x]
+    if hasattr(x, "task_groups"):
+        return list(x.task_groups(use_curves=use_curves))
+    if isinstance(x, (list, tuple)) and x and all(isinstance(n, TaskGroup) or hasattr(n, "task_groups") for n in x):
+        groups, offset = [], 0
+        for item in x:  # each item's positions follow the items before it
+            parts = _groups(item, use_curves)
+            groups += [replace(g, positions=[offset + p for p in g.positions]) for g in parts]
+            offset += sum(len(g.positions) for g in parts)
         return groups
     raise TypeError(
         f"classify takes a rnnzoo.Network, a rnnzoo.Zoo or a list of Networks, got {type(x).__name__}; for raw "
@@ -260,7 +297,8 @@ def _groups(x: Any, use_curves: bool) -> list[dict]:
 def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_size: int = 256,
              n_starts: int = N_STARTS, iterations: int = 150, progress: bool = True, single_thread: bool = True
              ) -> pd.DataFrame | tuple[pd.DataFrame, list[NetworkDynamics]]:
-    """Mechanism label and diagnostics of every network in `x` (a Network, a Zoo or a list of Networks).
+    """Mechanism label and diagnostics of every network in `x` (a Network, a Zoo or a list of Networks; or
+    TaskGroups: anything with a `task_groups(use_curves=...)` method works).
 
     Returns a DataFrame with one row per network, in order (see `diagnose` for the columns); with details=True also
     a list of NetworkDynamics (noiseless run, speed profile, slow points and their eigenvalues) for plots.
@@ -269,22 +307,23 @@ def classify(x: Any, *, details: bool = False, use_curves: bool = True, chunk_si
     from tqdm.auto import tqdm
 
     groups = _groups(x, use_curves)
-    total = sum(len(g["positions"]) for g in groups)
+    total = sum(len(g.positions) for g in groups)
     frames, evidence, order = [], [], []
-    with tqdm(total=total, desc="classify", unit="net", disable=not progress or total < 2 * chunk_size) as bar:
+    quiet = True if not progress or total < 2 * chunk_size else None  # None: bars on a terminal only, not in logs
+    with tqdm(total=total, desc="classify", unit="net", disable=quiet) as bar:
         for g in groups:
-            M = len(g["positions"])
-            alpha = torch.as_tensor(np.asarray(g["alpha"], dtype=np.float64)).to(g["weights"].dtype)
+            M = len(g.positions)
+            alpha = torch.as_tensor(np.asarray(g.alpha, dtype=np.float64)).to(g.weights.dtype)
             for s in range(0, M, chunk_size):
                 part = slice(s, min(M, s + chunk_size))
-                w = g["weights"].select(list(range(part.start, part.stop)))
-                frame, ev = diagnose(w, g["task"], alpha[part].to(w.device), g["seeds"][part],
-                                     outcomes=None if g["outcomes"] is None else g["outcomes"][part],
-                                     n_starts=n_starts, iterations=iterations, details=details, ids=g["ids"][part],
+                w = g.weights.select(list(range(part.start, part.stop)))
+                frame, ev = diagnose(w, g.task, alpha[part].to(w.device), g.seeds[part],
+                                     outcomes=None if g.outcomes is None else g.outcomes[part],
+                                     n_starts=n_starts, iterations=iterations, details=details, ids=g.ids[part],
                                      single_thread=single_thread)
                 frames.append(frame)
                 evidence.extend(ev)
-                order.extend(g["positions"][part])
+                order.extend(g.positions[part])
                 bar.update(part.stop - part.start)
     result = pd.concat(frames, ignore_index=True)
     rank = np.argsort(np.asarray(order), kind="stable")

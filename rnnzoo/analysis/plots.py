@@ -24,9 +24,8 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     import matplotlib.pyplot as plt
 
     from rnnzoo.analysis.classify import classify
-    from rnnzoo.zoo import Network
 
-    if not isinstance(net, Network):
+    if not (hasattr(net, "task_groups") and hasattr(net, "task") and hasattr(net, "info")):  # one Network
         raise TypeError(f"plot_mechanism draws one rnnzoo.Network, got {type(net).__name__}; for a Zoo pick one: zoo[0]")
     frame, evidence = classify(net, details=True, progress=False, **classify_kwargs)
     row, ev = frame.iloc[0], evidence[0]

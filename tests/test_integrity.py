@@ -1,0 +1,354 @@
+"""Nothing wrong comes back silently: real zoo files, damaged or crafted on purpose, must be refused by `load` with
+a ZooFormatError (or ChecksumError) that names the file, the problem and the fix.
+
+Each test copies the session's generated tiny zoo and edits it. "Crafted" edits also rewrite the manifest's record
+of the edited file (rerecord), as an attacker or a careless tool would, so the check under test is the one that
+must catch them, not the file's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.parquet as pq
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import rnnzoo
+from rnnzoo.cli import main as cli
+from rnnzoo.store import ChecksumError, ZooFormatError, read_shard, verify_zoo
+from rnnzoo.zoo import Network
+
+
+@pytest.fixture
+def zoo_copy(quick_zoo, tmp_path) -> Path:
+    return Path(shutil.copytree(quick_zoo, tmp_path / "zoo"))
+
+
+def manifest_of(root: Path) -> dict:
+    return json.loads((root / "manifest.json").read_text())
+
+
+def write_manifest(root: Path, manifest: dict) -> None:
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def rerecord(root: Path, *rels: str) -> None:
+    """Make the manifest agree with the files as they are now (a crafted, self-consistent zoo)."""
+    manifest = manifest_of(root)
+    for rel in rels:
+        data = (root / rel).read_bytes()
+        manifest["files"][rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    write_manifest(root, manifest)
+
+
+def edit_table(root: Path, edit, record: bool = False) -> None:
+    """Rewrite networks.parquet through `edit` (pyarrow Table -> Table); rerecord it when `record`."""
+    table = pq.read_table(root / "networks.parquet")
+    pq.write_table(edit(table), root / "networks.parquet")
+    if record:
+        rerecord(root, "networks.parquet")
+
+
+def set_column(table: pa.Table, name: str, values, type_=None) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    return table.set_column(index, pa.field(name, type_ or table.schema.field(name).type), pa.array(values, type_ or
+                                                                                                    table.schema.field(name).type))
+
+
+def first_shard(root: Path) -> str:
+    return sorted(rnnzoo.load(root).metadata["shard"])[0]
+
+
+def rewrite_header(path: Path, mutate) -> None:
+    """Rewrite a safetensors file's JSON header through `mutate` (dict -> object), keeping its data bytes."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = mutate(json.loads(data[8 : 8 + n]))
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n :])
+
+
+# ---- 1. the networks table is checked against the manifest -------------------------------------------------
+def swap_two_networks(table: pa.Table) -> pa.Table:
+    """Rows 0 and 1 exchange shard, row and digest: each id then points at the other's weights."""
+    for name in ("shard", "row", "weights_sha256"):
+        values = table.column(name).to_pylist()
+        values[0], values[1] = values[1], values[0]
+        table = set_column(table, name, values)
+    return table
+
+
+def test_edited_networks_table_is_refused(zoo_copy):
+    edit_table(zoo_copy, swap_two_networks)
+    with pytest.raises(ChecksumError, match=r"networks\.parquet is (damaged|truncated|longer).* re-download"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_same_size_damage_to_the_table_is_caught_by_its_sha256(zoo_copy):
+    path = zoo_copy / "networks.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match=r"networks\.parquet is damaged: sha256 .* differs from the recorded"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_edited_labels_are_refused(zoo_copy):
+    edit_table(zoo_copy, lambda t: set_column(t, "mechanism", ["manifold"] * t.num_rows))  # same size or not
+    with pytest.raises(ChecksumError, match=r"networks\.parquet"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_edited_networks_table_is_refused_from_the_hub_cache(zoo_copy, tmp_path, monkeypatch):
+    from test_hub import REPO, build_hub_cache
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    edit_table(zoo_copy, swap_two_networks)
+    build_hub_cache(zoo_copy, tmp_path / "cache")
+    with pytest.raises(ChecksumError, match=r"networks\.parquet"):
+        rnnzoo.load(REPO)
+
+
+def test_truncated_or_empty_table_names_the_file(zoo_copy):
+    path = zoo_copy / "networks.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ChecksumError, match=r"networks\.parquet is truncated: 100 bytes"):
+        rnnzoo.load(zoo_copy)
+    path.write_bytes(b"")
+    rerecord(zoo_copy, "networks.parquet")  # even when the manifest agrees, it is no table
+    with pytest.raises(ZooFormatError, match=r"networks table .*networks\.parquet cannot be read as Parquet .*"
+                                             r"re-download it"):
+        rnnzoo.load(zoo_copy)
+
+
+# ---- 4. duplicate ids --------------------------------------------------------------------------------------
+def test_duplicate_ids_are_refused(zoo_copy):
+    def duplicate(table):
+        ids = table.column("id").to_pylist()
+        ids[3] = ids[2]
+        return set_column(table, "id", ids)
+
+    edit_table(zoo_copy, duplicate, record=True)
+    ids = pq.read_table(zoo_copy / "networks.parquet").column("id").to_pylist()
+    with pytest.raises(ZooFormatError, match=rf"networks\.parquet lists 1 id\(s\) more than once \(first: "
+                                             rf"'{ids[2]}'\).*another network's data"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_duplicate_ids_in_stored_trajectories_are_refused(zoo_copy):
+    rel = next(r for r in manifest_of(zoo_copy)["files"] if r.startswith("trajectories/") and r.count("/") == 3
+               and r.endswith("zarr.json"))
+    meta = json.loads((zoo_copy / rel).read_text())
+    ids = meta["attributes"]["ids"]
+    ids[1] = ids[0]
+    (zoo_copy / rel).write_text(json.dumps(meta))
+    rerecord(zoo_copy, rel)
+    with pytest.raises(ZooFormatError, match=rf"{rel} lists 1 network id\(s\) more than once"):
+        rnnzoo.load(zoo_copy).trajectories()[ids[0]]
+
+
+# ---- 5. paths stay inside the zoo; float32 only ------------------------------------------------------------
+def test_paths_outside_the_zoo_are_refused(zoo_copy, tmp_path):
+    outside = tmp_path / "outside.safetensors"
+    shutil.copy(zoo_copy / first_shard(zoo_copy), outside)
+    rel = "../outside.safetensors"
+    edit_table(zoo_copy, lambda t: set_column(t, "shard", [rel] * t.num_rows), record=True)
+    manifest = manifest_of(zoo_copy)
+    manifest["files"][rel] = {"sha256": hashlib.sha256(outside.read_bytes()).hexdigest(),
+                              "bytes": outside.stat().st_size}
+    write_manifest(zoo_copy, manifest)
+    with pytest.raises(ZooFormatError, match=r"manifest\.json names the file '\.\./outside\.safetensors', which is "
+                                             r"not a path inside the zoo folder"):
+        rnnzoo.load(zoo_copy)
+    del manifest["files"][rel]
+    write_manifest(zoo_copy, manifest)
+    with pytest.raises(ZooFormatError, match=r"networks table .* \(column 'shard'\) names the file "
+                                             r"'\.\./outside\.safetensors'"):
+        rnnzoo.load(zoo_copy)
+    with pytest.raises(ZooFormatError, match="not a path inside the zoo folder"):
+        rnnzoo.sources.LocalSource(zoo_copy).path("/etc/passwd")
+
+
+def test_a_record_without_bytes_is_refused(zoo_copy, capsys):
+    manifest = manifest_of(zoo_copy)
+    shard = first_shard(zoo_copy)
+    del manifest["files"][shard]["bytes"]
+    write_manifest(zoo_copy, manifest)
+    with pytest.raises(ZooFormatError, match=rf"manifest\.json: the entry of {shard} has no size in bytes"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_float64_shard_is_refused(zoo_copy):
+    shard = first_shard(zoo_copy)
+    weights = read_shard(zoo_copy / shard)
+    meta = rnnzoo.store.shard_metadata(zoo_copy / shard)
+    save_file({k: v.to(torch.float64) for k, v in weights.tensors().items()}, str(zoo_copy / shard), metadata=meta)
+    rerecord(zoo_copy, shard)
+    zoo = rnnzoo.load(zoo_copy)
+    rows = np.flatnonzero(zoo.metadata["shard"].to_numpy() == shard)
+    for verify in (True, False):
+        with pytest.raises(ZooFormatError, match=rf"{Path(shard).name} stores W_in as 'F64'; rnnzoo stores weights "
+                                                 r"as float32 \(F32\) only"):
+            rnnzoo.load(zoo_copy, verify=verify)[rows.tolist()].weights()
+    with pytest.raises(ZooFormatError, match="float32"):
+        read_shard(zoo_copy / shard)  # the reader assembly uses
+    assert any(shard in p for p in verify_zoo(zoo_copy)) is False  # the manifest agrees; only the reader can tell
+
+
+# ---- 6. every malformed input is named ---------------------------------------------------------------------
+@pytest.mark.parametrize("content, message", [
+    (b"[1, 2]", r"manifest\.json holds a JSON list, not an object"),
+    (b'{"format_version": 1, "files": {"a": 1}}'[:-1] + b"\xff}", r"manifest\.json is not UTF-8 text"),
+    (b'{"format_version": "one", "files": {}}', r"manifest\.json has format version 'one', which is not a whole "
+                                                r"number.*re-download"),
+    (b'{"format_version": 1, "files": []}', r"manifest\.json lists no files"),
+])
+def test_malformed_manifest_is_named(zoo_copy, content, message):
+    (zoo_copy / "manifest.json").write_bytes(content)
+    with pytest.raises(ZooFormatError, match=message):
+        rnnzoo.load(zoo_copy)
+
+
+def test_record_without_sha256_is_a_clear_verify_error(zoo_copy, capsys):
+    manifest = manifest_of(zoo_copy)
+    del manifest["files"]["networks.parquet"]["sha256"]
+    write_manifest(zoo_copy, manifest)
+    assert cli(["verify", str(zoo_copy)]) != 0
+    err = capsys.readouterr().err
+    assert "the entry of networks.parquet has no sha256" in err and "re-download" in err and "manifest.json" in err
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda h: [h], r"header is a JSON list, not an object"),
+    (lambda h: {**h, "W_rec": {**h["W_rec"], "data_offsets": [str(x) for x in h["W_rec"]["data_offsets"]]}},
+     r"tensor W_rec has data_offsets \['\d+', '\d+'\], not two ordered non-negative whole numbers"),
+    (lambda h: {**h, "W_rec": {**h["W_rec"], "shape": [-h["W_rec"]["shape"][0], *h["W_rec"]["shape"][1:]]}},
+     r"tensor W_rec has shape \[-\d+, 100, 100\], not a list of non-negative whole numbers"),
+    (lambda h: {**h, "b_out": {**h["b_out"], "dtype": "I64"}}, r"stores b_out as 'I64'"),
+    (lambda h: {k: v for k, v in h.items() if k != "__metadata__"}, r"carries no format version"),
+])
+def test_crafted_shard_headers_are_named(zoo_copy, mutate, message):
+    shard = first_shard(zoo_copy)
+    rewrite_header(zoo_copy / shard, mutate)
+    rerecord(zoo_copy, shard)
+    zoo = rnnzoo.load(zoo_copy)
+    rows = np.flatnonzero(zoo.metadata["shard"].to_numpy() == shard).tolist()
+    with pytest.raises(ZooFormatError, match=rf"{Path(shard).name}.*{message}"):
+        zoo[rows].weights()
+
+
+@pytest.mark.parametrize("column", ["shard", "row", "mechanism", "alpha", "id", "delay_ms"])
+def test_table_missing_a_column_is_named(zoo_copy, column):
+    edit_table(zoo_copy, lambda t: t.drop_columns([column]), record=True)
+    with pytest.raises(ZooFormatError, match=rf"networks\.parquet is not an rnnzoo networks table: column "
+                                             rf"'{column}' is missing"):
+        rnnzoo.load(zoo_copy)
+
+
+@pytest.mark.parametrize("column", ["delay_ms", "row"])
+def test_nan_in_an_integer_column_is_named(zoo_copy, column):
+    def with_nan(table):
+        values = table.column(column).to_numpy().astype(float)
+        values[5] = np.nan
+        return set_column(table, column, values, pa.float64())
+
+    edit_table(zoo_copy, with_nan, record=True)
+    with pytest.raises(ZooFormatError, match=rf"column '{column}' holds number \(double\), not integer values"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_null_in_a_key_column_names_the_row(zoo_copy):
+    def with_null(table):
+        values = table.column("row").to_pylist()
+        values[5] = None
+        return set_column(table, "row", values)
+
+    edit_table(zoo_copy, with_null, record=True)
+    ids = pq.read_table(zoo_copy / "networks.parquet").column("id").to_pylist()
+    with pytest.raises(ZooFormatError, match=rf"column 'row' is empty \(null or NaN\) in 1 row\(s\), first at row 5 "
+                                             rf"\(id '{ids[5]}'\)"):
+        rnnzoo.load(zoo_copy)
+
+
+def test_network_weights_errors_are_not_hidden_as_missing_attributes(zoo_copy):
+    row = rnnzoo.load(zoo_copy).metadata.iloc[0]
+    with pytest.raises(ValueError, match="has neither weights nor a zoo"):
+        Network(row).weights
+
+    class Broken(Network):
+        @property
+        def weights(self):
+            raise AttributeError("the real cause")
+
+    with pytest.raises(AttributeError, match="the real cause"):
+        Broken(row).weights
+    with pytest.raises(AttributeError, match="Network has no attribute 'nope'"):
+        Network(row).nope
+
+
+def test_a_damaged_curve_shard_names_the_file_even_unverified(zoo_copy):
+    rel = sorted(rnnzoo.load(zoo_copy).metadata["curves"])[0]
+    data = (zoo_copy / rel).read_bytes()
+    (zoo_copy / rel).write_bytes(b"\0" * len(data))  # same size: only the sha256 or the reader can tell
+    with pytest.raises(ChecksumError, match=Path(rel).name):
+        rnnzoo.load(zoo_copy).curves()
+    with pytest.raises(ZooFormatError, match=rf"curve shard .*{Path(rel).name} cannot be read"):
+        rnnzoo.load(zoo_copy, verify=False).curves()
+
+
+def test_curves_of_a_repeated_network_and_curves_missing_from_their_shard(zoo_copy):
+    zoo = rnnzoo.load(zoo_copy)
+    curves = zoo[[1, 1, 0]].curves()
+    assert list(curves["id"]) == [zoo.metadata["id"][1], zoo.metadata["id"][1], zoo.metadata["id"][0]]
+    rel = zoo.metadata["curves"][0]
+    table = pq.read_table(zoo_copy / rel)
+    pq.write_table(table.filter(pa.compute.not_equal(table.column("id"), zoo.metadata["id"][0])), zoo_copy / rel)
+    rerecord(zoo_copy, rel)
+    with pytest.raises(ZooFormatError, match=rf"curve shard .*{Path(rel).name} holds \d+ rows for the \d+ networks "
+                                             r"asked \(missing or repeated ids\)"):
+        rnnzoo.load(zoo_copy).curves()
+
+
+def test_rows_beyond_the_shard_are_named_locally_and_by_byte_range(zoo_copy, tmp_path, monkeypatch):
+    from fsspec.implementations.local import LocalFileSystem
+
+    from rnnzoo.hub import LazyHubSource
+    from test_hub import REPO, build_hub_cache
+
+    edit_table(zoo_copy, lambda t: set_column(t, "row", [999] * t.num_rows), record=True)
+    with pytest.raises(ZooFormatError, match=r"points at row 999 of .*shard-\d+\.safetensors, which holds 6 networks"):
+        rnnzoo.load(zoo_copy)[[0]].weights()
+
+    class SizedFS(LocalFileSystem):
+        def open(self, path, mode="rb", **kwargs):
+            fh = super().open(path, mode, **kwargs)
+            fh.size = os.path.getsize(path)
+            return fh
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    build_hub_cache(zoo_copy, tmp_path / "cache", files=["manifest.json", "networks.parquet"])
+    lazy = LazyHubSource(f"hf://datasets/{REPO}", filesystem=SizedFS(), root=zoo_copy)
+    with pytest.raises(ZooFormatError, match=r"points at row 999 of .*shard-\d+\.safetensors, which holds 6 networks"):
+        rnnzoo.load(lazy)[[0]].weights()
+
+
+def test_non_utf8_metadata_files_are_named(zoo_copy):
+    rel = "trajectories/zarr.json"
+    (zoo_copy / rel).write_bytes(b"\xff\xfe{}")
+    rerecord(zoo_copy, rel)
+    with pytest.raises(ZooFormatError, match=rf"{rel} is not valid JSON"):
+        rnnzoo.load(zoo_copy).trajectories()
+    (zoo_copy / "README.md").write_bytes(b"---\n\xff\n---\n")
+    rerecord(zoo_copy, "README.md")
+    assert any("README.md is not UTF-8 text" in p for p in verify_zoo(zoo_copy))
