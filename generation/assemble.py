@@ -32,6 +32,7 @@ from rnnzoo.store import (
 from rnnzoo.leftovers import remove_debris
 from rnnzoo.table import check_networks_table
 from rnnzoo.trajectories import write_trajectories
+from rnnzoo.views import with_splits, write_weight_views
 
 FIGURES_DIR = "figures"  # the card's figures: redrawn whole at each assembly, so none outlives its card
 
@@ -63,8 +64,9 @@ def with_weight_digests(root: Path, table: pa.Table) -> pa.Table:
 
 
 def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.device = "cpu") -> dict:
-    """Concatenate the job tables into networks.parquet (sorted by id), write the trajectories (simulated on
-    `device`) and the dataset card, then manifest.json."""
+    """Concatenate the job tables into networks.parquet (sorted by id, with the split of each seed), write the
+    trajectories (simulated on `device`), the Parquet views of the weights and checkpoints (rnnzoo.views) and the
+    dataset card, then manifest.json."""
     from generation.card import render_card
 
     (root / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, the folder is not finished
@@ -73,11 +75,13 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
     # Each job table is brought to the current schema first: jobs written by older code (a resumed run) lack the
     # columns added since, which stay null.
     tables = [networks_table(pq.read_table(root / job_paths(job.index)["table"])) for job in preset.jobs()]
-    table = with_weight_digests(root, pa.concat_tables(tables).sort_by("id"))
+    table = with_splits(with_weight_digests(root, pa.concat_tables(tables).sort_by("id")))
     check_networks_table(table, root / NETWORKS_TABLE, fix="the job tables disagree with the preset: delete "
                          "the jobs/ records named and rerun the same command")
     write_table(root / NETWORKS_TABLE, table)
     write_trajectories(root, table.to_pandas(), device=device)
+    # The weights (and checkpoints) again as Parquet per split: the card's `weights` / `checkpoints` configs.
+    write_weight_views(root, table, checkpoints=preset.parquet_checkpoints)
     info = {
         "preset": preset.name,
         "generation": generation,

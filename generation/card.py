@@ -29,9 +29,13 @@ import numpy as np
 import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from rnnzoo.labels import MECHANISMS
+from rnnzoo.labels import CONTROL_LEARNED, MECHANISMS
+from rnnzoo.splits import SPLIT_RULE, SPLITS
+from rnnzoo.views import view_splits
 from rnnzoo.store import (
     CARD,
+    CHECKPOINTS_DIR,
+    CHECKPOINTS_VIEW_DIR,
     CURVES_DIR,
     FORMAT_VERSION,
     JOBS_DIR,
@@ -39,6 +43,8 @@ from rnnzoo.store import (
     NETWORK_SCHEMA,
     NETWORKS_TABLE,
     RUN_LOG,
+    WEIGHTS_DIR,
+    WEIGHTS_VIEW_DIR,
     ZooFormatError,
     card_config_problems,
     file_records,
@@ -79,15 +85,19 @@ COLUMN_MEANINGS = {
     "reaction_ms": "reaction window (ms)",
     "post_ms": "silent post-reaction window (ms)",
     "weighted_loss": "paper's per-step loss weights (else w = 1)",
-    "cue_held": "cue held through the reaction (no-memory control)",
+    "cue_held": "cue held through the reaction (an option; no published family uses it)",
+    "target_held": "target = the cue's one-hot over the whole trial (no-memory control)",
+    "readout": "outputs: sigmoid(W_out r + b_out), or linear W_out r + b_out (no-memory control)",
+    "early_stopped": "training stopped when the loss exceeded 100 (no-memory control); steps = steps done",
     "steps": "SGD steps trained",
     "final_loss": "weighted MSE on the canonical evaluation batch",
     "final_accuracy": "exact-window accuracy (every reaction step against its cue) on the canonical evaluation batch",
     "final_reliability": "exact-window reliability on the canonical evaluation batch",
     "train_accuracy": "the paper's accuracy (its shifted window, 4 decimals) averaged over the last 10% of training",
     "train_reliability": "the paper's reliability averaged over the last 10% of training",
-    "mechanism": "the paper's label, as its code computes it: failed, cycle, manifold or unstable",
-    "label": "class code: 0 failed, 1 cycle, 2 manifold, 3 unstable",
+    "mechanism": "the paper's label, as its code computes it: failed, cycle, manifold or unstable (no-memory control: "
+                 "learned or failed, no mechanism test)",
+    "label": "class code: 0 failed, 1 cycle, 2 manifold, 3 unstable, 4 learned (no-memory control)",
     "psd_ratio": "the paper's PSD ratio: low-frequency share, its trial (cue on input 1), fixed axis signs (< 0.5: cycle)",
     "psd_ratio_flipped": "PSD ratio with the second principal axis's sign flipped (the paper's PCA leaves it to chance)",
     "psd_ratio_cue0": "PSD ratio of the run after the other cue (input 0)",
@@ -106,6 +116,7 @@ COLUMN_MEANINGS = {
     "curves": "curve shard holding the network's training curves",
     "job": "generation job that trained it",
     "synthetic": "constructed by hand rather than trained",
+    "split": "fixed benchmark split by seed (train, validation, test; rnnzoo.splits)",
     "dynamics_label": "rnnzoo's own label from the dynamics after both cues: cycle, manifold, two_fixed_points, mixed, "
                       "fixed, irregular (failed / unstable kept); null if not computed",
     "regime_cue0": "where the noiseless run after cue 0 ends: cycle, manifold, fixed or irregular",
@@ -128,8 +139,21 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def front_matter(preset: str, n_networks: int) -> DatasetCardData:
-    """The card's YAML metadata (the Hub's DatasetCardData): license, Hub fields, `configs` pointing only at Parquet."""
+def view_configs(files: "list[str] | dict | None") -> list[dict]:
+    """The `weights` and `checkpoints` configs: their Parquet views (rnnzoo.views), one data_files entry per split
+    that has files; none for a zoo without views (assembled by an older rnnzoo)."""
+    configs = []
+    for name, folder in (("weights", WEIGHTS_VIEW_DIR), ("checkpoints", CHECKPOINTS_VIEW_DIR)):
+        splits = view_splits(list(files or []), folder)
+        if splits:
+            configs.append({"config_name": name,
+                            "data_files": [{"split": split, "path": pattern} for split, pattern in splits.items()]})
+    return configs
+
+
+def front_matter(preset: str, n_networks: int, files: "list[str] | dict | None" = None) -> DatasetCardData:
+    """The card's YAML metadata (the Hub's DatasetCardData): license, Hub fields, `configs` pointing only at Parquet
+    (`files`: the zoo's files, from which the weights / checkpoints configs and their splits are found)."""
     return DatasetCardData(
         license="cc-by-4.0",
         pretty_name=f"rnnzoo: trained RNNs for short-term memory ({preset})",
@@ -140,6 +164,7 @@ def front_matter(preset: str, n_networks: int) -> DatasetCardData:
             {"config_name": "networks", "default": True,
              "data_files": [{"split": "train", "path": NETWORKS_TABLE}]},
             {"config_name": "curves", "data_files": [{"split": "train", "path": f"{CURVES_DIR}/*.parquet"}]},
+            *view_configs(files),
         ],
     )
 
@@ -187,18 +212,21 @@ def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
 
 
 def count_tables(table: pd.DataFrame) -> str:
-    """Per family, the number of networks per delay (rows) and mechanism (columns), with totals."""
+    """Per family, the number of networks per delay (rows) and mechanism (columns), with totals; the no-memory
+    control (labels learned / failed, no delay) per response window instead."""
     parts = []
     for family, group in table.groupby("family", sort=True):
-        counts = pd.crosstab(group["delay_ms"], pd.Categorical(group["mechanism"], categories=MECHANISMS),
-                             dropna=False)
-        counts = counts.reindex(columns=list(MECHANISMS), fill_value=0)
+        control = bool((group["mechanism"] == CONTROL_LEARNED).any())
+        labels = ["failed", CONTROL_LEARNED] if control else list(MECHANISMS)
+        rows, row_name = ("reaction_ms", "response (ms)") if control else ("delay_ms", "delay (ms)")
+        counts = pd.crosstab(group[rows], pd.Categorical(group["mechanism"], categories=labels), dropna=False)
+        counts = counts.reindex(columns=labels, fill_value=0)
         counts["total"] = counts.sum(axis=1)
         counts.loc["all"] = counts.sum(axis=0)
         counts.columns.name = None
         shares = ", ".join(f"{m} {100 * counts.loc['all', m] / max(1, counts.loc['all', 'total']):.1f}%"
-                           for m in MECHANISMS)
-        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, 'delay (ms)')}")
+                           for m in labels)
+        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, row_name)}")
     return "\n\n".join(parts)
 
 
@@ -262,6 +290,10 @@ def layout_table(files: dict[str, dict]) -> str:
         MANIFEST: "format version, generation config, code versions, sha256 of every file",
         NETWORKS_TABLE: "one row per network: hyperparameters, final metrics, label (config `networks`)",
         "weights/": "safetensors shards: W_in, b_in, W_rec, b_rec, W_out, b_out stacked [M, ...]",
+        f"{WEIGHTS_VIEW_DIR}/": "Parquet: the same weights as arrays, one row per network, per split (config `weights`)",
+        f"{CHECKPOINTS_VIEW_DIR}/": "Parquet: the checkpoints as arrays, one row per network and step (config "
+                                    "`checkpoints`)",
+        f"{CHECKPOINTS_DIR}/": "safetensors shards: weights at the checkpoint steps, one row per network and step",
         "curves/": "Parquet: per-step training curves, one row per network (config `curves`)",
         "trajectories/": "zarr v3: rates and outputs on the canonical trials",
         "jobs/": "per-job completion records (resume bookkeeping)",
@@ -277,6 +309,46 @@ def layout_table(files: dict[str, dict]) -> str:
     rows.append([f"`{CARD}`", meaning[CARD]])  # a fixed row: the card describes itself the same every time
     rows.append([f"`{MANIFEST}`", meaning[MANIFEST]])
     return md_table(["path", "what"], rows)
+
+
+def _bytes_under(files: dict[str, dict], folder: str) -> int:
+    return sum(int(r["bytes"]) for rel, r in files.items() if rel.startswith(f"{folder}/"))
+
+
+def weightspace_text(table: pd.DataFrame, files: dict[str, dict]) -> str:
+    """The card's weight-space section: the splits (rule and counts) and what the Parquet views cost in bytes
+    against the safetensors shards they repeat."""
+    split = table["split"] if "split" in table else None
+    if split is None or split.isna().all():
+        return "This zoo was assembled before rnnzoo wrote splits and Parquet views of the weights."
+    counts = []
+    for name in SPLITS:
+        part = table[split == name]
+        counts.append([name, len(part), ", ".join(str(s) for s in sorted(part["seed"].unique())) or "none",
+                       int(part["mechanism"].isin(["cycle", "manifold"]).sum())])
+    lines = [f"Fixed splits (`split` column; the `weights` and `checkpoints` configs' splits), {SPLIT_RULE}:", "",
+             md_table(["split", "networks", "seeds", "learned"], counts), ""]
+    shards, view = _bytes_under(files, WEIGHTS_DIR), _bytes_under(files, WEIGHTS_VIEW_DIR)
+    if view:
+        lines.append(f"The `weights` config (`{WEIGHTS_VIEW_DIR}/SPLIT-NNNNN.parquet`) has one row per network: `id`, "
+                     "`split`, hyperparameters (`family`, `delay_ms`, `lr`, `seed`, `alpha`, `n_units`, `steps`), "
+                     "`final_accuracy`, `mechanism` and `outcome` (learned / failed / unstable) as class names, "
+                     "`label_firm`, and `W_in` [N, 2], `b_in` [N], `W_rec` [N, N], `b_rec` [N], `W_out` [2, N], "
+                     "`b_out` [2] as fixed-size float32 arrays (the safetensors values, bit for bit). It takes "
+                     f"{view:,} bytes against {shards:,} bytes of safetensors weight shards "
+                     f"({view / max(1, shards):.2f}x).")
+    ckpt_shards, ckpt_view = _bytes_under(files, CHECKPOINTS_DIR), _bytes_under(files, CHECKPOINTS_VIEW_DIR)
+    if ckpt_view:
+        lines.append(f"The `checkpoints` config (`{CHECKPOINTS_VIEW_DIR}/`) has one row per network and checkpoint "
+                     "step (`id`, `step`, hyperparameters, `mechanism`, `outcome`, the same weight arrays): "
+                     f"{ckpt_view:,} bytes against {ckpt_shards:,} bytes of safetensors checkpoint shards "
+                     f"({ckpt_view / max(1, ckpt_shards):.2f}x).")
+    elif ckpt_shards:
+        lines.append("This zoo's checkpoints are in the safetensors shards only (no `checkpoints` config, to keep it "
+                     f"small: {ckpt_shards:,} bytes); `net.checkpoints()` in `rnnzoo` reads them.")
+    lines += ["", "`rnnzoo.bench` defines the benchmark tasks on these splits (mechanism, learnability, delay) with "
+              "OGB-style evaluators, and `zoo.torch_dataset(...)` serves the weights to PyTorch."]
+    return "\n".join(lines)
 
 
 def _human(n: float) -> str:
@@ -304,13 +376,15 @@ def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=list(MECHANISMS), fill_value=0)
+    labels = list(MECHANISMS) + ([CONTROL_LEARNED] if (table["mechanism"] == CONTROL_LEARNED).any() else [])
+    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=labels, fill_value=0)
     shares = counts.div(counts.sum(axis=1), axis=0)
-    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3"}
+    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3",
+               CONTROL_LEARNED: "#e7298a"}
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
     bottom = np.zeros(len(shares))
     x = np.arange(len(shares))
-    for m in MECHANISMS:
+    for m in labels:
         ax.bar(x, shares[m].to_numpy(), bottom=bottom, color=colours[m], label=m, width=0.8)
         bottom += shares[m].to_numpy()
     ax.set_xticks(x, [str(d) for d in shares.index], rotation=90 if len(x) > 12 else 0)
@@ -491,7 +565,7 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
                      "protocol; its labels say little about the mechanisms.")
     if n < 1000:
         extra.append(f"- Only {n} networks: counts per cell are small, so fractions are coarse.")
-    meta = front_matter(info.get("preset", preset.get("name", "?")), n)
+    meta = front_matter(info.get("preset", preset.get("name", "?")), n, files)
     values = {
         "pretty_name": meta.pretty_name,
         "n_networks_text": f"{n:,}",
@@ -502,6 +576,7 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
         "code_commit": f"commit {info['code_commit']}" if info.get("code_commit") else "commit unrecorded",
         "layout_table": layout_table(files),
         "schema_table": schema_table(),
+        "weightspace_text": weightspace_text(table, files),
         "trials": _trials(root),
         "counts_tables": count_tables(table),
         "firmness_table": firmness_table(table),
@@ -572,6 +647,8 @@ def usage_code(root: Path, table: pd.DataFrame, repo_id: str | None = None) -> s
         "from datasets import load_dataset",
         f"networks = load_dataset({dataset})   # the networks table (default config)",
         f'curves = load_dataset({dataset}, "curves")   # per-step training curves',
+        *([f'weights = load_dataset({dataset}, "weights")   # weights as arrays; splits train / validation / test']
+          if "split" in table and table["split"].notna().any() else []),
     ])
 
 

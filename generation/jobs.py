@@ -19,7 +19,7 @@ from generation.presets import Job
 from generation.train import train_population
 from rnnzoo import __version__
 from rnnzoo.analysis.classify import diagnose
-from rnnzoo.labels import MECHANISMS, PSD_VARIANTS, paper_window, training_outcome
+from rnnzoo.labels import LABEL_VALUES, PSD_VARIANTS, control_outcome, paper_window, training_outcome
 from rnnzoo.dynamics import Weights
 from rnnzoo.simulation import run_task
 from rnnzoo.store import (
@@ -84,7 +84,7 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     task, fam = job.task, job.family
     result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step,
                               scored_window=paper_window(task, fam.paper_delay_grid_ms),
-                              checkpoint_factor=checkpoint_factor)
+                              checkpoint_factor=checkpoint_factor, stop_loss=fam.stop_loss)
     paths = job_paths(job.index)
     ids = [n.id for n in specs]
     files = {paths["shard"]: write_shard(root / paths["shard"], result.weights, ids,
@@ -120,6 +120,8 @@ def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
     specs = job.networks
     seeds = [n.seed for n in specs]
     task, fam = job.task, job.family
+    if task.target_held:
+        return control_rows(job, weights, curves, device)
     # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
     outcomes = [training_outcome(a, r) for a, r in zip(curves["accuracy"], curves["reliability"])]
     exact_outcomes = [training_outcome(a, r) for a, r in zip(curves["exact_accuracy"], curves["exact_reliability"])]
@@ -139,27 +141,66 @@ def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
     learned = np.array([o == "learned" for o in outcomes])
     mechanisms = [str(label) if o == "learned" else o for label, o in zip(diagnostics["reference_label"], outcomes)]
 
-    def final_mean(name: str) -> list[float]:  # mean over the last 10% of training, as the outcome rule reads it
-        return [float(np.mean(c[int(len(c) * 0.9):])) for c in curves[name]]
-
-    paths = job_paths(job.index)
-    M = len(specs)
     return {
-        "id": [n.id for n in specs], "family": [fam.name] * M, "delay_ms": [job.delay_ms] * M,
-        "lr": [n.lr for n in specs], "seed": seeds,
-        "n_units": [fam.n_units] * M, "alpha": [fam.alpha] * M, "tau_ms": [fam.tau_ms] * M,
-        "dt_ms": [fam.dt_ms] * M, "cue_ms": [fam.cue_ms] * M, "reaction_ms": [job.reaction_ms] * M,
-        "post_ms": [fam.post_ms] * M, "weighted_loss": [fam.weighted] * M, "cue_held": [fam.cue_held] * M,
-        "steps": [len(c) for c in curves["loss"]],
-        "final_loss": final_loss, "final_accuracy": final_accuracy, "final_reliability": final_reliability,
-        "train_accuracy": final_mean("accuracy"), "train_reliability": final_mean("reliability"),
-        "mechanism": mechanisms, "label": [MECHANISMS.index(m) for m in mechanisms],
+        **_common_columns(job, curves, final_loss, final_accuracy, final_reliability),
+        "mechanism": mechanisms, "label": [LABEL_VALUES.index(m) for m in mechanisms],
         **{name: diagnostics[name].to_numpy(np.float32) for name in PSD_VARIANTS + ("fluctuation",)},
         "label_firm": [bool(f) if ok else None for f, ok in zip(diagnostics["label_firm"], learned)],  # null unless learned
         "exact_outcome": exact_outcomes,
+        **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
+    }
+
+
+def control_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
+                 device: str | torch.device = "cpu") -> dict[str, list]:
+    """The rows of a no-memory control job, labelled as the reference labels that family: 'learned' (class code 4)
+    or 'failed' from the final 10% of its accuracy and reliability curves (rnnzoo.labels.control_outcome); there is
+    no memory to test, so the PSD test and the dynamics diagnostics are not run (their columns are null)."""
+    specs, task, fam = job.networks, job.task, job.family
+    seeds = [n.seed for n in specs]
+    mechanisms = [control_outcome(a, r) for a, r in zip(curves["accuracy"], curves["reliability"])]
+    exact = [control_outcome(a, r) for a, r in zip(curves["exact_accuracy"], curves["exact_reliability"])]
+    metrics = []
+    for lo in range(0, len(specs), LABEL_CHUNK):
+        part = slice(lo, lo + LABEL_CHUNK)
+        sim = run_task(weights.select(part).to(device), task, fam.alpha, seeds[part])
+        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
+        del sim
+    final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
+    M = len(specs)
+    return {
+        **_common_columns(job, curves, final_loss, final_accuracy, final_reliability),
+        "mechanism": mechanisms, "label": [LABEL_VALUES.index(m) for m in mechanisms],
+        **{name: [None] * M for name in PSD_VARIANTS + ("fluctuation", "label_firm") + DIAGNOSTIC_COLUMNS},
+        "exact_outcome": exact,
+    }
+
+
+def _common_columns(job: Job, curves: dict[str, list[np.ndarray]], final_loss: np.ndarray,
+                    final_accuracy: np.ndarray, final_reliability: np.ndarray) -> dict[str, list]:
+    """The columns every family fills the same way: the protocol, the steps done, the canonical evaluation, the
+    final-10% means of the curves and where the network is stored."""
+    specs, fam = job.networks, job.family
+    M = len(specs)
+
+    def final_mean(name: str) -> list[float]:  # mean over the last 10% of training, as the outcome rule reads it
+        return [float(np.mean(c[int(len(c) * 0.9):])) for c in curves[name]]
+
+    # The trainer stops a network right after the step whose loss exceeds stop_loss, so that step is its last.
+    stopped = [fam.stop_loss is not None and len(c) > 0 and bool(c[-1] > fam.stop_loss) for c in curves["loss"]]
+    paths = job_paths(job.index)
+    return {
+        "id": [n.id for n in specs], "family": [fam.name] * M, "delay_ms": [job.delay_ms] * M,
+        "lr": [n.lr for n in specs], "seed": [n.seed for n in specs],
+        "n_units": [fam.n_units] * M, "alpha": [fam.alpha] * M, "tau_ms": [fam.tau_ms] * M,
+        "dt_ms": [fam.dt_ms] * M, "cue_ms": [fam.cue_ms] * M, "reaction_ms": [job.reaction_ms] * M,
+        "post_ms": [fam.post_ms] * M, "weighted_loss": [fam.weighted] * M, "cue_held": [fam.cue_held] * M,
+        "target_held": [fam.target_held] * M, "readout": [fam.readout] * M,
+        "steps": [len(c) for c in curves["loss"]], "early_stopped": stopped,
+        "final_loss": final_loss, "final_accuracy": final_accuracy, "final_reliability": final_reliability,
+        "train_accuracy": final_mean("accuracy"), "train_reliability": final_mean("reliability"),
         "train_exact_accuracy": final_mean("exact_accuracy"),
         "train_exact_reliability": final_mean("exact_reliability"),
-        **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
         "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": [paths["curves"]] * M,
         "job": [job.index] * M, "synthetic": [False] * M,
     }

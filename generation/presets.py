@@ -1,9 +1,11 @@
 """The registry of zoo grids: named presets made of protocol families, cut into deterministic jobs.
 
 A family is one training protocol (docs/science.md): "nopost" (the paper's broad and narrow grids),
-"post" (30 ms post-reaction window, steps max(1000, 100/lr)), "longtau" (tau = 20 ms) and "control" (no memory:
-cue held through the response, plain loss weights). A network's id depends only on its protocol, delay, learning
-rate and seed, so the same network has the same id (and the same weights) in every preset that contains it.
+"post" (30 ms post-reaction window, steps max(1000, 100/lr)), "longtau" (tau = 20 ms) and "control" (no memory, as
+the reference's train_parallel_fixed.py: cue for 30 ms, no delay, a response window of R ms, the target held over
+the whole trial, a linear readout, plain loss weights, 3000 steps, early stop when the loss exceeds 100; labelled
+learned / failed only). A network's id depends only on its protocol, delay, learning rate and seed, so the same
+network has the same id (and the same weights) in every preset that contains it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ PAPER_DELAYS = tuple(range(0, 401, 20))
 FULL_DELAYS = tuple(range(0, 401, 10))
 
 
+# Family fields added after zoos were generated: left out of a preset's config while at their defaults, so a folder
+# claimed by older code still resumes (generation/run.py compares configs) and its manifest stays the same.
+_NEW_FIELDS = {"target_held": False, "readout": "sigmoid", "stop_loss": None}
+
+
 @dataclass(frozen=True)
 class Family:
     """One training protocol over a grid of delays x learning rates x seeds."""
@@ -37,6 +44,9 @@ class Family:
     cue_ms: float = 30.0
     weighted: bool = True
     cue_held: bool = False
+    target_held: bool = False  # the target is the cue's one-hot over the whole trial (no-memory control)
+    readout: str = "sigmoid"  # "linear" for the no-memory control (rnnzoo.dynamics.readout)
+    stop_loss: float | None = None  # a network whose loss exceeds this stops (the control's 100)
     n_units: int = 100
     steps_numerator: float = 30.0
     steps_min: int = 1000
@@ -54,7 +64,8 @@ class Family:
 
     def task(self, delay_ms: float, reaction_ms: float) -> Task:
         return Task(delay_ms=delay_ms, cue_ms=self.cue_ms, reaction_ms=reaction_ms, post_ms=self.post_ms,
-                    dt_ms=self.dt_ms, weighted=self.weighted, cue_held=self.cue_held)
+                    dt_ms=self.dt_ms, weighted=self.weighted, cue_held=self.cue_held, target_held=self.target_held,
+                    readout=self.readout)
 
     @property
     def size(self) -> int:
@@ -107,6 +118,7 @@ class Preset:
     families: tuple[Family, ...]
     max_networks_per_job: int = 100
     checkpoint_factor: int | None = None  # keep weights at 0, 1, f, f^2, ... steps and the final (None: no checkpoints)
+    parquet_checkpoints: bool = True  # also write the checkpoints as Parquet (config `checkpoints`; doubles their bytes)
 
     @property
     def size(self) -> int:
@@ -129,7 +141,12 @@ class Preset:
     def config(self) -> dict:
         """A JSON-able description of the grid: what the manifest records and what resume compares."""
         return {"name": self.name, "max_networks_per_job": self.max_networks_per_job,
-                "checkpoint_factor": self.checkpoint_factor, "families": [asdict(f) for f in self.families]}
+                "checkpoint_factor": self.checkpoint_factor, "families": [_family_config(f) for f in self.families]}
+
+
+def _family_config(family: Family) -> dict:
+    """A family's fields as JSON-able values, without the newer fields that hold their defaults (_NEW_FIELDS)."""
+    return {k: v for k, v in asdict(family).items() if not (k in _NEW_FIELDS and v == _NEW_FIELDS[k])}
 
 
 def _family(name: str, delays, lrs, n_seeds: int, **kw) -> Family:
@@ -142,6 +159,16 @@ def _nopost(delays, lrs, n_seeds, **kw) -> Family:
 
 def _post(delays, lrs, n_seeds, **kw) -> Family:
     return _family("post", delays, lrs, n_seeds, post_ms=30.0, steps_numerator=100.0, **kw)
+
+
+CONTROL_LRS = tuple(float(x) for x in np.logspace(0, -3, 20))  # the reference's lr_all for the control
+
+
+def _control(reactions_ms, lrs, n_seeds, **kw) -> Family:
+    """The no-memory control family (the reference's train_parallel_fixed.py): no delay, response windows of
+    `reactions_ms`, the target held over the whole trial, a linear readout, w = 1, 3000 steps, stop above loss 100."""
+    return _family("control", (0,), lrs, n_seeds, reactions_ms=tuple(float(r) for r in reactions_ms), weighted=False,
+                   target_held=True, readout="linear", stop_loss=100.0, steps_fixed=3000, **kw)
 
 
 # At full scale a job is a whole (family, delay) cell group: 3,000 networks of N = 100 make a 126 MB weight shard
@@ -160,15 +187,13 @@ register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post pr
                 (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6, checkpoint_factor=8))
 register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
                 (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
-                max_networks_per_job=18, checkpoint_factor=8))
+                max_networks_per_job=18, checkpoint_factor=8, parquet_checkpoints=False))  # under 30 MB
 register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per cell (81,500 networks)", (
     _family("nopost", PAPER_DELAYS, ALL_LRS, 100),
     _post(PAPER_DELAYS, BROAD_LRS, 20),
     _family("longtau", range(0, 801, 40), tuple(float(x) for x in np.logspace(-1, -3, 10)), 20, tau_ms=20.0,
             paper_delay_grid_ms=40.0),
-    _family("control", (0,), tuple(float(x) for x in np.logspace(0, -3, 20)), 20,
-            reactions_ms=tuple(float((k + 1) * 20) for k in range(20)), weighted=False, cue_held=True,
-            steps_fixed=3000),
+    _control(tuple(float((k + 1) * 20) for k in range(20)), CONTROL_LRS, 20),
 ), max_networks_per_job=FULL_SCALE_JOB))
 register(Preset("full", "the extended grid: delays 0-400 ms every 10 ms x 30 learning rates x 100 seeds, "
                 "no-post and post-reaction protocols (246,000 networks)",
@@ -180,6 +205,23 @@ PHASE_CPU_LRS = (10**-0.25, NARROW_LRS[0], NARROW_LRS[3], BROAD_LRS[0], BROAD_LR
 register(Preset("phase-cpu", "the phase diagram on a 2-core CPU: no-post protocol, delays 0-400 ms every 40 ms x "
                 "6 learning rates (0.562 .. 0.0268) x 7 seeds (462 networks)",
                 (_nopost(range(0, 401, 40), PHASE_CPU_LRS, 7),)))
+
+# The weight-space benchmark (issue 14): as many networks as `--workers 2` trains on a 2-core CPU in about 90
+# minutes. Sized from phase-cpu's measured cost (471,086 network-steps at trials of up to 96 steps: 38.6 min wall
+# with 2 workers on an idle machine, labels and writes included), with the cost of a network-step proportional to
+# its trial length, 16 + delay_ms / 5 steps: 6 delays x 6 rates x 34 seeds come to ~80 min, leaving room for the
+# checkpoints (doubling steps) and their Parquet views. Delays 40-240 ms and rates 0.562-0.0268 hold manifolds,
+# cycles and failed / unstable networks (phase-cpu's diagram); 34 seeds split 20 / 7 / 7 (rnnzoo.splits).
+register(Preset("benchmark", "the weight-space benchmark on a 2-core CPU: no-post protocol, delays 40-240 ms every "
+                "40 ms x 6 learning rates (0.562 .. 0.0268) x 34 seeds (1,224 networks), checkpoints at doubling steps",
+                (_nopost(range(40, 241, 40), PHASE_CPU_LRS, 34),), max_networks_per_job=102, checkpoint_factor=2))
+
+
+# The control's analysis on a CPU: 4 response lengths x every fourth of the reference's 20 rates (1 .. 3e-3) x 3
+# seeds, its protocol unchanged (3000 steps; runs whose loss explodes stop early). Same ids as the paper preset's.
+register(Preset("control-cpu", "the no-memory control on a CPU: response windows 20, 60, 140, 300 ms x 5 learning "
+                "rates (1 .. 3e-3) x 3 seeds (60 networks)",
+                (_control((20, 60, 140, 300), CONTROL_LRS[::4], 3),), max_networks_per_job=15))
 
 
 def get_preset(name: str) -> Preset:

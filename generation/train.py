@@ -137,6 +137,7 @@ class TrainResult:
     batch_size: int = 0  # networks trained together (the job may be cut into several batches)
     peak_bytes: int = 0  # the trainer's buffers at the largest batch (workspace_bytes)
     checkpoints: list[tuple[list[int], Weights]] | None = None  # per network: steps and their weights [K, ...]
+    early_stopped: list[bool] | None = None  # per network: stopped because its loss exceeded stop_loss
 
 
 def _flat_layout(n_units: int, n_inputs: int, n_outputs: int) -> dict[str, tuple[int, tuple[int, ...]]]:
@@ -198,13 +199,15 @@ def loss_and_grads(
     noise_std: float,
     rate_std: float,
     ws: _Workspace,
+    readout: str = "sigmoid",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-network weighted MSE [M] and outputs [M, O, T, B] of rnnzoo.dynamics.simulate, with the exact gradient
     of the summed losses written into `grads`: backpropagation through time written out by hand (no autograd
     graph), every product batched over the M networks.
 
     targets: [O, T, B]. ws.draws[:M] holds each network's standard normals: r[0] = tanh(rate_std * first B*N),
-    the rest (time-major) is the pre-activation noise divided by noise_std.
+    the rest (time-major) is the pre-activation noise divided by noise_std. readout: "sigmoid" or "linear"
+    (rnnzoo.dynamics.readout), the outputs' map from W_out r + b_out and hence the readout gradient.
     """
     M, N = p["W_rec"].shape[:2]
     O, T, B = targets.shape
@@ -223,13 +226,19 @@ def loss_and_grads(
         torch.lerp(R[:, t], h, alpha, out=R[:, t + 1])
         torch.addcmul(torch.tensor(alpha, dtype=h.dtype, device=h.device), h, h, value=-alpha, out=h)  # slope
     R_flat = R.reshape(M, T * B, N)
-    outputs = torch.sigmoid(torch.bmm(p["W_out"], R_flat.transpose(1, 2)).add_(p["b_out"].unsqueeze(2)))
+    outputs = torch.bmm(p["W_out"], R_flat.transpose(1, 2)).add_(p["b_out"].unsqueeze(2))
+    if readout == "sigmoid":
+        outputs = torch.sigmoid(outputs)
+    elif readout != "linear":
+        raise ValueError(f"readout must be 'sigmoid' or 'linear', got {readout!r}")
     outputs = outputs.view(M, O, T, B)
     err = outputs - targets
     w = step_weights.view(1, 1, T, 1)
     scale = 1.0 / (T * B * O)
     losses = (err.square() * w).sum(dim=(1, 2, 3)) * scale
-    dz = (err * w * (2 * scale)) * outputs * (1 - outputs)  # dLoss/d(pre-sigmoid), [M, O, T, B]
+    dz = err * w * (2 * scale)  # dLoss/d(output); times the sigmoid's slope: dLoss/d(W_out r + b_out), [M, O, T, B]
+    if readout == "sigmoid":
+        dz = dz * outputs * (1 - outputs)
     DZ[..., N:] = dz.permute(0, 2, 3, 1)
 
     # Backward through time: g = dLoss/dr[t + 1]; dpre[t] = g * slope[t]; g <- (1 - alpha) g + [dpre dz][t] W_bwd.
@@ -265,6 +274,7 @@ def train_population(
     max_batch: int | None = None,
     scored_window: slice | None = None,
     checkpoint_factor: int | None = None,
+    stop_loss: float | None = None,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
@@ -279,6 +289,10 @@ def train_population(
     depend on it. scored_window: the steps the paper's accuracy curve scores (default rnnzoo.labels.paper_window(task);
     the long-tau family passes its 40 ms delay grid). checkpoint_factor: also return each network's weights at
     checkpoint_steps(steps[m], checkpoint_factor) (0 = initial; the last is the final weights); None: none.
+    stop_loss: a network whose loss exceeds it leaves the batch after that step (the no-memory control's early stop
+    at 100, as the reference stops): its curves end with that step, its weights are those after it, and
+    early_stopped marks it. None: every network trains its steps (NaN losses never stop a network either way).
+    The outputs are read out as task.readout says (sigmoid or linear).
     """
     M = len(seeds)
     if not (len(lrs) == len(steps) == M):
@@ -293,13 +307,15 @@ def train_population(
         parts = [train_population(seeds[i : i + max_batch], lrs[i : i + max_batch], steps[i : i + max_batch], task,
                                   alpha, n_units=n_units, device=device, dtype=dtype, momentum=momentum,
                                   weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch,
-                                  scored_window=scored_window, checkpoint_factor=checkpoint_factor)
+                                  scored_window=scored_window, checkpoint_factor=checkpoint_factor,
+                                  stop_loss=stop_loss)
                  for i in range(0, M, max_batch)]
         return TrainResult(weights=Weights.cat([p.weights for p in parts]),
                            curves={k: [c for p in parts for c in p.curves[k]] for k in CURVE_NAMES},
                            batch_size=max_batch, peak_bytes=max(p.peak_bytes for p in parts),
                            checkpoints=None if checkpoint_factor is None else
-                           [c for p in parts for c in p.checkpoints])
+                           [c for p in parts for c in p.checkpoints],
+                           early_stopped=[e for p in parts for e in p.early_stopped])
     if threads is not None and torch.device(device).type == "cpu" and torch.get_num_threads() != threads:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -307,7 +323,7 @@ def train_population(
             return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
                                     momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads,
                                     max_batch=max_batch, scored_window=scored_window,
-                                    checkpoint_factor=checkpoint_factor)
+                                    checkpoint_factor=checkpoint_factor, stop_loss=stop_loss)
         finally:
             torch.set_num_threads(previous)
     M = len(seeds)
@@ -336,7 +352,8 @@ def train_population(
     curves = torch.full((len(CURVE_NAMES), M, max(n_steps)), float("nan"), dtype=dtype, device=device)
     B, T, N = task.n_trials, task.n_steps, n_units
 
-    n_active = [sum(1 for s in n_steps if s > k) for k in range(max(n_steps))]
+    n_active = np.array([sum(1 for s in n_steps if s > k) for k in range(max(n_steps))], dtype=np.int64)
+    early = [False] * M
     # Checkpoints: snapshots of the flat parameters (on the CPU) of the networks that reach step k, k = 0 before
     # training. A snapshot is a copy, so it does not change the training's numbers.
     wanted = None if checkpoint_factor is None else [set(checkpoint_steps(s, checkpoint_factor)) for s in n_steps]
@@ -367,7 +384,10 @@ def train_population(
     buffers = [ws.draws, torch.empty_like(ws.draws)] if prefetch else [ws.draws]
     pending = prefetch.submit(draw, buffers[0], n_active[0]) if prefetch else None
     try:
-        for k, n in enumerate(n_active):
+        for k in range(len(n_active)):
+            n = int(n_active[k])
+            if n == 0:  # every network stopped early
+                break
             params, grads = _views(flat[:n], layout), _views(flat_grad[:n], layout)
             if prefetch:
                 pending.result()
@@ -380,13 +400,13 @@ def train_population(
                 cuts = [n * i // shares for i in range(shares + 1)]
                 futures = [splitter.submit(loss_and_grads, _views(flat[lo:hi], layout),
                                            _views(flat_grad[lo:hi], layout), targets, step_weights, alpha,
-                                           NOISE_STD, RATE_STD, ws.part(lo, hi))
+                                           NOISE_STD, RATE_STD, ws.part(lo, hi), task.readout)
                            for lo, hi in zip(cuts[:-1], cuts[1:])]
                 parts = [f.result() for f in futures]
                 losses, outputs = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
             else:
                 losses, outputs = loss_and_grads(params, grads, targets, step_weights, alpha, NOISE_STD, RATE_STD,
-                                                 ws)
+                                                 ws, task.readout)
             window = outputs[:, :, scored].permute(0, 3, 2, 1)  # [M, B, steps, O]
             accuracy, reliability = paper_metrics(window, scored_class)
             exact = outputs[:, :, task.reaction_window].permute(0, 3, 2, 1)
@@ -402,7 +422,29 @@ def train_population(
             else:
                 buf.mul_(momentum).add_(d_p)
             p.sub_(lr[:n] * buf)
+            stopped = [] if stop_loss is None else torch.nonzero(losses > stop_loss).flatten().tolist()
+            for i in stopped:  # done after this step: its curves and weights end here, and it takes a final snapshot
+                n_active[k + 1 : n_steps[i]] -= 1
+                n_steps[i], early[i] = k + 1, True
+                if wanted is not None:
+                    wanted[i] = {s for s in wanted[i] if s <= k + 1} | {k + 1}
             snapshot(k + 1)
+            if stopped:
+                # Keep the networks still training a leading slice: move the stopped ones behind them (a stable
+                # partition of the first n positions, so the rest stay longest-first) and carry every per-position
+                # state along, the draws already made for the next step included.
+                gone = set(stopped)
+                keep = [i for i in range(n) if i not in gone] + stopped
+                perm = torch.as_tensor(keep, device=flat.device)
+                for state in (flat, buffer, lr):
+                    state[:n] = state[:n][perm]
+                curves[:, :n] = curves[:, :n][:, perm]
+                if prefetch and k + 1 < len(n_active):
+                    pending.result()
+                    nxt = buffers[(k + 1) % 2]
+                    nxt[:n] = nxt[:n][perm.to(nxt.device)]
+                for items in (generators, order, n_steps, early, snapshots) + ((wanted,) if wanted is not None else ()):
+                    items[:n] = [items[i] for i in keep]
             if on_step is not None:
                 on_step(k, n)
     finally:
@@ -423,4 +465,5 @@ def train_population(
             views = _views(stack, layout)
             checkpoints.append((sorted(wanted[i]), Weights(**{k: views[k].clone() for k in Weights.names()})))
     return TrainResult(weights=final, curves=out, batch_size=M,
-                       peak_bytes=workspace_bytes(task, M, n_units, dtype), checkpoints=checkpoints)
+                       peak_bytes=workspace_bytes(task, M, n_units, dtype), checkpoints=checkpoints,
+                       early_stopped=[early[i] for i in inverse])

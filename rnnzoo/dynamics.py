@@ -2,6 +2,7 @@
 
     r[t+1] = (1 - alpha) r[t] + alpha * tanh(W_rec r[t] + b_rec + W_in u[t] + b_in + noise[t])
     o[t]   = sigmoid(W_out r[t] + b_out)          (read from the state before step t's update)
+    o[t]   = W_out r[t] + b_out                   (readout="linear": the no-memory control family)
 
 Training, re-simulation, mechanism analysis and the CORNN refit all call `simulate` (or `step`). One network is
 the case M = 1. Every tensor lives on whatever device the weights are on, so the same code runs on CPU and CUDA.
@@ -13,6 +14,8 @@ from dataclasses import dataclass, fields
 from typing import Iterator, Sequence
 
 import torch
+
+from rnnzoo.task import READOUTS
 
 NOISE_STD = 0.001  # sigma of the pre-activation noise (paper protocol)
 RATE_STD = 0.1  # r[0] = tanh(RATE_STD * standard normal), drawn per trial
@@ -169,12 +172,14 @@ def simulate(
     *,
     r0: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
+    readout: str = "sigmoid",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run M networks on a batch of trials; returns (outputs [M, B, T, O], rates [M, B, T, N]).
 
     inputs: [B, T, I] (shared by all networks) or [M, B, T, I]. rates[:, :, t] is the state before step t's
     update and outputs[:, :, t] is read from it. r0: [M, B, N] initial rates (zeros if None). noise: [M, B, T, N]
-    pre-activation noise or None. Differentiable: training backpropagates through this function.
+    pre-activation noise or None. readout: "sigmoid" or "linear" (rnnzoo.task.READOUTS; a Task's `readout`).
+    Differentiable: training backpropagates through this function.
     """
     M, N = weights.n_networks, weights.n_units
     if inputs.ndim == 3:
@@ -198,16 +203,23 @@ def simulate(
         rates.append(r)
         r = (1 - a) * r + a * torch.tanh(torch.baddbmm(drive[t], r, W_rec_t))
     rates_t = torch.stack(rates, dim=2)  # [M, B, T, N]
-    outputs = readout(weights, rates_t)
+    outputs = _readout(weights, rates_t, readout)
     return outputs, rates_t
 
 
-def readout(weights: Weights, rates: torch.Tensor) -> torch.Tensor:
-    """Outputs sigmoid(W_out r + b_out) for rates [M, ..., N]."""
+def readout(weights: Weights, rates: torch.Tensor, kind: str = "sigmoid") -> torch.Tensor:
+    """Outputs sigmoid(W_out r + b_out) (kind "sigmoid") or W_out r + b_out (kind "linear") for rates [M, ..., N]."""
+    if kind not in READOUTS:
+        raise ValueError(f"readout must be one of {list(READOUTS)}, got {kind!r}")
     M = weights.n_networks
     flat = rates.reshape(M, -1, rates.shape[-1])
     out = torch.baddbmm(weights.b_out.unsqueeze(1), flat, weights.W_out.transpose(1, 2))
-    return torch.sigmoid(out).reshape(*rates.shape[:-1], weights.n_outputs)
+    if kind == "sigmoid":
+        out = torch.sigmoid(out)
+    return out.reshape(*rates.shape[:-1], weights.n_outputs)
+
+
+_readout = readout  # simulate's `readout` argument shadows the function's name inside it
 
 
 def step_map(weights: Weights, states: torch.Tensor, alpha: float | Sequence[float] | torch.Tensor,

@@ -2,8 +2,10 @@
 
     make_figures(zoo, "figures/")   # or rnnzoo figures --source DIR --out figures/
 
-For every family with a delay grid (the no-memory control is left out) it writes phase-diagram-<family>.png,
-critical-rate-<family>.png and manifold-fraction-<family>.png, and every number behind them to phases.json.
+For every family with a delay grid it writes phase-diagram-<family>.png, critical-rate-<family>.png and
+manifold-fraction-<family>.png; for the no-memory control, control-<family>.png (the reference's FigureS6 analysis:
+not-learned fraction against lr per response length, then lr_c against the response length); every number behind
+them goes to phases.json.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.phases import PAPER_EXPONENTS, THEORY_EXPONENTS, analyse, memory_families
+from rnnzoo.phases import (
+    PAPER_EXPONENTS,
+    THEORY_EXPONENTS,
+    analyse,
+    control_families,
+    memory_families,
+    reference_control_fit,
+)
 
 COLOURS = {  # mechanism -> RGB; a cell's colour is the mix weighted by its fractions
     "failed": (0.80, 0.80, 0.80),
@@ -31,7 +40,8 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
     """Draw the phase figures of every memory family of `zoo` (a Zoo, its metadata, or a zoo folder) into out_dir.
 
     Returns {"json": path of phases.json, "figures": {family: {"phase_diagram", "critical_rate",
-    "manifold_fraction": path}}, "results": {family: the numbers (rnnzoo.phases.analyse)}}.
+    "manifold_fraction": path} or, for the no-memory control, {"control": path}}, "results": {family: the numbers
+    (rnnzoo.phases.analyse, or reference_control_fit for the control)}}.
     """
     import matplotlib
 
@@ -45,10 +55,19 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     families = memory_families(zoo, include_synthetic)
-    if not families:
-        raise ValueError("this zoo has no family with a delay grid to draw phases for (only the no-memory control "
-                         "or synthetic networks); generate e.g. `python generation/run.py --preset phase-cpu`")
+    controls = control_families(zoo, include_synthetic)
+    if not families and not controls:
+        raise ValueError("this zoo has no trained family to draw phases for (only synthetic networks); generate "
+                         "e.g. `python generation/run.py --preset phase-cpu` or `--preset control-cpu`")
     results, figures = {}, {}
+    for family in controls:
+        res = {"family": family, **reference_control_fit(zoo, family, include_synthetic)}
+        results[family] = res
+        path = out / f"control-{family}.png"
+        fig = plot_control(res)
+        _save(fig, path)
+        plt.close(fig)
+        figures[family] = {"control": str(path)}
     for family in families:
         res = analyse(zoo, family, n_boot=n_boot, seed=seed, include_synthetic=include_synthetic)
         results[family] = res
@@ -214,6 +233,51 @@ def plot_critical_rate(res: dict):
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7.5, loc="lower left")
     ax.grid(True, which="both", alpha=0.2)
+    return fig
+
+
+def plot_control(res: dict):
+    """The no-memory control as the reference analyses it (FigureS6): left, the not-learned fraction against the
+    learning rate per response length with its fitted logistic; right, the critical rate lr_c = exp(x0) against the
+    response length on log-log axes, with the power-law fit and the paper's T^(-0.38 +- 0.02) through its centre."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    lengths = res["per_length"]
+    colours = plt.cm.viridis(np.linspace(0, 1, max(1, len(lengths))))
+    for entry, colour in zip(lengths, colours):
+        lrs = np.asarray(entry["lrs"])
+        left.plot(lrs, entry["not_learned"], "o", color=colour, ms=4, label=f"{entry['response_ms']:g} ms")
+        if entry.get("x0") is not None and entry.get("k") is not None:
+            x = np.geomspace(lrs.min(), lrs.max(), 200)
+            z = np.clip(entry["k"] * (np.log(x) - entry["x0"]), -50, 50)
+            left.plot(x, 1 / (1 + np.exp(z)), "-", color=colour, lw=1)
+    left.set(xscale="log", xlabel="learning rate", ylabel="not-learned fraction", ylim=(-0.05, 1.05),
+             title=f"{res['family']}: not learned against lr, per response length")
+    if lengths:
+        left.legend(fontsize=7, ncol=2, title="response", title_fontsize=7)
+    used = [e for e in lengths if e["converged"]]
+    if used:
+        right.plot([e["response_ms"] for e in used], [e["lr_c"] for e in used], "ko", label="critical lr, exp(x0)")
+    fit = res.get("fit")
+    paper_exponent, paper_pm = res["paper"]["exponent"], res["paper"]["pm"]
+    if fit:
+        T = np.geomspace(min(e["response_ms"] for e in used), max(e["response_ms"] for e in used), 100)
+        right.plot(T, fit["prefactor"] * T ** fit["exponent"], "k-", lw=2,
+                   label=f"fit: T^({fit['exponent']:.2f} ± {_fmt(fit['stderr'])}), R²={_fmt(fit['r2'])}")
+        centre_T = float(np.exp(np.mean(np.log(T))))
+        centre_y = fit["prefactor"] * centre_T ** fit["exponent"]
+        right.plot(T, centre_y * (T / centre_T) ** paper_exponent, ":", color="C3", lw=1.5,
+                   label=f"paper: T^({paper_exponent:g} ± {paper_pm:g})")
+    else:
+        right.text(0.03, 0.97, f"no power-law fit ({len(used)} converged lengths; 3 needed); paper: "
+                   f"T^({paper_exponent:g} ± {paper_pm:g})", transform=right.transAxes, fontsize=8, va="top")
+    right.set(xscale="log", yscale="log", xlabel="response length T (ms)", ylabel="critical learning rate",
+              title=f"{res['family']}: critical lr against the response length")
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=8, loc="lower left")
+    right.grid(True, which="both", alpha=0.2)
+    fig.tight_layout()
     return fig
 
 

@@ -29,6 +29,8 @@ from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, initial_and_noise, simulat
 from rnnzoo.task import Task
 
 MECHANISMS = ("failed", "cycle", "manifold", "unstable")  # index = the reference's class code 0..3
+CONTROL_LEARNED = "learned"  # the no-memory control family's learned networks: no mechanism test (class code 4)
+LABEL_VALUES = MECHANISMS + (CONTROL_LEARNED,)  # every value of the `mechanism` column; `label` is the index here
 ALIASES = {
     "limit_cycle": "cycle",
     "limit-cycle": "cycle",
@@ -60,11 +62,32 @@ PSD_VARIANTS = ("psd_ratio", "psd_ratio_flipped", "psd_ratio_cue0", "psd_ratio_c
 def paper_window(task: Task, delay_grid_ms: float = PAPER_DELAY_GRID_MS) -> slice:
     """The steps the reference scores: [int((cue + T) / dt) - 1, int((cue + T + reaction) / dt) - 1), computed in
     float seconds as its scripts do (delay = l * grid), so the truncation moves the window where they move it
-    (300 ms: two all-zero target steps; 320 ms: 9 steps). Delays off the grid use delay_ms / 1000."""
+    (300 ms: two all-zero target steps; 320 ms: 9 steps). Delays off the grid use delay_ms / 1000.
+    A task with target_held (the no-memory control) is scored by control_window."""
+    if task.target_held:
+        return control_window(task)
     steps = task.delay_ms / delay_grid_ms
     delay_s = round(steps) * (delay_grid_ms / 1000) if abs(steps - round(steps)) < 1e-9 else task.delay_ms / 1000
     cue_s, reaction_s, dt_s = task.cue_ms / 1000, task.reaction_ms / 1000, task.dt_ms / 1000
     return slice(int(((cue_s + delay_s) / dt_s) - 1), int(((cue_s + delay_s + reaction_s) / dt_s) - 1))
+
+
+def control_window(task: Task, grid_ms: float = PAPER_DELAY_GRID_MS) -> slice:
+    """The steps the reference scores in its no-memory control (train_parallel_fixed.py), clipped to the trial.
+
+    Its script passes the response length R = (l + 1) * 0.020 s where the memory scripts pass the delay, so it scores
+    [int((cue + R) / dt - 1), int((cue + R + R) / dt - 1)), float seconds added left to right. The trial is
+    cue + R long (no delay), so the window starts at its last step and runs past its end: one scored step, the last
+    (two at 300 ms, where (0.03 + 0.3) / 0.005 truncates to 65). Responses off the 20 ms grid use reaction_ms / 1000.
+    """
+    if task.delay_ms != 0:
+        raise ValueError(f"the no-memory control has no delay (delay_ms = 0), got delay_ms = {task.delay_ms}")
+    steps = task.reaction_ms / grid_ms
+    response_s = (round(steps) * (grid_ms / 1000) if abs(steps - round(steps)) < 1e-9 else task.reaction_ms / 1000)
+    cue_s, dt_s = task.cue_ms / 1000, task.dt_ms / 1000
+    start = int(((cue_s + response_s) / dt_s) - 1)
+    stop = int(((cue_s + response_s + response_s) / dt_s) - 1)
+    return slice(start, min(stop, task.n_steps))
 
 
 def paper_metrics(outputs: torch.Tensor, target_class: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,9 +112,9 @@ def canonical_mechanism(name: str) -> str:
     """The canonical mechanism name for `name` (aliases accepted), or a ValueError listing the valid names."""
     key = str(name).strip().lower()
     key = ALIASES.get(key, key)
-    if key not in MECHANISMS:
+    if key not in LABEL_VALUES:
         raise ValueError(
-            f"unknown mechanism {name!r}; use one of {list(MECHANISMS)} "
+            f"unknown mechanism {name!r}; use one of {list(LABEL_VALUES)} "
             f"(aliases: {', '.join(sorted(ALIASES))})"
         )
     return key
@@ -120,6 +143,19 @@ def training_outcome(accuracy: np.ndarray, reliability: np.ndarray) -> str:
     return "failed" if stable else "unstable"
 
 
+def control_outcome(accuracy: np.ndarray, reliability: np.ndarray) -> str:
+    """'learned' or 'failed' for a no-memory control network, the reference's rule for that family (its
+    rnn-largescale-fixedpoint-analysis/sort_data.py): the means of accuracy and reliability over the last 10% of the
+    recorded steps both above 0.8; no stability rule, no mechanism test. A run stopped early (loss above 100) is
+    judged on the steps it recorded, as the reference judges it (its loss has exploded: in practice failed)."""
+    acc, rel = np.asarray(accuracy, dtype=np.float64), np.asarray(reliability, dtype=np.float64)
+    if acc.size == 0:
+        return "failed"
+    start = int(acc.shape[0] * (1 - FINAL_FRACTION))
+    learned = acc[start:].mean() > LEARN_THRESHOLD and rel[start:].mean() > LEARN_THRESHOLD
+    return CONTROL_LEARNED if learned else "failed"
+
+
 def extended_run(
     weights: Weights,
     task: Task,
@@ -141,7 +177,7 @@ def extended_run(
     generators = [stream_generator(s, STREAM_ANALYSIS, weights.device) for s in seeds]
     r0, noise = initial_and_noise(generators, 1, u.shape[1], weights.W_rec)
     with torch.no_grad():
-        outputs, rates = simulate(weights, u, alpha, r0=r0, noise=noise)
+        outputs, rates = simulate(weights, u, alpha, r0=r0, noise=noise, readout=task.readout)
     if after_update:
         return outputs[:, 0, :T], rates[:, 0, 1:]
     return outputs[:, 0], rates[:, 0]

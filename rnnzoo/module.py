@@ -10,9 +10,11 @@ from rnnzoo.dynamics import Weights, simulate
 class RNN(torch.nn.Module):
     """Leaky firing-rate RNN with nn.Linear-shaped parameters; forward calls rnnzoo.dynamics.simulate."""
 
-    def __init__(self, n_units: int, n_inputs: int = 2, n_outputs: int = 2, alpha: float = 0.5):
+    def __init__(self, n_units: int, n_inputs: int = 2, n_outputs: int = 2, alpha: float = 0.5,
+                 readout: str = "sigmoid"):
         super().__init__()
         self.alpha = alpha
+        self.readout = readout  # "sigmoid" or "linear" (the no-memory control family), as rnnzoo.dynamics.readout
         self.W_in = torch.nn.Parameter(torch.zeros(n_units, n_inputs))
         self.b_in = torch.nn.Parameter(torch.zeros(n_units))
         self.W_rec = torch.nn.Parameter(torch.zeros(n_units, n_units))
@@ -21,10 +23,10 @@ class RNN(torch.nn.Module):
         self.b_out = torch.nn.Parameter(torch.zeros(n_outputs))
 
     @classmethod
-    def from_weights(cls, weights: Weights, alpha: float) -> "RNN":
+    def from_weights(cls, weights: Weights, alpha: float, readout: str = "sigmoid") -> "RNN":
         if weights.n_networks != 1:
             raise ValueError(f"RNN.from_weights takes one network, got a stack of {weights.n_networks}")
-        module = cls(weights.n_units, weights.n_inputs, weights.n_outputs, alpha)
+        module = cls(weights.n_units, weights.n_inputs, weights.n_outputs, alpha, readout)
         with torch.no_grad():
             for name, tensor in weights.tensors().items():
                 getattr(module, name).copy_(tensor[0])
@@ -38,5 +40,5 @@ class RNN(torch.nn.Module):
         """inputs [B, T, I] -> (outputs [B, T, O], rates [B, T, N])."""
         outputs, rates = simulate(self.stacked(), inputs, self.alpha,
                                   r0=None if r0 is None else r0.unsqueeze(0),
-                                  noise=None if noise is None else noise.unsqueeze(0))
+                                  noise=None if noise is None else noise.unsqueeze(0), readout=self.readout)
         return outputs[0], rates[0]

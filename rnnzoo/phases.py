@@ -26,7 +26,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from rnnzoo.labels import MECHANISMS
+from rnnzoo.labels import CONTROL_LEARNED, LABEL_VALUES, MECHANISMS
 
 LEARNED = ("cycle", "manifold")
 THRESHOLD = 0.5
@@ -67,9 +67,9 @@ def networks_frame(zoo: Any, family: str | None = None, include_synthetic: bool 
     if family not in found:
         raise ValueError(f"no networks of family {family!r} here; families present: {found}")
     table = table[table["family"] == family]
-    unknown = sorted(set(table["mechanism"].astype(str)) - set(MECHANISMS))
+    unknown = sorted(set(table["mechanism"].astype(str)) - set(LABEL_VALUES))
     if unknown:
-        raise ValueError(f"unknown mechanism labels {unknown}; expected {list(MECHANISMS)}")
+        raise ValueError(f"unknown mechanism labels {unknown}; expected {list(LABEL_VALUES)}")
     return table.reset_index(drop=True)
 
 
@@ -80,10 +80,26 @@ def memory_families(zoo: Any, include_synthetic: bool = False) -> list[str]:
         table = table[~table["synthetic"].astype(bool)]
     out = []
     for name, group in table.groupby("family", sort=True):
-        held = "cue_held" in group.columns and bool(group["cue_held"].astype(bool).all())
-        if not held and name != "control":
+        if not _is_control(str(name), group):
             out.append(str(name))
     return out
+
+
+def control_families(zoo: Any, include_synthetic: bool = False) -> list[str]:
+    """Families without a memory to hold: the no-memory control (analysed by reference_control_fit)."""
+    table = zoo.metadata if hasattr(zoo, "metadata") else zoo
+    if not include_synthetic and "synthetic" in table.columns:
+        table = table[~table["synthetic"].astype(bool)]
+    return [str(name) for name, group in table.groupby("family", sort=True) if _is_control(str(name), group)]
+
+
+def _is_control(name: str, group: pd.DataFrame) -> bool:
+    """A family is the no-memory control when it is named so, holds its target over the whole trial, or holds its
+    cue through the response (the earlier control protocol)."""
+    def all_true(column: str) -> bool:
+        return column in group.columns and bool(group[column].fillna(False).astype(bool).all())
+
+    return name == "control" or all_true("target_held") or all_true("cue_held")
 
 
 @dataclass
@@ -106,6 +122,9 @@ class Grid:
 def grid(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> Grid:
     """The labels of one family laid out on its (delay, lr, seed) grid."""
     table = networks_frame(zoo, family, include_synthetic)
+    if (table["mechanism"] == CONTROL_LEARNED).any():
+        raise ValueError(f"family {table['family'].iloc[0]!r} is labelled learned / failed only (the no-memory "
+                         "control has no mechanisms to lay out); analyse it with reference_control_fit")
     lr_key = np.round(np.log10(table["lr"].to_numpy(dtype=np.float64)), 4)  # rates equal to 1e-4 decades
     if not np.all(np.isfinite(lr_key)):
         raise ValueError("learning rates must be positive and finite for a phase analysis")
@@ -454,21 +473,29 @@ def reference_control_fit(zoo: Any, family: str = "control", include_synthetic: 
     """The reference's analysis of the no-memory control (FigureS6): per response length T, the not-learned
     fraction against log lr fitted by 1 / (1 + exp(k (log lr - x0))) (curve_fit, p0 = [-5, -10]); critical lr =
     exp(x0); then log lr_c against log T (paper: T^(-0.38 +- 0.02)). Lengths whose fraction never reaches 0.1 are
-    skipped."""
+    skipped. Not learned: any label but 'learned' (the control's own label) or a memory label cycle / manifold.
+
+    Returns {"per_length": [{response_ms, lr_c, converged, x0, k, lrs, not_learned, n}], "fit": reference_line's
+    dict or None, "paper": {exponent, pm}}; per_length lists every length, skipped ones with skipped=True."""
     table = networks_frame(zoo, family, include_synthetic)
-    table = table.assign(not_learned=~table["mechanism"].isin(LEARNED))
+    table = table.assign(not_learned=~table["mechanism"].isin(LEARNED + (CONTROL_LEARNED,)))
     per_length = []
     for reaction, part in table.groupby("reaction_ms"):
-        by_lr = part.groupby("lr")["not_learned"].mean().sort_index(ascending=False)
-        y = by_lr.to_numpy(float)
+        by_lr = part.groupby("lr")["not_learned"].agg(["mean", "size"]).sort_index(ascending=False)
+        y = by_lr["mean"].to_numpy(float)
+        entry = {"response_ms": float(reaction), "lrs": by_lr.index.to_numpy(float).tolist(), "not_learned": y.tolist(),
+                 "n": by_lr["size"].astype(int).tolist()}
         if np.max(y) < REFERENCE_MIN_PEAK:
+            per_length.append({**entry, "lr_c": None, "converged": False, "skipped": True})
             continue
         fitted = _curve_fit(_falling_logistic, np.log(by_lr.index.to_numpy(float)), y, p0=[-5.0, -10.0],
                             maxfev=1_000_000)
         lr_c = float(np.exp(fitted[0][0])) if fitted is not None else 0.0
         # curve_fit from p0 = [-5, -10] sometimes runs x0 to -inf (lr_c = 0), where the reference's log would fail
         converged = bool(np.isfinite(lr_c) and lr_c > 0)
-        per_length.append({"response_ms": float(reaction), "lr_c": lr_c if converged else None, "converged": converged})
+        x0, k = (float(fitted[0][0]), float(fitted[0][1])) if fitted is not None else (None, None)
+        per_length.append({**entry, "lr_c": lr_c if converged else None, "converged": converged, "skipped": False,
+                           "x0": x0, "k": k})
     used = [r for r in per_length if r["converged"]]
     return {"per_length": per_length, "fit": reference_line([r["response_ms"] for r in used], [r["lr_c"] for r in used]),
             "paper": {"exponent": PAPER_EXPONENTS["control/no_learning"][0],

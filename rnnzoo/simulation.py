@@ -61,7 +61,7 @@ def run_task(
     targets = task.targets(weights.device, weights.dtype)
     with torch.no_grad():
         r0, noise = initial_and_noise(generators, task.n_trials, task.n_steps, weights.W_rec, noise_std=noise_std)
-        outputs, rates = simulate(weights, inputs, alpha, r0=r0, noise=noise)
+        outputs, rates = simulate(weights, inputs, alpha, r0=r0, noise=noise, readout=task.readout)
         loss = weighted_mse(outputs, targets, task.loss_weights(weights.device, weights.dtype))
         accuracy, reliability = task_metrics(outputs, task.cues(weights.device), task.reaction_window)
     M = weights.n_networks

@@ -5,6 +5,8 @@ Layout of a zoo folder (format version FORMAT_VERSION):
     manifest.json                   format version, generation config, code version, sha256 of every file
     networks.parquet                one row per network: hyperparameters, metrics, label, shard and row
     weights/shard-00000.safetensors W_in, b_in, W_rec, b_rec, W_out, b_out stacked [M, ...] (many networks a shard)
+    weights-parquet/SPLIT-00000.parquet  the same weights as Parquet rows per split (rnnzoo.views; config `weights`)
+    checkpoints-parquet/SPLIT-00000.parquet  the training checkpoints as Parquet rows (config `checkpoints`)
     curves/shard-00000.parquet      per-step training curves, one row per network (list columns)
     jobs/job-00000.json|.parquet    per-job completion records (checksums, rows), written last: resume markers
     trajectories/                   zarr v3 rates and outputs on the canonical trials (see rnnzoo.trajectories)
@@ -46,6 +48,8 @@ NETWORKS_TABLE = "networks.parquet"
 WEIGHTS_DIR = "weights"
 CURVES_DIR = "curves"
 CHECKPOINTS_DIR = "checkpoints"
+WEIGHTS_VIEW_DIR = "weights-parquet"  # the weights as Parquet, one file set per split (the card's `weights` config)
+CHECKPOINTS_VIEW_DIR = "checkpoints-parquet"  # the checkpoints as Parquet (the card's `checkpoints` config)
 JOBS_DIR = "jobs"
 ROW_GROUP_BYTES = 100 * 2**20
 _UMASK = os.umask(0)
@@ -76,7 +80,10 @@ NETWORK_SCHEMA = pa.schema(
         ("post_ms", pa.float32()),
         ("weighted_loss", pa.bool_()),
         ("cue_held", pa.bool_()),
+        ("target_held", pa.bool_()),
+        ("readout", pa.string()),
         ("steps", pa.int32()),
+        ("early_stopped", pa.bool_()),
         ("final_loss", pa.float32()),
         ("final_accuracy", pa.float32()),
         ("final_reliability", pa.float32()),
@@ -115,10 +122,15 @@ NETWORK_SCHEMA = pa.schema(
         ("curves", pa.string()),
         ("job", pa.int32()),
         ("synthetic", pa.bool_()),
+        # Fixed benchmark split by seed (rnnzoo.splits), filled at assembly; null in job tables.
+        ("split", pa.string()),
     ]
 )
 
-OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row")  # filled at assembly; null in tables written by older code
+OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "checkpoint_row", "split")  # filled at assembly; null in tables written by older code
+# The no-memory control's protocol columns (target over the whole trial, linear readout, early stop); null in tables
+# written before they existed, read as the memory families' defaults (False, 'sigmoid', False) by rnnzoo.Task.from_row.
+PROTOCOL_COLUMNS = ("target_held", "readout", "early_stopped")
 DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed",
                       "regime_cue0", "regime_cue1", "period_steps_cue1", "end_separation")
 
@@ -412,7 +424,8 @@ def write_table(path: str | os.PathLike, table: pa.Table) -> str:
 def networks_table(rows: dict[str, Sequence] | "pa.Table") -> pa.Table:
     """Rows as a pyarrow table with the explicit networks schema (float32 stays float32)."""
     n = rows.num_rows if isinstance(rows, pa.Table) else len(rows["id"])
-    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type) for name in DIAGNOSTIC_COLUMNS + OPTIONAL_COLUMNS
+    missing = {name: pa.nulls(n, NETWORK_SCHEMA.field(name).type)
+               for name in DIAGNOSTIC_COLUMNS + OPTIONAL_COLUMNS + PROTOCOL_COLUMNS
                if name not in (rows.column_names if isinstance(rows, pa.Table) else rows)}
     if isinstance(rows, pa.Table):
         for name, column in missing.items():
@@ -431,7 +444,7 @@ def curves_table(ids: Sequence[str], curves: dict[str, Sequence[np.ndarray]]) ->
 
 # ---- manifest --------------------------------------------------------------------------------------------------
 RUN_LOG = "run-log.jsonl"  # wall-clock times and local paths of each generation run: never in the manifest
-DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures")  # folders holding only the zoo's own files
+DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures", WEIGHTS_VIEW_DIR, CHECKPOINTS_VIEW_DIR)  # folders holding only the zoo's own files
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _FIX = "the zoo was damaged or altered: re-download it (`rnnzoo verify DIR` lists every problem)"
 

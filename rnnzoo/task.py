@@ -2,6 +2,9 @@
 
 A trial is a cue (one-hot on input channel 0 or 1), a silent delay of T ms, a reaction window in which the target
 is the one-hot of the cue, and an optional silent post-reaction window (arXiv 2502.17433; docs/science.md).
+
+The no-memory control (the reference's train_parallel_fixed.py) is the same trial with no delay, the target held
+over the whole trial (`target_held`), plain loss weights and a linear readout (`readout="linear"`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 
 N_INPUTS = 2
 N_OUTPUTS = 2
+READOUTS = ("sigmoid", "linear")  # o = sigmoid(W_out r + b_out) (the paper's memory families) or W_out r + b_out
 
 
 def ms_to_steps(ms: float, dt_ms: float, what: str) -> int:
@@ -33,7 +37,11 @@ class Task:
 
     `weighted` selects the paper's per-step loss weights (1 - K/L on the last K steps, K/L before, K = reaction +
     post steps); `weighted=False` gives the plain weights w = 1 used by the no-memory control family.
-    `cue_held` keeps the cue on until the end of the reaction window (the no-memory control task).
+    `cue_held` keeps the cue on until the end of the reaction window (an option; no published family uses it).
+    `target_held`: the target is the cue's one-hot on every step of the trial, cue period included (the reference's
+    no-memory control: its target is the maximum over time of the reaction target).
+    `readout`: how outputs are read from the rates, one of READOUTS ("linear" for the no-memory control); the
+    dynamics (rnnzoo.dynamics.simulate) take it from here, so training, re-simulation and analysis agree.
     """
 
     delay_ms: float
@@ -44,6 +52,8 @@ class Task:
     trials_per_class: int = 64
     weighted: bool = True
     cue_held: bool = False
+    target_held: bool = False
+    readout: str = "sigmoid"
 
     def __post_init__(self) -> None:
         if self.dt_ms <= 0:
@@ -52,6 +62,8 @@ class Task:
             ms_to_steps(getattr(self, name), self.dt_ms, name)
         if self.cue_steps < 1 or self.reaction_steps < 1:
             raise ValueError("cue_ms and reaction_ms must each span at least one time step")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {list(READOUTS)}, got {self.readout!r}")
         if self.trials_per_class < 1:
             raise ValueError(f"trials_per_class must be >= 1, got {self.trials_per_class}")
 
@@ -101,9 +113,10 @@ class Task:
         return u
 
     def targets(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Target outputs, [n_trials, n_steps, 2]: the one-hot of the cue in the reaction window, zero elsewhere."""
+        """Target outputs, [n_trials, n_steps, 2]: the one-hot of the cue in the reaction window, zero elsewhere
+        (on every step with target_held)."""
         y = torch.zeros(self.n_trials, self.n_steps, N_OUTPUTS, device=device, dtype=dtype)
-        window = self.reaction_window
+        window = slice(0, self.n_steps) if self.target_held else self.reaction_window
         for cls in range(N_OUTPUTS):
             y[cls * self.trials_per_class : (cls + 1) * self.trials_per_class, window, cls] = 1.0
         return y
@@ -123,7 +136,8 @@ class Task:
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **overrides: Any) -> "Task":
         """The task a networks-table row was trained on (its delay_ms, cue_ms, reaction_ms, post_ms, dt_ms,
-        weighted_loss and cue_held columns; absent ones take the protocol's defaults), fields overridable.
+        weighted_loss, cue_held, target_held and readout columns; absent or null ones take the protocol's
+        defaults, so tables written before a column existed still give their task), fields overridable.
 
         One definition for every reader of the table (Network.task, stored trajectories), so none of them needs a
         Network to know a row's task."""
@@ -131,6 +145,20 @@ class Task:
         fields = {"delay_ms": float(row["delay_ms"]), "cue_ms": float(get("cue_ms", 30.0)),
                   "reaction_ms": float(get("reaction_ms", 50.0)), "post_ms": float(get("post_ms", 0.0)),
                   "dt_ms": float(get("dt_ms", 5.0)), "weighted": bool(get("weighted_loss", True)),
-                  "cue_held": bool(get("cue_held", False))}
+                  "cue_held": bool(get("cue_held", False)),
+                  "target_held": bool(_present(get("target_held"), False)),
+                  "readout": str(_present(get("readout"), "sigmoid"))}
         fields.update(overrides)
         return cls(**fields)
+
+
+def _present(value: Any, default: Any) -> Any:
+    """`value`, or `default` when it is missing (None, NaN or pandas' NA): a column absent from older tables."""
+    if value is None:
+        return default
+    try:
+        import pandas as pd
+
+        return default if pd.isna(value) else value
+    except (TypeError, ValueError):  # array-like values are not missing
+        return value

@@ -192,6 +192,49 @@ class Zoo:
                 f"sha256: the shard is damaged; delete it and re-download it (`rnnzoo verify` lists every damaged file)"
             )
 
+    def checkpoints(self, step: int = 0) -> Weights:
+        """Every network's weights at one checkpoint step, stacked [M, ...] in the zoo's order: step 0 the initial
+        weights (the default), -1 each network's last step. Only the checkpoint shards holding them are read."""
+        meta = self._metadata
+        if not len(self):
+            raise ValueError("this zoo is empty: there are no checkpoints to load")
+        if "checkpoint_steps" not in meta or meta["checkpoint_steps"].isna().any():
+            raise ValueError(f"{int(meta['checkpoint_steps'].isna().sum()) if 'checkpoint_steps' in meta else len(meta)}"
+                             " network(s) of this zoo have no training checkpoints: its preset kept none; generate one "
+                             "with `python generation/run.py --preset NAME --checkpoints 2 --out DIR`")
+        rows = np.empty(len(meta), np.int64)
+        for k, (steps, first) in enumerate(zip(meta["checkpoint_steps"], meta["checkpoint_row"])):
+            steps = [int(s) for s in steps]
+            if step != -1 and step not in steps:
+                raise ValueError(f"network {meta['id'].iloc[k]} has no checkpoint at step {step}; its steps are {steps}")
+            rows[k] = int(first) + (len(steps) - 1 if step == -1 else steps.index(step))
+        out: dict[str, np.ndarray] = {}
+        shards = meta["checkpoint_shard"].to_numpy()
+        for shard in sorted(set(shards)):
+            positions = np.flatnonzero(shards == shard)
+            part = read_shard(self.shard_path(str(shard)), rows[positions])
+            _place({k: v.numpy() for k, v in part.tensors().items()}, positions, out, len(meta))
+        return Weights(**{name: torch.from_numpy(array) for name, array in out.items()}).to(self.device)
+
+    def split(self, name: str) -> "Zoo":
+        """The networks of one fixed benchmark split ('train', 'validation' or 'test'; by seed, rnnzoo.splits)."""
+        from rnnzoo.bench import network_splits
+        from rnnzoo.splits import check_split
+
+        check_split(name)
+        return self[network_splits(self._metadata) == name]
+
+    def torch_dataset(self, target: str = "mechanism", split: str | None = "train", flat: bool = True,
+                      permute: bool = False, device: str | torch.device = "cpu", seed: int = 0,
+                      initial: Weights | None = None):
+        """A torch.utils.data.Dataset of (weights, target) for one rnnzoo.bench task and split (see
+        rnnzoo.weightspace.WeightDataset: flat vector or dict, optional random hidden-unit permutations, held on
+        `device`; `.classes` names the integer targets)."""
+        from rnnzoo.weightspace import WeightDataset
+
+        return WeightDataset(self, target=target, split=split, flat=flat, permute=permute, device=device, seed=seed,
+                             initial=initial)
+
     def curves(self) -> pd.DataFrame:
         """Per-step training curves (loss, accuracy, reliability, grad_norm as lists), one row per network."""
         frames = []
@@ -329,7 +372,8 @@ def _noise(noise: bool | float) -> float:
     return float(noise)
 
 
-_TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held")
+_TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held", "target_held",
+                 "readout")
 
 
 def _read_rows_into(path: Path, rows: np.ndarray, positions: np.ndarray, out: dict[str, np.ndarray],
@@ -382,7 +426,8 @@ class Network:
         row = {"id": "custom", "family": "custom", "delay_ms": delay_ms, "lr": float("nan"), "seed": seed,
                "n_units": N, "alpha": float(alpha), "dt_ms": task.dt_ms, "cue_ms": task.cue_ms,
                "reaction_ms": task.reaction_ms, "post_ms": task.post_ms, "weighted_loss": task.weighted,
-               "cue_held": task.cue_held, "mechanism": None}
+               "cue_held": task.cue_held, "target_held": task.target_held, "readout": task.readout,
+               "mechanism": None}
         return cls(row, zoo=None, weights=weights)
 
     def __getattr__(self, name: str) -> Any:
@@ -472,7 +517,7 @@ class Network:
         """A torch.nn.Module with this network's weights as trainable parameters."""
         from rnnzoo.module import RNN
 
-        return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]))
+        return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]), readout=self.task().readout)
 
 
 def _refit_network(weights: Weights, alpha: float, task: Task, seed: int, name: str, info: dict[str, Any]

@@ -51,7 +51,7 @@ def test_publish_dry_run_renders_the_card_for_the_repository(quick_zoo, tmp_path
 
     card = DatasetCard.load(stage / "README.md")  # the Hub's own parser
     assert isinstance(card.data, DatasetCardData) and card.data.license == "cc-by-4.0"
-    assert [c["config_name"] for c in card.data.configs] == ["networks", "curves"]
+    assert [c["config_name"] for c in card.data.configs] == ["networks", "curves", "weights", "checkpoints"]
     text = card.text
     assert "ORG/NAME" not in text and not re.search(r"\$[a-z_]+", text)
     assert "science.md" not in text and "../shared" not in text

@@ -57,9 +57,11 @@ def test_card_front_matter_and_sections(quick_zoo):
     assert meta["license"] == "cc-by-4.0" and meta["size_categories"] == ["n<1K"] and meta["pretty_name"]
     assert "model-zoo" in meta["tags"]
     configs = {c["config_name"]: c for c in meta["configs"]}
-    assert set(configs) == {"networks", "curves"} and configs["networks"].get("default") is True
+    assert set(configs) == {"networks", "curves", "weights", "checkpoints"} and configs["networks"].get("default") is True
     paths = [f["path"] for c in configs.values() for f in c["data_files"]]
-    assert paths == ["networks.parquet", "curves/*.parquet"]  # only Parquet: never shards, zarr or jobs
+    assert paths == ["networks.parquet", "curves/*.parquet"] + [  # only Parquet: never shards, zarr or jobs
+        f"{folder}/{split}-*.parquet" for folder in ("weights-parquet", "checkpoints-parquet")
+        for split in ("train", "validation", "test")]
     assert card_problems(quick_zoo) == []
     text = (quick_zoo / "README.md").read_text()
     assert "2502.17433" in text and "2311.10200" in text
@@ -126,7 +128,7 @@ def test_load_dataset_returns_the_networks_table_and_each_config(quick_zoo, tmp_
     default = datasets.load_dataset(str(quick_zoo), cache_dir=cache)
     assert list(default) == ["train"] and default["train"]["id"] == table["id"].tolist()
     assert default["train"].features["final_accuracy"].dtype == "float32"
-    assert datasets.get_dataset_config_names(str(quick_zoo)) == ["networks", "curves"]
+    assert datasets.get_dataset_config_names(str(quick_zoo)) == ["networks", "curves", "weights", "checkpoints"]
     networks = datasets.load_dataset(str(quick_zoo), "networks", cache_dir=cache)["train"]
     assert networks["mechanism"] == table["mechanism"].tolist()
     curves = datasets.load_dataset(str(quick_zoo), "curves", cache_dir=cache)["train"]

@@ -211,7 +211,7 @@ def test_float64_shard_is_refused(zoo_copy):
     (b'{"format_version": 1, "files": {"a": 1}}'[:-1] + b"\xff}", r"manifest\.json is not UTF-8 text"),
     (b'{"format_version": "one", "files": {}}', r"manifest\.json has format version 'one', which is not a whole "
                                                 r"number.*re-download"),
-    (b'{"format_version": 1, "files": []}', r"manifest\.json lists no files"),
+    (b'{"format_version": 2, "files": []}', r"manifest\.json lists no files"),
 ])
 def test_malformed_manifest_is_named(zoo_copy, content, message):
     (zoo_copy / "manifest.json").write_bytes(content)

@@ -80,3 +80,18 @@ def test_a_perfect_network_scores_as_the_reference_scores_it():
         accuracy, reliability = paper_metrics(o[:, window].unsqueeze(0), paper_target_class(task, window))
         assert float(accuracy[0]) == pytest.approx(acc, abs=1e-4)
         assert float(reliability[0]) == pytest.approx(rel, abs=5e-4)
+
+
+def test_a_zoo_of_the_previous_format_is_refused_with_the_fix(quick_zoo, tmp_path):
+    """Format version 1 zoos carry labels that are not the paper's: load names the problem and the way out."""
+    import json
+    import shutil
+
+    from rnnzoo.store import ZooFormatError
+
+    root = shutil.copytree(quick_zoo, tmp_path / "old-zoo")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ZooFormatError, match=r"format version 1, older than this rnnzoo reads \(2\).*regenerate"):
+        rnnzoo.load(source=root)

@@ -14,7 +14,7 @@ import pytest
 import rnnzoo
 from rnnzoo import phases
 from rnnzoo.figures import make_figures
-from rnnzoo.labels import MECHANISMS
+from rnnzoo.labels import LABEL_VALUES, MECHANISMS
 from rnnzoo.store import NETWORK_SCHEMA, networks_table, write_table
 
 DELAYS = tuple(range(0, 401, 40))
@@ -37,7 +37,7 @@ def _table(cells: list[dict], path) -> pd.DataFrame:
         full = {**defaults, **cell}
         full["id"] = (f"synthetic-{full['family']}-d{full['delay_ms']:03d}-r{int(full['reaction_ms']):03d}"
                       f"-lr{full['lr']:.3e}-s{full['seed']:03d}")
-        full["label"] = MECHANISMS.index(full["mechanism"])
+        full["label"] = LABEL_VALUES.index(full["mechanism"])
         for name in NETWORK_SCHEMA.names:
             rows[name][i] = full.get(name)  # columns the schema gains later stay null
     write_table(path, networks_table(rows))
@@ -195,7 +195,7 @@ def test_reference_control_fit_recovers_a_constructed_exponent(tmp_path):
             p_fail = 1 / (1 + np.exp(-4 * (np.log(lr) - log_c)))
             n_fail = int(round(40 * p_fail))
             cells += [{"delay_ms": 0, "reaction_ms": float(T), "lr": lr, "seed": s, "family": "control",
-                       "mechanism": "failed" if s < n_fail else "cycle"} for s in range(40)]
+                       "mechanism": "failed" if s < n_fail else "learned"} for s in range(40)]
     table = _table(cells, tmp_path / "control.parquet")
     res = phases.reference_control_fit(table, include_synthetic=True)
     assert res["fit"]["exponent"] == pytest.approx(-0.38, abs=0.03) and res["fit"]["r2"] > 0.95

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from generation.train import init_network, train_population
@@ -101,13 +102,18 @@ def test_curves_are_recorded_per_step_and_learning_happens():
     assert result.curves["accuracy"][0][-20:].mean() > 0.9
 
 
-def test_fused_bptt_is_the_gradient_of_the_one_dynamics_definition():
-    """The trainer's hand-written forward and backward equal rnnzoo.dynamics.simulate and autograd through it."""
+CONTROL_TASK = dict(delay_ms=0, reaction_ms=60, weighted=False, target_held=True, readout="linear")
+
+
+@pytest.mark.parametrize("fields", [{}, {"readout": "linear"}, CONTROL_TASK], ids=["sigmoid", "linear", "control"])
+def test_fused_bptt_is_the_gradient_of_the_one_dynamics_definition(fields):
+    """The trainer's hand-written forward and backward equal rnnzoo.dynamics.simulate and autograd through it,
+    for both readouts and the no-memory control's task (target over the whole trial, unit weights)."""
     from generation.train import _Workspace, init_population, loss_and_grads
     from rnnzoo.dynamics import Weights, simulate, weighted_mse
 
     f64 = torch.float64
-    task = Task(delay_ms=20, trials_per_class=4)
+    task = Task(**{"delay_ms": 20, "trials_per_class": 4, **fields})
     M, B, T, N = 2, task.n_trials, task.n_steps, 100
     init = init_population([0, 1]).to(dtype=f64)
     init.W_rec.mul_(3.0)  # a strongly recurrent regime, where gradient errors would compound through time
@@ -117,16 +123,43 @@ def test_fused_bptt_is_the_gradient_of_the_one_dynamics_definition():
     noise = (NOISE_STD * ws.draws[:, B * N :].reshape(M, T, B, N).permute(0, 2, 1, 3)).clone()
 
     leaves = {k: v.clone().requires_grad_(True) for k, v in init.tensors().items()}
-    outputs, _ = simulate(Weights(**leaves), task.inputs(dtype=f64), 0.5, r0=r0, noise=noise)
+    outputs, _ = simulate(Weights(**leaves), task.inputs(dtype=f64), 0.5, r0=r0, noise=noise, readout=task.readout)
     losses = weighted_mse(outputs, task.targets(dtype=f64), task.loss_weights(dtype=f64))
     losses.sum().backward()
 
     grads = {k: torch.zeros_like(v) for k, v in init.tensors().items()}
     targets = task.targets(dtype=f64).permute(2, 1, 0).contiguous()
     fused_losses, fused_outputs = loss_and_grads(init.tensors(), grads, targets, task.loss_weights(dtype=f64), 0.5,
-                                                 NOISE_STD, RATE_STD, ws)
+                                                 NOISE_STD, RATE_STD, ws, task.readout)
+    if task.readout == "linear":  # unbounded outputs: a sigmoid would keep them in (0, 1)
+        assert (outputs < 0).any()
     assert torch.allclose(fused_outputs.permute(0, 3, 2, 1), outputs.detach(), atol=1e-12)
     assert torch.allclose(fused_losses, losses.detach(), rtol=1e-10)
     for name, leaf in leaves.items():
         assert torch.allclose(grads[name], leaf.grad, rtol=1e-8, atol=1e-14), name
         assert leaf.grad.abs().max() > 0, name
+
+
+def test_early_stop_leaves_the_batch_and_changes_no_other_network():
+    """A network whose loss exceeds stop_loss stops after that step (its curves end there, its weights are those
+    after it, early_stopped marks it); the networks still training get the same numbers as without the stop."""
+    task = Task(delay_ms=0, reaction_ms=20, trials_per_class=8, weighted=False, target_held=True, readout="linear")
+    # Four networks, so the batch is also cut over two threads; the stopped ones sit among the ones that go on.
+    seeds, lrs, steps = [0, 1, 2, 3], [1.0, 0.05, 1.0, 0.05], [12, 12, 10, 11]
+    free = train_population(seeds, lrs, steps, task, 0.5)
+    peaks = [float(np.max(c)) for c in free.curves["loss"]]
+    high, low = min(peaks[0], peaks[2]), max(peaks[1], peaks[3])
+    assert high > 10 * low, "the test needs lr = 1 to blow up while lr = 0.05 does not"
+    threshold = float(np.sqrt(high * low))
+    stopped = train_population(seeds, lrs, steps, task, 0.5, stop_loss=threshold)
+    for m in range(4):
+        loss = free.curves["loss"][m]
+        crossed = np.flatnonzero(loss > threshold)
+        done = int(crossed[0]) + 1 if crossed.size else steps[m]
+        assert stopped.early_stopped[m] == bool(crossed.size)
+        for name in ("loss", "accuracy", "reliability"):
+            assert np.array_equal(stopped.curves[name][m], free.curves[name][m][:done]), (m, name)
+        alone = train_population([seeds[m]], [lrs[m]], [done], task, 0.5)
+        for name, tensor in alone.weights.tensors().items():
+            assert torch.equal(stopped.weights.tensors()[name][m], tensor[0]), (m, name)
+    assert stopped.early_stopped == [True, False, True, False]

@@ -20,7 +20,7 @@ def test_zoo_folder_has_the_real_formats(quick_zoo):
     assert len(shards) == 2  # many networks per shard, never one file per network
     with safe_open(str(shards[0]), framework="pt") as f:
         meta = f.metadata()
-        assert meta["format"] == "pt" and meta["format_version"] == "1"
+        assert meta["format"] == "pt" and meta["format_version"] == str(rnnzoo.store.FORMAT_VERSION)
         assert f.get_slice("W_rec").get_shape() == [6, 100, 100]
     table = pq.read_table(quick_zoo / "networks.parquet")
     assert table.schema.field("final_accuracy").type == "float"  # float32 stays float32

@@ -202,7 +202,7 @@ def _cue_dynamics(weights: Weights, task: Task, a: torch.Tensor, seeds: Sequence
     extra = max(0, T - ref_rates.shape[1])
     with torch.no_grad():
         silence = torch.zeros(1, extra + 1, weights.n_inputs, dtype=weights.dtype, device=weights.device)
-        more_out, more = simulate(weights, silence, a, r0=ref_rates[:, -1].unsqueeze(1))
+        more_out, more = simulate(weights, silence, a, r0=ref_rates[:, -1].unsqueeze(1), readout=task.readout)
         out = torch.cat([ref_out, more_out[:, 0, 1:]], dim=1)[:, :T]
         rates = torch.cat([ref_rates, more[:, 0, 1:]], dim=1)[:, :T]
         del ref_out, ref_rates, more_out, more

@@ -1,0 +1,208 @@
+"""The weight-space benchmark: splits, the Parquet views read by Hugging Face `datasets`, the torch Dataset, the
+evaluator and its tasks, on real generated zoos (conftest's quick_zoo) and the embedded sample."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import rnnzoo
+from rnnzoo.splits import SPLITS, split_of, splits_of
+from rnnzoo.store import CHECKPOINTS_VIEW_DIR, WEIGHTS_VIEW_DIR, read_manifest, verify_zoo
+
+
+def test_split_rule_is_by_seed_and_small_zoos_get_every_split():
+    assert [split_of(s) for s in range(3)] == ["train", "validation", "test"]
+    assert set(splits_of(range(6))) == set(SPLITS)  # the 6-seed sample
+    counts = {name: int((splits_of(range(100)) == name).sum()) for name in SPLITS}
+    assert counts == {"train": 60, "validation": 20, "test": 20}
+    assert split_of(13) == split_of(3) == "train"
+
+
+def test_assembled_zoo_has_a_split_per_seed(quick_zoo):
+    meta = rnnzoo.load(source=quick_zoo).metadata
+    assert set(meta["split"]) == set(SPLITS)
+    assert (meta.groupby("seed")["split"].nunique() == 1).all()
+    assert list(meta["split"]) == list(splits_of(meta["seed"]))
+
+
+def test_weights_config_loads_with_datasets(quick_zoo):
+    datasets = pytest.importorskip("datasets")
+    assert os.environ.get("HF_DATASETS_OFFLINE") == "1"
+    zoo = rnnzoo.load(source=quick_zoo)
+    ds = datasets.load_dataset(str(quick_zoo), "weights")
+    assert set(ds) == set(SPLITS)
+    assert sum(len(ds[s]) for s in SPLITS) == len(zoo)
+    assert "label" not in ds["train"].column_names  # class names only, never bare codes
+    weights = zoo.weights()
+    position = {i: k for k, i in enumerate(zoo.metadata["id"])}
+    for split in SPLITS:
+        part = ds[split].with_format("numpy")
+        assert set(part["split"]) == {split}
+        for row in part:
+            k = position[row["id"]]
+            assert row["mechanism"] == zoo.metadata["mechanism"].iloc[k]
+            assert row["outcome"] in ("learned", "failed", "unstable")
+            for name, tensor in weights.tensors().items():  # the safetensors values, bit for bit
+                assert np.array_equal(row[name], tensor[k].numpy()), name
+
+
+def test_checkpoints_config_loads_with_datasets(quick_zoo):
+    datasets = pytest.importorskip("datasets")
+    zoo = rnnzoo.load(source=quick_zoo)
+    ds = datasets.load_dataset(str(quick_zoo), "checkpoints")
+    assert sum(len(ds[s]) for s in SPLITS) == sum(len(s) for s in zoo.metadata["checkpoint_steps"])
+    net = zoo[0]
+    steps, weights = net.checkpoints()
+    rows = ds[net.split].filter(lambda r: r["id"] == net.id).with_format("numpy")
+    assert list(rows["step"]) == steps
+    assert np.array_equal(np.stack(list(rows["W_rec"])), weights.W_rec.numpy())
+
+
+def test_views_are_in_the_manifest(quick_zoo):
+    files = read_manifest(quick_zoo)["files"]
+    for folder in (WEIGHTS_VIEW_DIR, CHECKPOINTS_VIEW_DIR):
+        assert {f"{folder}/{s}-00000.parquet" for s in SPLITS} <= set(files)
+    assert verify_zoo(quick_zoo) == []
+
+
+# ---- rnnzoo.bench: tasks, data and evaluator ------------------------------------------------------------------
+from rnnzoo.bench import TASKS, Evaluator, task_data, task_splits  # noqa: E402
+
+
+def test_bad_task_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="mechanism.*learnability.*delay"):
+        Evaluator("mechanisms")
+
+
+def test_task_splits_follow_the_split_column(quick_zoo):
+    zoo = rnnzoo.load(source=quick_zoo)
+    meta = zoo.metadata.set_index("id")
+    for name, task in TASKS.items():
+        data = task_splits(zoo, name)
+        assert set(data) == set(SPLITS)
+        for split, (X, y) in data.items():
+            assert X["W_rec"].shape == (len(y), 100, 100) and X["W_rec"].dtype == np.float32
+            assert set(task.extras) <= set(X)
+    X, y = task_data(zoo, "mechanism", "test")
+    assert set(y) <= {0, 1}
+    X, y = task_data(zoo, "delay")
+    assert sorted(set(y)) == [20, 40]
+
+
+def test_learnability_inputs_are_the_step0_checkpoints_the_generator_draws(quick_zoo):
+    from generation.train import init_population
+
+    zoo = rnnzoo.load(source=quick_zoo)
+    X, y = task_data(zoo, "learnability")  # every network is labelled, so the order is the zoo's
+    initial = init_population(zoo.metadata["seed"].tolist())
+    for name, tensor in initial.tensors().items():
+        assert np.array_equal(X[name], tensor.numpy()), name
+    assert np.array_equal(y, zoo.metadata["mechanism"].isin(["cycle", "manifold"]).to_numpy())
+    assert np.allclose(X["lr"], zoo.metadata["lr"]) and np.array_equal(X["delay_ms"], zoo.metadata["delay_ms"])
+    X2, _ = task_data(zoo, "learnability", initial=initial)  # the path for zoos kept without checkpoints
+    assert np.array_equal(X2["W_rec"], X["W_rec"])
+
+
+def test_zoo_without_checkpoints_names_the_fix(quick_zoo):
+    zoo = rnnzoo.load(source=quick_zoo)
+    meta = zoo.metadata.copy()
+    meta["checkpoint_steps"] = None
+    bare = type(zoo)(meta, zoo.source, zoo.manifest)
+    with pytest.raises(ValueError, match="--checkpoints 2"):
+        task_data(bare, "learnability")
+
+
+def test_evaluator_metrics():
+    assert Evaluator("mechanism").eval([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx(
+        {"accuracy": 0.75, "macro_f1": (2 / 3 + 0.8) / 2})
+    out = Evaluator("learnability").eval(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
+    assert out == pytest.approx({"accuracy": 0.5, "roc_auc": 0.75})
+    assert Evaluator("delay").eval([20, 40, 200], [20, 80, 100]) == pytest.approx(
+        {"accuracy": 1 / 3, "mae_ms": (0 + 40 + 100) / 3})
+    with pytest.raises(ValueError, match="outside"):
+        Evaluator("learnability").eval([0, 1], [0, 2])
+    with pytest.raises(ValueError, match="entries"):
+        Evaluator("mechanism").eval([0, 1], [0])
+
+
+def test_sample_splits_by_seed_without_a_split_column():
+    zoo = rnnzoo.load()  # assembled before the split column: the same rule applies to its seeds
+    parts = {name: zoo.split(name) for name in SPLITS}
+    assert sum(len(p) for p in parts.values()) == len(zoo)
+    assert all(len(p) for p in parts.values())
+    assert {name: sorted(set(p.metadata["seed"])) for name, p in parts.items()} == {
+        "train": [0, 3, 4, 5], "validation": [1], "test": [2]}
+
+
+# ---- rnnzoo.weightspace: the torch Dataset and the permutation symmetry ------------------------------------------
+def test_torch_dataset_with_a_dataloader(quick_zoo):
+    import torch
+
+    zoo = rnnzoo.load(source=quick_zoo)
+    ds = zoo.torch_dataset(target="mechanism", split="train")
+    X, y = task_data(zoo, "mechanism", "train")
+    assert len(ds) == len(y) and ds.classes == ("cycle", "manifold")
+    x0, y0 = ds[0]
+    assert x0.shape == (2 * 100 + 100 + 100 * 100 + 100 + 2 * 100 + 2,) and y0.dtype == torch.int64
+    assert torch.equal(x0[200:300], torch.as_tensor(X["b_in"][0]))
+    batch_x, batch_y = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    assert batch_x.shape[0] == min(4, len(ds)) and batch_y.tolist() == list(y[:4])
+    structured = zoo.torch_dataset(target="learnability", split=None, flat=False)
+    item, _ = structured[0]
+    assert item["W_rec"].shape == (100, 100) and set(item) >= {"lr", "delay_ms"}
+    delay = zoo.torch_dataset(target="delay", split=None)
+    assert delay.classes == (20, 40)
+    assert [delay.classes[int(t)] for t in delay.targets] == list(task_data(zoo, "delay")[1])
+    with pytest.raises(ValueError, match="splits are"):
+        zoo.torch_dataset(split="dev")
+
+
+def test_permuting_hidden_units_preserves_the_function(quick_zoo):
+    import torch
+
+    from rnnzoo.dynamics import Weights, simulate
+    from rnnzoo.weightspace import permute_hidden
+
+    zoo = rnnzoo.load(source=quick_zoo)
+    net = zoo[0]
+    weights = net.weights
+    perm = torch.randperm(weights.n_units, generator=torch.Generator().manual_seed(3))
+    permuted = Weights(**permute_hidden(weights.tensors(), perm))
+    assert not torch.equal(permuted.W_rec, weights.W_rec)
+    inputs = net.task().inputs()
+    out, rates = simulate(weights, inputs, net.alpha)
+    out_p, rates_p = simulate(permuted, inputs, net.alpha)
+    assert torch.allclose(out_p, out, atol=1e-5)
+    assert torch.allclose(rates_p, rates[..., perm], atol=1e-5)
+    ds = zoo.torch_dataset(target="learnability", split=None, flat=False, permute=True, seed=1)
+    item, _ = ds[0]
+    plain, _ = zoo.torch_dataset(target="learnability", split=None, flat=False)[0]
+    assert not torch.equal(item["W_rec"], plain["W_rec"])
+    assert torch.allclose(torch.linalg.eigvals(item["W_rec"]).abs().sort().values,
+                          torch.linalg.eigvals(plain["W_rec"]).abs().sort().values, atol=1e-4)
+
+
+def test_baselines_script_runs_on_a_real_zoo(quick_zoo, tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the linear baselines need scikit-learn: pip install -e '.[bench]'")
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_weightspace.py"
+    spec = importlib.util.spec_from_file_location("bench_weightspace", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "results.json"
+    assert module.main(["--source", str(quick_zoo), "--seeds", "2", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == set(TASKS)
+    for name, res in results.items():
+        assert set(res["results"]) >= {"majority", "weight-stats", "deepsets"}
+        assert len(res["results"]["deepsets"]) == 2
+        for runs in res["results"].values():
+            for run in runs:
+                assert set(run["test"]) == set(TASKS[name].metrics)
+    assert "| mechanism |" in capsys.readouterr().out
