@@ -1,88 +1,257 @@
-"""CORNN refit benchmark, measured side by side in one run (arXiv 2311.10200's claims, on this machine).
+"""CORNN refit benchmark: rnnzoo's solver side by side with the published one, and against BPTT (arXiv 2311.10200).
 
-1. CORNN versus BPTT with Adam on the same recording of a zoo network: the time each needs to reach CORNN's
-   held-out free-running R^2 (BPTT runs until it gets there or its time budget ends).
-2. A 1,000-unit random teacher (gain 1.5), 20,000 time points: fit time and weight correlation, noiseless.
-3. A batch of 100 zoo networks refitted in one batched call.
+compare (default): rnnzoo.cornn.fit_weights with its defaults and the published solver (schnitzer-lab/CORNN-public,
+    `solve_corrn_admm`, run from a temporary copy: see published_cornn.py; set CORNN_PUBLIC to a checkout) on the
+    same recordings of random teachers: alpha 0.1 and 0.5, with and without inputs, observation noise 0, 0.01 and
+    0.02, all units and half of them observed, five teachers each. Weight correlation (observed block of W_rec),
+    held-out free-running R^2 (against the clean rates), and the time ratio at equal precision (both float64,
+    one thread) beside rnnzoo's float32 time.
+sweep: one option at a time away from the defaults (outlier threshold, l2, self-connections, start), for the
+    README's guidance table.
+bptt, large, batch: CORNN versus BPTT with Adam on a zoo network; a 1,000-unit teacher; 100 zoo networks in one
+    batched call.
 
-    python benchmarks/bench_refit.py [--zoo /tmp/zoo-tiny] [--bptt-seconds 90] [--units 1000] [--plot out.png]
+    CORNN_PUBLIC=/path/to/CORNN-public python benchmarks/bench_refit.py [--parts compare,sweep] [--teachers 5]
 
-Every simulation goes through rnnzoo.dynamics.simulate (BPTT backpropagates through it).
+Everything runs on one thread (numpy's BLAS too) for per-CPU-second comparisons.
 """
 
 from __future__ import annotations
 
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # numpy's BLAS on one thread too (set before numpy loads it)
+
 import argparse
 import dataclasses
+import itertools
+import json
 import math
+import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
-import rnnzoo
-from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, simulate
-from rnnzoo.cornn import HELD_OUT_EVERY, fit_weights, r_squared, refit_networks, weight_correlation
-from rnnzoo.simulation import run_task
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-warnings.simplefilter("ignore", RuntimeWarning)  # clipping notices; counts are reported by the solver
+import published_cornn  # noqa: E402
+import rnnzoo  # noqa: E402
+from rnnzoo.cornn import fit_weights, r_squared, weight_correlation  # noqa: E402
+from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, simulate  # noqa: E402
+from rnnzoo.refit import HELD_OUT_EVERY, refit_networks  # noqa: E402
+from rnnzoo.simulation import run_task  # noqa: E402
+
+warnings.simplefilter("ignore", RuntimeWarning)  # clipping and convergence notices; the table reports both
+
+F64 = torch.float64
+HORIZON_TAUS = 10  # free-running R^2 is scored over 10 time constants of each held-out trial
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# compare and sweep: random teachers, both solvers on the same recordings
+# ---------------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Case:
+    alpha: float
+    inputs: bool
+    noise: float
+    observed: float
+
+    def __str__(self) -> str:
+        return (f"alpha {self.alpha}, {'inputs' if self.inputs else 'no inputs'}, noise {self.noise}, "
+                f"{'all' if self.observed == 1 else f'{self.observed:.0%}'} observed")
+
+
+def teacher(n_units: int, seed: int, inputs: bool, gain: float = 1.5) -> Weights:
+    """A random leaky tanh RNN (gain 1.5: chaotic), no self-connections (the paper's benchmarks), a bias."""
+    g = torch.Generator().manual_seed(seed)
+    N = n_units
+    W = gain * torch.randn(N, N, generator=g, dtype=F64) / math.sqrt(N)
+    W.fill_diagonal_(0.0)
+    W_in = torch.randn(1, N, 2, generator=g, dtype=F64) * float(inputs)
+    return Weights(W_in=W_in, b_in=torch.zeros(1, N, dtype=F64), W_rec=W[None],
+                   b_rec=0.1 * torch.randn(1, N, generator=g, dtype=F64), W_out=torch.zeros(1, 1, N, dtype=F64),
+                   b_out=torch.zeros(1, 1, dtype=F64))
+
+
+@dataclasses.dataclass
+class Recording:
+    train: torch.Tensor  # [B, T, n] observed (noisy) rates
+    test: torch.Tensor  # held-out trials, observed (noisy)
+    test_clean: torch.Tensor  # the same without observation noise
+    u_train: torch.Tensor | None
+    u_test: torch.Tensor
+    truth: torch.Tensor  # [n, n] W_rec on the observed units
+
+
+def recording(case: Case, seed: int, n_units: int, trials: int, steps: int) -> Recording:
+    """Teacher `seed` run from random r[0] on `trials` trials (sparse input pulses if any), observed in part, with
+    Gaussian observation noise; every 5th trial held out."""
+    w = teacher(n_units, seed, case.inputs)
+    g = torch.Generator().manual_seed(seed + 1000)
+    u = (torch.rand(trials, steps, 2, generator=g, dtype=F64) < 0.05).to(F64) * float(case.inputs)
+    with torch.no_grad():
+        _, r = simulate(w, u, case.alpha, r0=torch.tanh(torch.randn(1, trials, n_units, generator=g, dtype=F64)))
+    obs = torch.sort(torch.randperm(n_units, generator=g)[: max(1, round(case.observed * n_units))]).values
+    clean = r[0][..., obs]
+    noisy = clean
+    if case.noise:
+        noisy = (clean + case.noise * torch.randn(clean.shape, generator=g, dtype=F64)).clamp(-0.9999, 0.9999)
+    held = torch.arange(trials) % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
+    return Recording(noisy[~held], noisy[held], clean[held], u[~held] if case.inputs else None, u[held],
+                     w.W_rec[0][obs][:, obs])
+
+
+def free_r2(w: Weights, rec: Recording, alpha: float) -> float:
+    """Held-out free-running R^2: the fit run from each held-out trial's recorded r[0], scored on the clean rates
+    over HORIZON_TAUS time constants (round(HORIZON_TAUS / alpha) steps): the teachers are chaotic, so any model
+    error, and the unobserved units, decorrelate longer runs whatever the solver."""
+    steps = min(rec.test.shape[1], round(HORIZON_TAUS / alpha) + 1)
+    with torch.no_grad():
+        _, free = simulate(w.to(dtype=F64), rec.u_test[:, :steps], alpha, r0=rec.test[:, 0].unsqueeze(0))
+    return float(r_squared(free[:, :, 1:], rec.test_clean[:, 1:steps].unsqueeze(0))[0])
+
+
+def with_two_inputs(w: Weights) -> Weights:
+    """Fits made without inputs get zero input weights, so that the held-out run can take the (zero) inputs."""
+    if w.n_inputs == 2:
+        return w
+    return dataclasses.replace(w, W_in=torch.zeros(w.n_networks, w.n_units, 2, dtype=w.dtype))
+
+
+def run_rnnzoo(rec: Recording, alpha: float, dtype: torch.dtype, **options) -> dict:
+    start = time.perf_counter()
+    w, info = fit_weights(rec.train, rec.u_train, alpha, dtype=dtype, **options)
+    seconds = time.perf_counter() - start
+    w = with_two_inputs(w)
+    return {"corr": float(weight_correlation(w.W_rec, rec.truth[None])[0]), "r2": free_r2(w, rec, alpha),
+            "seconds": seconds, "iterations": info.iterations[0], "converged": info.converged[0], "l2": info.l2[0]}
+
+
+def run_published(solver, rec: Recording, alpha: float, **options) -> dict:
+    """The published solver on the same transitions; a column of ones joins the inputs so that it fits the bias."""
+    n = rec.train.shape[-1]
+    r_in = rec.train[:, :-1].reshape(-1, n).numpy()
+    r_out = rec.train[:, 1:].reshape(-1, n).numpy()
+    ones = np.ones((r_in.shape[0], 1))
+    u_in = ones if rec.u_train is None else np.c_[rec.u_train[:, :-1].reshape(-1, 2).numpy(), ones]
+    start = time.perf_counter()
+    chi = solver.solve_corrn_admm(r_in, r_out, u_in=u_in, alph=alpha, **options)
+    seconds = time.perf_counter() - start
+    chi = torch.as_tensor(chi)
+    W_in = chi[n:n + 2].T if rec.u_train is not None else torch.zeros(n, 2, dtype=F64)
+    w = Weights(W_in=W_in[None].contiguous(), b_in=torch.zeros(1, n, dtype=F64), W_rec=chi[:n].T[None].contiguous(),
+                b_rec=chi[-1][None].contiguous(), W_out=torch.zeros(1, 1, n, dtype=F64),
+                b_out=torch.zeros(1, 1, dtype=F64))
+    return {"corr": float(weight_correlation(w.W_rec, rec.truth[None])[0]), "r2": free_r2(w, rec, alpha),
+            "seconds": seconds, "iterations": options.get("num_iters", 30)}
+
+
+CASES = [Case(a, i, n, o) for a, i, n, o in itertools.product((0.1, 0.5), (True, False), (0.0, 0.01, 0.02), (1.0, 0.5))]
+
+
+def compare(solver, teachers: int, n_units: int, trials: int, steps: int, options: dict | None = None) -> list[dict]:
+    """Both solvers on every case; one printed row per case (means over teachers, worst per-teacher difference)."""
+    print(f"[compare] {n_units}-unit random teachers (gain 1.5, no self-connections, bias), {trials} trials x "
+          f"{steps} steps ({trials * (HELD_OUT_EVERY - 1) // HELD_OUT_EVERY} fitted, the rest held out), "
+          f"{teachers} teachers per case; rnnzoo {options or 'defaults'} vs the published defaults")
+    head = ("| case | weight corr, published -> rnnzoo | free-running R^2, published -> rnnzoo | worst teacher "
+            "(corr, R^2 diff) | rnnzoo iterations | time f64 / published | time f32 / published |")
+    print(head)
+    print("|" + "---|" * 7)
+    rows = []
+    for case in CASES:
+        pub, ours, ours32 = [], [], []
+        for t in range(teachers):
+            rec = recording(case, t, n_units, trials, steps)
+            if solver is not None:
+                pub.append(run_published(solver, rec, case.alpha))
+            ours.append(run_rnnzoo(rec, case.alpha, F64, **(options or {})))
+            ours32.append(run_rnnzoo(rec, case.alpha, torch.float32, **(options or {})))
+        mean = lambda rows_, key: statistics.fmean(r[key] for r in rows_)  # noqa: E731
+        row = {"case": str(case), "ours_corr": mean(ours, "corr"), "ours_r2": mean(ours, "r2"),
+               "ours32_corr": mean(ours32, "corr"), "ours32_r2": mean(ours32, "r2"),
+               "iterations": [r["iterations"] for r in ours], "unconverged": sum(not r["converged"] for r in ours),
+               "ours_s": mean(ours, "seconds"), "ours32_s": mean(ours32, "seconds")}
+        if pub:
+            row.update(pub_corr=mean(pub, "corr"), pub_r2=mean(pub, "r2"), pub_s=mean(pub, "seconds"),
+                       worst_corr=min(o["corr"] - p["corr"] for o, p in zip(ours, pub)),
+                       worst_r2=min(o["r2"] - p["r2"] for o, p in zip(ours, pub)))
+            unconverged = f" ({row['unconverged']} unconverged)" if row["unconverged"] else ""
+            print(f"| {case} | {row['pub_corr']:.3f} -> {row['ours_corr']:.3f} | {row['pub_r2']:.4f} -> "
+                  f"{row['ours_r2']:.4f} | {row['worst_corr']:+.3f}, {row['worst_r2']:+.4f} | "
+                  f"{min(row['iterations'])}-{max(row['iterations'])}{unconverged} | "
+                  f"{row['ours_s'] / row['pub_s']:.2f} | {row['ours32_s'] / row['pub_s']:.2f} |", flush=True)
+        else:
+            print(f"| {case} | - -> {row['ours_corr']:.3f} | - -> {row['ours_r2']:.4f} | - | "
+                  f"{min(row['iterations'])}-{max(row['iterations'])} | - | - |", flush=True)
+        rows.append(row)
+    if rows and "pub_s" in rows[0]:
+        total = sum(r["pub_s"] for r in rows)
+        print(f"    total fit time: published {total:.1f} s, rnnzoo float64 {sum(r['ours_s'] for r in rows):.1f} s "
+              f"({sum(r['ours_s'] for r in rows) / total:.2f}x), float32 {sum(r['ours32_s'] for r in rows):.1f} s "
+              f"({sum(r['ours32_s'] for r in rows) / total:.2f}x); worst per-teacher difference over all cases: "
+              f"corr {min(r['worst_corr'] for r in rows):+.3f}, R^2 {min(r['worst_r2'] for r in rows):+.4f}")
+    return rows
+
+
+SWEEP = [("defaults", {}), ("outlier_threshold=None", {"outlier_threshold": None}),
+         ("outlier_threshold=2", {"outlier_threshold": 2.0}), ("outlier_threshold=0.5", {"outlier_threshold": 0.5}),
+         ("outlier_threshold=0.2", {"outlier_threshold": 0.2}), ("l2=1e-6", {"l2": 1e-6}), ("l2=1e-5", {"l2": 1e-5}),
+         ("l2=1e-4", {"l2": 1e-4}), ("l2=1e-3", {"l2": 1e-3}), ("self_connections=True", {"self_connections": True}),
+         ("self_connections=False", {"self_connections": False}), ("start='ridge'", {"start": "ridge"}),
+         ("start='admm'", {"start": "admm"})]
+SWEEP_CASES = [Case(a, True, n, 1.0) for a in (0.1, 0.5) for n in (0.0, 0.02)] + [Case(0.5, True, 0.0, 0.5)]
+
+
+def sweep(teachers: int, n_units: int, trials: int, steps: int) -> None:
+    """One option at a time away from the defaults: mean weight corr / free-running R^2 over teachers."""
+    print(f"[sweep] rnnzoo options one at a time ({teachers} teachers per case, float32); cells: weight corr / "
+          "held-out free-running R^2")
+    print("| option | " + " | ".join(str(c) for c in SWEEP_CASES) + " |")
+    print("|---|" + "---|" * len(SWEEP_CASES))
+    recs = {c: [recording(c, t, n_units, trials, steps) for t in range(teachers)] for c in SWEEP_CASES}
+    for name, options in SWEEP:
+        cells = []
+        for case in SWEEP_CASES:
+            runs = [run_rnnzoo(rec, case.alpha, torch.float32, **options) for rec in recs[case]]
+            cells.append(f"{statistics.fmean(r['corr'] for r in runs):.3f} / "
+                         f"{statistics.fmean(r['r2'] for r in runs):.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bptt, large, batch: zoo networks and a large teacher
+# ---------------------------------------------------------------------------------------------------------------
 def open_zoo(path: str | None) -> tuple[rnnzoo.Zoo, str]:
     if path and Path(path).exists():
         return rnnzoo.load(path), path
     return rnnzoo.load(), "embedded sample zoo"
 
 
-def recording(net: rnnzoo.Network, trials: int):
+def zoo_recording(net: rnnzoo.Network, trials: int):
     """The refit report's data: `trials` task trials from the network's ANALYSIS stream; every 5th held out."""
     task = dataclasses.replace(net.task(), trials_per_class=trials // 2)
     sim = run_task(net.weights, task, float(net.info["alpha"]), [int(net.info["seed"])], stream=STREAM_ANALYSIS)
     held = torch.arange(sim.rates.shape[1]) % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
-    return sim.inputs, sim.rates[0], held
+    return sim.inputs[0], sim.rates[0], held
 
 
-def free_r2(weights: Weights, u: torch.Tensor, rates: torch.Tensor, alpha: float) -> float:
+def zoo_free_r2(weights: Weights, u: torch.Tensor, rates: torch.Tensor, alpha: float) -> float:
     with torch.no_grad():
         _, free = simulate(weights, u, alpha, r0=rates[:, 0].unsqueeze(0))
     return float(r_squared(free[:, :, 1:], rates[:, 1:].unsqueeze(0))[0])
 
 
-def bptt(u, rates, u_test, rates_test, alpha, target, budget_s, lr=3e-3, check_every=10, seed=0):
-    """Adam on the free-running rates (from the recorded r[0]) until held-out R^2 >= target or the budget ends.
-    Returns (seconds to target or None, best R^2, curve [(seconds, R^2)], steps)."""
-    g = torch.Generator().manual_seed(seed)
-    N, I = rates.shape[-1], u.shape[-1]
-    params = {"W_rec": (torch.randn(1, N, N, generator=g) / math.sqrt(N)).requires_grad_(),
-              "W_in": (torch.randn(1, N, I, generator=g) / math.sqrt(I)).requires_grad_(),
-              "b_rec": torch.zeros(1, N, requires_grad=True)}
-    fixed = {"b_in": torch.zeros(1, N), "W_out": torch.zeros(1, 1, N), "b_out": torch.zeros(1, 1)}
-    opt = torch.optim.Adam(params.values(), lr=lr)
-    curve, best, reached, step = [], -math.inf, None, 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < budget_s:
-        _, pred = simulate(Weights(**params, **fixed), u, alpha, r0=rates[:, 0].unsqueeze(0))
-        loss = ((pred[0, :, 1:] - rates[:, 1:]) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
-        if step % check_every == 0:
-            r2 = free_r2(Weights(**{k: v.detach() for k, v in params.items()}, **fixed), u_test, rates_test, alpha)
-            elapsed = time.perf_counter() - start
-            curve.append((elapsed, r2))
-            best = max(best, r2)
-            if r2 >= target:
-                reached = elapsed
-                break
-    return reached, best, curve, step
-
-
-def part1(zoo, source, budget_s, trials, plot, lr, noise=0.0):
+def part_bptt(zoo, source, budget_s, trials, plot, lr, noise=0.0):
     net = zoo[0]
     alpha = float(net.info["alpha"])
-    u, rates, held = recording(net, trials)
+    u, rates, held = zoo_recording(net, trials)
     if noise > 0:  # observation noise on every recorded rate (training and held-out alike)
         g = torch.Generator().manual_seed(11)
         rates = (rates + noise * torch.randn(rates.shape, generator=g)).clamp(-0.999, 0.999)
@@ -91,9 +260,9 @@ def part1(zoo, source, budget_s, trials, plot, lr, noise=0.0):
     start = time.perf_counter()
     fitted, info = fit_weights(r_tr, u_tr, alpha)
     cornn_s = time.perf_counter() - start
-    cornn_r2 = free_r2(fitted, u_te, r_te, alpha)
+    cornn_r2 = zoo_free_r2(fitted, u_te, r_te, alpha)
     corr = weight_correlation(fitted.W_rec, net.weights.W_rec).item()
-    print(f"[1] data: {net.info['id']} from {source} (N={rates.shape[-1]}), {r_tr.shape[0]} training trials x "
+    print(f"[bptt] data: {net.info['id']} from {source} (N={rates.shape[-1]}), {r_tr.shape[0]} training trials x "
           f"{rates.shape[1]} steps, {r_te.shape[0]} held out, observation noise std {noise}")
     print(f"    CORNN: {cornn_s:.3f} s, {info.iterations} ADMM iterations, held-out free-running R^2 {cornn_r2:.5f}, "
           f"weight corr {corr:.4f}")
@@ -131,7 +300,7 @@ def part1(zoo, source, budget_s, trials, plot, lr, noise=0.0):
         print(f"    plot: {plot}")
 
 
-def part2(units, steps, trials):
+def part_large(units, steps, trials):
     g = torch.Generator().manual_seed(0)
     N = units
     teacher = Weights(W_in=torch.randn(1, N, 2, generator=g), b_in=torch.zeros(1, N),
@@ -141,18 +310,18 @@ def part2(units, steps, trials):
     with torch.no_grad():
         _, rates = simulate(teacher, u, 0.5, r0=torch.tanh(torch.randn(1, trials, N, generator=g)))
     params = N * (N + 2 + 1)
-    print(f"[2] random teacher N={N} (gain 1.5), {trials} x {steps // trials} = {steps} time points, {params:,} "
+    print(f"[large] random teacher N={N} (gain 1.5), {trials} x {steps // trials} = {steps} time points, {params:,} "
           f"parameters (target: < 60 s, weight corr >= 0.95):")
-    for label, tolerance in (("default stopping rule", None), ("all 30 ADMM iterations", 0.0)):
+    for label, options in (("default stopping rule", {}), ("30 ADMM iterations", {"iterations": 30, "tolerance": 0.0})):
         start = time.perf_counter()
-        fitted, info = fit_weights(rates, u, 0.5, **({} if tolerance is None else {"tolerance": tolerance}))
+        fitted, info = fit_weights(rates, u, 0.5, **options)
         seconds = time.perf_counter() - start
         corr = weight_correlation(fitted.W_rec, teacher.W_rec).item()
-        print(f"    {label}: fit {seconds:.1f} s ({info.iterations} iterations), weight corr {corr:.4f}, "
+        print(f"    {label}: fit {seconds:.1f} s ({info.iterations[0]} iterations), weight corr {corr:.4f}, "
               f"clipped {info.clipped[0]}")
 
 
-def part3(zoo, source, count, trials):
+def part_batch(zoo, source, count, trials):
     reps = math.ceil(count / len(zoo))
     index = [i % len(zoo) for i in range(count)]
     weights = zoo.weights().select(index)
@@ -164,7 +333,7 @@ def part3(zoo, source, count, trials):
     corr = torch.tensor([r.weight_corr for r in reports])
     one = torch.tensor([r.one_step_r2 for r in reports])
     free = torch.tensor([r.free_running_r2 for r in reports])
-    print(f"[3] {count} zoo networks ({len(zoo)} from {source}, each repeated up to {reps}x), {trials} trials each, "
+    print(f"[batch] {count} zoo networks ({len(zoo)} from {source}, each repeated up to {reps}x), {trials} trials each, "
           f"one batched CORNN call: {total:.1f} s ({1000 * total / count:.0f} ms per network); weight corr "
           f"min {corr.min():.3f} median {corr.median():.3f}; one-step R^2 min {one.min():.5f}; free-running R^2 "
           f"min {free.min():.4f}")
@@ -172,32 +341,56 @@ def part3(zoo, source, count, trials):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--zoo", default="/tmp/zoo-tiny", help="zoo folder (falls back to the embedded sample)")
+    p.add_argument("--parts", default="compare", help="comma-separated: compare, sweep, bptt, large, batch")
+    p.add_argument("--cornn-public", default=None,
+                   help="a CORNN-public checkout (or its utils_admm.py); default: $CORNN_PUBLIC")
+    p.add_argument("--options", default="{}", help="rnnzoo options for compare, as JSON (default: its defaults)")
+    p.add_argument("--teachers", type=int, default=5, help="random teachers per compare case")
+    p.add_argument("--sweep-teachers", type=int, default=3, help="random teachers per sweep case")
+    p.add_argument("--teacher-units", type=int, default=100, help="units of the compare / sweep teachers")
+    p.add_argument("--teacher-trials", type=int, default=50, help="trials per compare / sweep recording")
+    p.add_argument("--teacher-steps", type=int, default=200, help="time steps per compare / sweep trial")
+    p.add_argument("--zoo", default="/tmp/zoo-tiny", help="zoo folder for bptt / batch (falls back to the sample)")
     p.add_argument("--bptt-seconds", type=float, default=60.0, help="time budget of each BPTT baseline")
     p.add_argument("--noise", default="0,0.02", help="observation-noise levels of the CORNN-vs-BPTT comparisons")
     p.add_argument("--trials", type=int, default=256, help="task trials recorded per zoo network")
-    p.add_argument("--units", type=int, default=1000)
+    p.add_argument("--units", type=int, default=1000, help="units of the large teacher")
     p.add_argument("--time-points", type=int, default=20000)
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--plot", default="/tmp/bench_refit.png", help="BPTT-vs-CORNN plot ('' for none)")
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate of the BPTT baseline")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1 is fastest on this 2-core CPU shared by several users; 0: torch's default)")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip (1,2,3)")
+                   help="torch threads (numpy's BLAS: set OPENBLAS_NUM_THREADS; both default to 1 here)")
     args = p.parse_args(argv)
+    parts = {v.strip() for v in args.parts.split(",") if v.strip()}
+    unknown = parts - {"compare", "sweep", "bptt", "large", "batch"}
+    if unknown:
+        p.error(f"unknown parts {sorted(unknown)}; choose from compare, sweep, bptt, large, batch")
     torch.manual_seed(0)
-    zoo, source = open_zoo(args.zoo)
-    skip = set(args.skip.split(","))
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    if "1" not in skip:
-        for noise in [float(v) for v in args.noise.split(",") if v.strip()]:
-            part1(zoo, source, args.bptt_seconds, args.trials, args.plot, args.lr, noise)
-    if "2" not in skip:
-        part2(args.units, args.time_points, 20)
-    if "3" not in skip:
-        part3(zoo, source, args.batch, args.trials)
+    print(f"torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} thread(s), "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if "compare" in parts:
+        solver, note = published_cornn.load(args.cornn_public)
+        print(note)
+        try:
+            compare(solver, args.teachers, args.teacher_units, args.teacher_trials, args.teacher_steps,
+                    json.loads(args.options))
+        finally:
+            published_cornn.cleanup(solver)
+    if "sweep" in parts:
+        sweep(args.sweep_teachers, args.teacher_units, args.teacher_trials, args.teacher_steps)
+    if parts & {"bptt", "batch"}:
+        zoo, source = open_zoo(args.zoo)
+        if "bptt" in parts:
+            for noise in [float(v) for v in args.noise.split(",") if v.strip()]:
+                part_bptt(zoo, source, args.bptt_seconds, args.trials, args.plot, args.lr, noise)
+        if "batch" in parts:
+            part_batch(zoo, source, args.batch, args.trials)
+    if "large" in parts:
+        part_large(args.units, args.time_points, 20)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -8,13 +8,12 @@ from rnnzoo.labels import MECHANISMS, canonical_mechanism
 from rnnzoo.query import QueryError
 from rnnzoo.store import ChecksumError, ZooFormatError
 from rnnzoo.task import Task
-from rnnzoo.zoo import Network, Zoo, load
+from rnnzoo.zoo import Network, Zoo, load, refit
 
-# Functions whose modules are heavier (analysis, plots, refit, figures) are imported on first use.
+# Functions whose modules are heavier (analysis, plots, figures) are imported on first use.
 _LAZY = {
     "classify": "rnnzoo.analysis",
     "plot_mechanism": "rnnzoo.analysis",
-    "refit": "rnnzoo.cornn",
     "make_figures": "rnnzoo.figures",
 }
 
@@ -27,5 +26,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rnnzoo' has no attribute {name!r}")
 
 
-__all__ = ["Network", "Zoo", "load", "Task", "Weights", "simulate", "MECHANISMS", "canonical_mechanism",
+__all__ = ["Network", "Zoo", "load", "refit", "Task", "Weights", "simulate", "MECHANISMS", "canonical_mechanism",
            "QueryError", "ZooFormatError", "ChecksumError", "DeviceUnavailable", "__version__"]

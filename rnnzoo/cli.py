@@ -186,7 +186,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_refit(args: argparse.Namespace) -> int:
     net = _load(args, id=args.id)[0]
-    report = net.refit()
+    threshold = None if args.threshold.lower() == "none" else float(args.threshold)
+    report = net.refit(noise=args.noise, observed_fraction=args.observed_fraction, trials=args.trials,
+                       outlier_threshold=threshold)
     row = report.to_dict() if hasattr(report, "to_dict") else report
     if args.json:
         print(json.dumps(row, default=float))
@@ -256,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = with_source(sub.add_parser("refit", help="refit one network with CORNN from its own simulated activity",
                                    description="Simulate a network, refit it with CORNN, print the refit's quality."))
     r.add_argument("id", help="network id")
+    r.add_argument("--noise", type=float, default=0.0,
+                   help="std of the observation noise added to the recorded rates (default 0)")
+    r.add_argument("--observed-fraction", type=float, default=1.0,
+                   help="share of the units recorded, in (0, 1] (default 1: all)")
+    r.add_argument("--threshold", default="1",
+                   help="CORNN outlier threshold on the weighted residual (default 1, measured safe; 'none' keeps "
+                        "every residual)")
+    r.add_argument("--trials", type=int, default=256, help="trials simulated; every 5th is held out (default 256)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     f = with_source(sub.add_parser("figures", help="make the paper's figures from a zoo into a folder",
                                    description="Make the figures (rnnzoo.figures.make_figures) into --out."))

@@ -1,4 +1,7 @@
-"""CORNN refit (arXiv 2311.10200): recover a leaky tanh RNN from its recorded rates by convex optimisation.
+"""CORNN (arXiv 2311.10200): recover a leaky tanh RNN's weights from its recorded rates by convex optimisation.
+
+Plain math on tensors: this module knows nothing of zoos, tasks or Networks (rnnzoo.refit and rnnzoo.zoo build
+those on top of it). It imports only torch, numpy and rnnzoo.dynamics.
 
 With x[t] = [r[t], u[t], 1] and the leak removed, d[t] = (r[t+1] - (1 - alpha) r[t]) / alpha should equal
 tanh(x[t] theta) for weights theta [N + I + 1, N] (one column per neuron, the last row the bias). Each neuron's
@@ -7,124 +10,230 @@ problem is the convex loss
     sum_t  c[t] * CE((1 + d[t]) / 2, (1 + tanh(x[t] theta)) / 2) + lambda/2 |theta|^2,   c[t] = 1 / (1 - d[t]^2),
 
 a cross-entropy weighted per time point so that its Hessian near the solution is x^T x + lambda I for EVERY
-neuron: one factorisation of that matrix (per network) serves all N neurons. We minimise it by ADMM from the ridge
-solution of atanh(d); each iteration is a Newton-like step on the weighted residual E = (d - tanh(x theta)) / (1 - d^2),
-whose entries above `outlier_threshold` are dropped (robustness to noise). The recurrent weights can be masked
-(e.g. no self-connections) through the ADMM split. Everything is batched over a leading network axis, so a whole
-zoo refits in one call, on whatever device the rates are on.
+neuron: one factorisation of that matrix (per network) serves all N neurons. It is minimised by ADMM; each
+iteration is a Newton-like step on the weighted residual E = (d - tanh(x theta)) / (1 - d^2), whose entries above
+`outlier_threshold` are dropped (robustness to noise). Weights outside a connectivity mask (by default the
+self-connections of noisy recordings) are held at zero through the ADMM split. Everything is batched over a leading
+network axis, and each network stops on its own when its predictions x theta stop changing.
 
-Readout: `refit` fits W_out, b_out by least squares on logit(outputs) when outputs are given; without outputs the
-readout is zero and the network's info says readout_refitted=False.
+The defaults keep the published solver's outlier threshold (1) and ADMM penalty (rho = 100 lambda); four choices
+are made per network from the noise of d it measures first (auto_l2): the ridge (l2), the stopping tolerance, the
+start (ridge at lambda on clean recordings, the published ridge at lambda + rho on noisy ones) and whether the
+self-connections are fitted (clean) or held at zero (noisy, as the published solver always does). Measured against
+the published solver in benchmarks/bench_refit.py (tables in the README, "Refit with CORNN").
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
-from rnnzoo.dynamics import NOISE_STD, STREAM_ANALYSIS, Weights, as_alpha, simulate, step_map
-from rnnzoo.labels import mechanism_scores
-from rnnzoo.simulation import run_task
-from rnnzoo.zoo import Network
+from rnnzoo.dynamics import Weights
 
-L2 = 1e-4  # ridge strength per time point: lambda = L2 * (number of transitions)
-RHO_FACTOR = 100.0  # ADMM penalty rho = RHO_FACTOR * lambda
-OUTLIER_THRESHOLD = 1.0  # weighted residuals above this are dropped; None keeps all (diverges on noisy rates)
-ITERATIONS = 30
-TOLERANCE = 5e-4  # stop when an iteration changes theta by less than this (relative); noisy fits run ~30
-CLIP_EPS = 1e-6  # d is clipped to (-1 + CLIP_EPS, 1 - CLIP_EPS) before atanh
-HELD_OUT_EVERY = 5  # net.refit holds out every 5th simulated trial for the R^2 scores
+L2_PROBE = 1e-6  # the nearly unregularised ridge fit that measures the noise of d (auto l2)
+L2_PER_VARIANCE = 4e-3  # auto l2 = L2_PER_VARIANCE * noise_d^2 ...
+L2_MIN, L2_MAX = 1e-4, 1e-3  # ... within these bounds (below 1e-4, poorly excited recordings free-run badly)
+CLEAN_NOISE_D = 5e-3  # below this measured noise of d a recording counts as clean (start, self-connections)
+RHO_FACTOR = 100.0  # ADMM penalty rho = RHO_FACTOR * lambda (the published solver's value)
+ITERATIONS = 100  # upper bound; each network stops when its predictions' relative change falls under `tolerance`
+TOLERANCE = 1e-4  # relative change of a network's predictions x theta per iteration below which it has converged
+TOLERANCE_PER_VARIANCE = 3e-2  # tolerance="auto": TOLERANCE_PER_VARIANCE * noise_d^2 within [TOLERANCE, 1e-2]:
+# noisy fits stop earlier, which regularises them (iterating on to 1e-4 fits the noise; measured in bench_refit)
+RATE_MARGIN = 1e-4  # recorded rates outside (-1 + RATE_MARGIN, 1 - RATE_MARGIN) are clipped, with a warning
+SHOWN = 8  # networks listed by name in a warning (the count of the rest is given)
+OUTLIER_THRESHOLD = 1.0  # weighted residuals above this are dropped (the published value; lower is unsafe, see README)
+CLIP_EPS = 1e-6  # d is clipped to (-1 + CLIP_EPS, 1 - CLIP_EPS) before atanh (the published value)
+START = "auto"  # "admm": ridge at lambda + rho, the published start (safe on noise); "ridge": ridge at lambda (near
+# the answer on clean recordings, so few iterations; bad on noisy ones); "auto": "ridge" where the measured noise of d
+# is under CLEAN_NOISE_D, else "admm"
+
+
+def implied_noise_d(noise: float, alpha: torch.Tensor) -> torch.Tensor:
+    """The std of d implied by observation noise of std `noise` on the rates, per network ([M, N] alpha -> [M]):
+    d = (r[t+1] - (1 - alpha) r[t]) / alpha carries noise * sqrt(1 + (1 - alpha)^2) / alpha."""
+    if noise < 0:
+        raise ValueError(f"noise is the std of the observation noise and cannot be negative, got {noise}")
+    a = alpha.to(torch.float64)
+    return (noise * torch.sqrt(1 + (1 - a) ** 2) / a).pow(2).mean(dim=1).sqrt()
+
+
+@dataclass
+class FitInfo:
+    """What the solver did, per network: whether it converged, in how many iterations, and what it clipped."""
+
+    iterations: list[int]  # ADMM iterations run, per network
+    converged: list[bool]  # stopped because the relative change of its predictions fell under its tolerance
+    last_change: list[float]  # relative change of the predictions x theta at the last iteration
+    clipped_rates: list[int]  # recorded rates clipped into (-1, 1)
+    clipped: list[int]  # leak-corrected targets d clipped into (-1, 1)
+    outliers: list[int]  # weighted residuals dropped at the last iteration
+    l2: list[float]  # the ridge strength each network was fitted with
+    noise_d: list[float]  # RMS noise of the targets d, measured first (it sets every "auto" choice)
+    self_connections: list[bool]  # whether W_rec's diagonal was fitted (else held at zero)
+    tolerance: list[float]  # the stopping tolerance each network was held to
+    seconds: float
+    options: dict[str, Any] = field(default_factory=dict)  # the settings the fit ran with
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The solver
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
-class SolverInfo:
-    """What the solver did, per network where it varies."""
+class _Solve:
+    theta: torch.Tensor
+    iterations: list[int]
+    converged: list[bool]
+    last_change: list[float]
+    outliers: list[int]
+    l2: list[float]
+    noise_d: list[float]
+    self_connections: list[bool]
+    tolerance: list[float]
 
-    iterations: int
-    clipped: list[int]  # entries of d clipped into (-1, 1), per network
-    outliers: list[int]  # residual entries dropped at the last iteration, per network
-    seconds: float
-    changes: list[float] = field(default_factory=list)  # relative change of theta at each ADMM iteration
 
-
-def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: float = L2,
-          rho_factor: float = RHO_FACTOR, outlier_threshold: float | None = OUTLIER_THRESHOLD,
-          iterations: int = ITERATIONS, tolerance: float = TOLERANCE, mask: torch.Tensor | None = None,
-          progress: bool = False) -> tuple[torch.Tensor, list[int], list[float]]:
+def solve(x: torch.Tensor, d: torch.Tensor, n_samples: torch.Tensor, *, l2: float | str, rho_factor: float = RHO_FACTOR,
+          outlier_threshold: float | None = 1.0, iterations: int = ITERATIONS, tolerance: float | str = "auto",
+          mask: torch.Tensor | None = None, start: str = START, noise_floor: torch.Tensor | None = None,
+          self_connections: bool | str = True) -> _Solve:
     """theta [M, D, N] minimising the weighted CORNN loss of x [M, S, D] -> d [M, S, N] (d already in (-1, 1)).
 
-    Rows of x that are all zero (with d = 0) are padding and change nothing. n_samples [M]: real rows per network.
-    mask [M or 1, D, N] (bool): entries of theta forced to zero (ADMM constraint). Returns (theta, outliers,
-    relative change of theta per iteration).
+    Rows of x that are all zero (with d = 0) are padding and change nothing; n_samples [M] counts the real rows.
+    mask [M or 1, D, N] (bool): entries of theta held at zero; self_connections=False adds the diagonal to it,
+    "auto" only for networks whose measured noise_d is at least CLEAN_NOISE_D. Each network leaves the iteration when the relative
+    change of its predictions, ||x theta_new - x theta|| / ||x theta||, falls under `tolerance`; the others go on.
     """
+    if start not in ("admm", "ridge", "auto"):
+        raise ValueError(f"start must be 'admm' (ridge at lambda + rho, the published start), 'ridge' (ridge at "
+                         f"lambda) or 'auto', got {start!r}")
     M, S, D = x.shape
+    N = d.shape[-1]
     dtype = x.dtype
-    lam = (l2 * n_samples.to(torch.float64)).view(M, 1, 1)
-    rho = rho_factor * lam
+    n64 = n_samples.to(torch.float64).view(M, 1, 1)
     # One factorisation per network, shared by its N neurons: the eigendecomposition of the Gram matrix gives
-    # (G + c I)^-1 for the ridge start (c = lambda) and for every ADMM step (c = lambda + rho).
+    # (G + c I)^-1 for the start and for every ADMM step (c = lambda + rho).
     gram = torch.matmul(x.transpose(1, 2), x).to(torch.float64)
     evals, evecs = torch.linalg.eigh(gram)
 
-    def inverse_times(c: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        coeff = torch.matmul(evecs.transpose(1, 2), b.to(torch.float64)) / (evals.unsqueeze(-1) + c)
-        return torch.matmul(evecs, coeff).to(dtype)
+    def inverse_times(c: torch.Tensor, b: torch.Tensor, vals: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:
+        coeff = torch.matmul(vecs.transpose(1, 2), b.to(torch.float64)) / (vals.unsqueeze(-1) + c)
+        return torch.matmul(vecs, coeff).to(dtype)
 
-    target = torch.atanh(d)
-    theta = inverse_times(lam, torch.matmul(x.transpose(1, 2), target))
-    gram_dtype = gram.to(dtype)
-    chi = theta.clone()
-    v = torch.zeros_like(theta)
-    if mask is not None:
-        chi = chi.masked_fill(mask, 0.0)
-    n_real = n_samples.to(dtype).view(M, 1, 1)
-    neg_weight = -1.0 / (1.0 - d * d)  # the per-time-point weight 1 / (1 - d^2), negated to fuse (d - tanh) * w
-    drop = None
-    changes = []
-    steps = range(iterations)
-    if progress:
-        from tqdm.auto import tqdm
+    xz = torch.matmul(x.transpose(1, 2), torch.atanh(d))
+    l2_t, noise_d = auto_l2(x, d, xz, n64, lambda c, b: inverse_times(c, b, evals, evecs), noise_floor)
+    if l2 != "auto":
+        l2_t = torch.full((M,), float(l2), dtype=torch.float64, device=x.device)
+    clean = noise_d < CLEAN_NOISE_D
+    diagonal = torch.ones(M, dtype=torch.bool, device=x.device) if self_connections is True else (
+        torch.zeros(M, dtype=torch.bool, device=x.device) if self_connections is False else clean)
+    if not bool(diagonal.all()):  # hold the self-connections of the other networks at zero
+        eye = torch.zeros(M, D, N, dtype=torch.bool, device=x.device)
+        eye[:, torch.arange(N), torch.arange(N)] = True
+        eye &= ~diagonal.view(M, 1, 1)
+        mask = eye if mask is None else (mask | eye)
+    if tolerance == "auto":
+        tol_t = (TOLERANCE_PER_VARIANCE * noise_d.pow(2)).clamp(TOLERANCE, 1e-2)
+    else:
+        tol_t = torch.full((M,), float(tolerance), dtype=torch.float64, device=x.device)
+    lam = l2_t.view(M, 1, 1) * n64
+    rho = rho_factor * lam
+    ridge = torch.full_like(clean, start == "ridge") if start != "auto" else clean
+    first = torch.where(ridge.view(M, 1, 1), lam, lam + rho)
+    theta = inverse_times(first, xz, evals, evecs)
+    # The dual variable: for the published start, the one that makes the start a fixed point of the first step when
+    # the residual is zero (as the published solver sets it); for the ridge start, zero (the ridge answer already
+    # balances its own penalty).
+    v = torch.where(ridge.view(M, 1, 1), torch.zeros((), dtype=dtype, device=x.device), -(lam / rho).to(dtype)) * theta
+    chi = theta + v if mask is None else (theta + v).masked_fill(mask, 0.0)
+    v = v + theta - chi
 
-        steps = tqdm(steps, desc="CORNN ADMM", leave=False)
-    for _ in steps:
-        residual = torch.tanh_(torch.matmul(x, theta)).sub_(d).mul_(neg_weight)  # (d - tanh(x theta)) / (1 - d^2)
+    out = theta.clone()
+    done_iter = [iterations] * M
+    converged = [False] * M
+    last = [float("nan")] * M
+    outliers = [0] * M
+    active = torch.arange(M, device=x.device)
+    # Working views of the networks still iterating; re-sliced only when some of them converge.
+    xa, da, gram_a, vals, vecs = x, d, gram.to(dtype), evals, evecs
+    lam_a, rho_a, n_a = lam, rho, n_samples.to(dtype).view(M, 1, 1)
+    mask_a = mask
+    neg_weight = -1.0 / (1.0 - d * d)  # the per-time-point weight, negated to fuse (d - tanh) * w
+    pre = torch.matmul(xa, theta)  # the pre-activations x theta: the fit as the data see it
+    for it in range(1, iterations + 1):
+        residual = torch.tanh(pre).sub_(da).mul_(neg_weight)  # (d - tanh(x theta)) / (1 - d^2)
+        dropped_count = None
         if outlier_threshold is not None:
-            low, high = torch.aminmax(residual)  # one pass: most iterations of clean data drop nothing
-            drop = None
-            if float(high) > outlier_threshold or float(low) < -outlier_threshold:
-                drop = residual.abs() > outlier_threshold
-                dropped = drop.sum(dim=1, keepdim=True).to(dtype)  # [M, 1, N]
-                residual.masked_fill_(drop, 0.0).mul_(n_real / (n_real - dropped).clamp_min(1.0))
-        rhs = torch.matmul(gram_dtype, theta).add_(torch.matmul(x.transpose(1, 2), residual))
-        rhs.add_(rho.to(dtype) * (chi - v))
-        new_theta = inverse_times(lam + rho, rhs)
-        changes.append(float((new_theta - theta).norm() / theta.norm().clamp_min(1e-12)))
-        theta = new_theta
-        chi = theta + v
-        if mask is not None:
-            chi = chi.masked_fill(mask, 0.0)
+            drop = residual.abs() > outlier_threshold
+            dropped = drop.sum(dim=1, keepdim=True)  # [m, 1, N]
+            if bool(dropped.any()):
+                residual.masked_fill_(drop, 0.0).mul_(n_a / (n_a - dropped.to(dtype)).clamp_min(1.0))
+            dropped_count = dropped.sum(dim=(1, 2))
+        rhs = torch.matmul(gram_a, theta).add_(torch.matmul(xa.transpose(1, 2), residual))
+        rhs.add_(rho_a.to(dtype) * (chi - v))
+        theta = inverse_times(lam_a + rho_a, rhs, vals, vecs)
+        # Converged when the predictions stop moving: weights may still drift along directions the recording never
+        # explored (they change no prediction), so a test on the weights themselves would wait for nothing.
+        new_pre = torch.matmul(xa, theta)
+        change = (new_pre - pre).flatten(1).norm(dim=1) / pre.flatten(1).norm(dim=1).clamp_min(1e-12)
+        pre = new_pre
+        chi = theta + v if mask_a is None else (theta + v).masked_fill(mask_a, 0.0)
         v = v + theta - chi
-        if changes[-1] < tolerance:
-            break
-    outliers = [0] * M if drop is None else drop.sum(dim=(1, 2)).tolist()
-    return chi, outliers, changes
+        tol_a = tol_t[active].to(change.dtype)
+        stop = change < tol_a
+        if it == iterations:
+            stop = torch.ones_like(stop)
+        if bool(stop.any()):
+            idx = active[stop]
+            out[idx] = chi[stop]
+            for k, m in zip(stop.nonzero().flatten().tolist(), idx.tolist()):
+                done_iter[m] = it
+                converged[m] = bool(change[k] < tol_a[k])
+                last[m] = float(change[k])
+                outliers[m] = 0 if dropped_count is None else int(dropped_count[k])
+            keep = ~stop
+            if not bool(keep.any()):
+                break
+            active = active[keep]
+            xa, da, gram_a, vals, vecs = xa[keep], da[keep], gram_a[keep], vals[keep], vecs[keep]
+            lam_a, rho_a, n_a, neg_weight = lam_a[keep], rho_a[keep], n_a[keep], neg_weight[keep]
+            theta, chi, v, pre = theta[keep], chi[keep], v[keep], pre[keep]
+            if mask_a is not None and mask_a.shape[0] > 1:
+                mask_a = mask_a[keep]
+    return _Solve(out, done_iter, converged, last, outliers, l2_t.tolist(), noise_d.tolist(), diagonal.tolist(),
+                  tol_t.tolist())
+
+
+def auto_l2(x: torch.Tensor, d: torch.Tensor, xz: torch.Tensor, n: torch.Tensor, inverse_times,
+            noise_floor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(l2 [M], noise_d [M]): the ridge strength for each network from the noise of its targets.
+
+    noise_d is the RMS of d - tanh(x theta) after a nearly unregularised ridge fit of atanh(d) (theta at
+    L2_PROBE): about 0 on clean recordings, about the noise of d (observation noise amplified by 1 / alpha) on
+    noisy ones, and larger where unobserved units act as unmodelled input. The ridge that is best for a given
+    noise grows as its variance: l2 = L2_PER_VARIANCE * noise_d^2, kept within [L2_MIN, L2_MAX] (measured in
+    benchmarks/bench_refit.py --parts sweep).
+    """
+    M, _, N = d.shape
+    theta = inverse_times(L2_PROBE * n, xz)
+    residual = d - torch.tanh(torch.matmul(x, theta))
+    noise_d = (residual.to(torch.float64).pow(2).sum(dim=(1, 2)) / (n.view(M) * N)).sqrt()
+    if noise_floor is not None:  # a known observation noise sets the least noise assumed
+        noise_d = torch.maximum(noise_d, noise_floor.to(noise_d))
+    return (L2_PER_VARIANCE * noise_d.pow(2)).clamp(L2_MIN, L2_MAX), noise_d
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Public entry point
+# From recordings to the solver's problem
 # ---------------------------------------------------------------------------------------------------------------
-def _as_tensor(value: Any, name: str, device: torch.device | None) -> torch.Tensor:
+def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torch.Tensor:
+    """`value` as a floating tensor on `device`, refusing NaN and infinite entries with a message naming the fix."""
     t = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
     if not torch.is_floating_point(t):
         t = t.to(torch.float32)
@@ -136,7 +245,7 @@ def _as_tensor(value: Any, name: str, device: torch.device | None) -> torch.Tens
     return t
 
 
-def _stack(t: torch.Tensor, name: str, width_name: str) -> tuple[torch.Tensor, int]:
+def stack4(t: torch.Tensor, name: str, width_name: str) -> tuple[torch.Tensor, int]:
     """t as [M, B, T, W] plus its original rank (2: [T, W], 3: [B, T, W], 4: [M, B, T, W])."""
     if t.ndim == 2:
         return t.unsqueeze(0).unsqueeze(0), 2
@@ -148,14 +257,56 @@ def _stack(t: torch.Tensor, name: str, width_name: str) -> tuple[torch.Tensor, i
                      f"{width_name}], got shape {tuple(t.shape)}")
 
 
-def design(rates: torch.Tensor, inputs: torch.Tensor | None, alpha: torch.Tensor, clip_eps: float = CLIP_EPS
-           ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """(x [M, S, N + I + 1], d [M, S, N], clipped per network) from rates [M, B, T, N] and inputs [M, B, T, I].
+def alpha_per_neuron(alpha: Any, M: int, N: int, like: torch.Tensor) -> torch.Tensor:
+    """alpha = dt / tau as [M, N]: one value, one per network [M], one per neuron [N] or one per both [M, N]."""
+    if alpha is None:
+        raise ValueError("alpha (= dt / tau of the recorded network) is required: pass alpha=..., e.g. 0.5 for the "
+                         "zoo's tau = 10 ms at dt = 5 ms, or refit with network=... to take it from that Network")
+    a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
+    if a.ndim == 0:
+        a = a.expand(M, N)
+    elif a.ndim == 1 and a.numel() == N and (M == 1 or N != M):
+        a = a.unsqueeze(0).expand(M, N)
+    elif a.ndim == 1 and a.numel() == M:
+        a = a.unsqueeze(1).expand(M, N)
+    elif a.ndim == 2 and tuple(a.shape) == (M, N):
+        pass
+    else:
+        raise ValueError(f"alpha has shape {tuple(a.shape)}; give one value, one per network ({M}), one per neuron "
+                         f"({N}) or [{M}, {N}]")
+    if not bool(((a > 0) & (a <= 1)).all()):
+        raise ValueError(f"alpha = dt / tau must lie in (0, 1], got values from {float(a.min()):.3g} to "
+                         f"{float(a.max()):.3g}")
+    return a
 
-    Transitions never cross trials: x[t] = [r[t], u[t], 1], d[t] = (r[t+1] - (1 - alpha) r[t]) / alpha.
-    """
+
+def _counts(per_network: list[int]) -> str:
+    shown = ", ".join(str(c) for c in per_network[:SHOWN])
+    rest = len(per_network) - SHOWN
+    return f"[{shown}{f', ... and {rest} more networks' if rest > 0 else ''}]"
+
+
+def clip_rates(rates: torch.Tensor, margin: float = RATE_MARGIN) -> tuple[torch.Tensor, list[int]]:
+    """Rates [M, B, T, N] clipped into (-1 + margin, 1 - margin), with a warning giving the count per network."""
+    limit = 1.0 - margin
+    outside = rates.abs() > limit
+    counts = outside.flatten(1).sum(1).tolist()
+    if sum(counts):
+        warnings.warn(f"{sum(counts)} of {rates.numel()} recorded rates lie outside (-1, 1) (tanh units; largest "
+                      f"|r| = {float(rates.abs().max()):.4g}) and were clipped to +-{limit} (per network: "
+                      f"{_counts(counts)}); rescale recordings into (-1, 1) if these are not a few noisy samples",
+                      RuntimeWarning, stacklevel=4)
+        rates = rates.clamp(-limit, limit)
+    return rates, counts
+
+
+def design(rates: torch.Tensor, inputs: torch.Tensor | None, alpha: torch.Tensor, clip_eps: float,
+           real: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """(x [M, S, N + I + 1], d [M, S, N], clipped per network) from rates [M, B, T, N], inputs [M, B, T, I] and
+    alpha [M, N]. Transitions never cross trials: x[t] = [r[t], u[t], 1], d[t] = (r[t+1] - (1 - a) r[t]) / a.
+    real [M, S, 1] (bool): the transitions that are data, not padding (the rest become zero rows)."""
     M, B, T, N = rates.shape
-    a = alpha.view(M, 1, 1, 1).to(rates.dtype)
+    a = alpha.view(M, 1, 1, N).to(rates.dtype)
     d = (rates[:, :, 1:] - (1 - a) * rates[:, :, :-1]) / a
     parts = [rates[:, :, :-1]]
     if inputs is not None:
@@ -163,157 +314,188 @@ def design(rates: torch.Tensor, inputs: torch.Tensor | None, alpha: torch.Tensor
     parts.append(torch.ones(M, B, T - 1, 1, dtype=rates.dtype, device=rates.device))
     x = torch.cat(parts, dim=-1).reshape(M, B * (T - 1), -1)
     d = d.reshape(M, B * (T - 1), N)
+    if real is not None:
+        x, d = x * real, d * real
     limit = 1.0 - clip_eps
-    outside = (d.abs() > limit)
-    clipped = outside.sum(dim=(1, 2)).tolist()
+    clipped = (d.abs() > limit).flatten(1).sum(1).tolist()
     if sum(clipped):
-        warnings.warn(f"{sum(clipped)} of {d.numel()} leak-corrected rates d = (r[t+1] - (1 - alpha) r[t]) / alpha "
-                      f"lie outside (-1, 1) and were clipped to +-{limit} (per network: {clipped[:8]}); many clipped "
-                      "entries mean noisy rates or a wrong alpha", RuntimeWarning, stacklevel=3)
+        share = sum(clipped) / d.numel()
+        warnings.warn(f"{sum(clipped)} of {d.numel()} ({100 * share:.2g}%) leak-corrected rates d = (r[t+1] - "
+                      f"(1 - alpha) r[t]) / alpha lie outside (-1, 1) and were clipped to +-{limit} (per network: "
+                      f"{_counts(clipped)}); many clipped entries mean noisy rates or a wrong alpha",
+                      RuntimeWarning, stacklevel=4)
         d = d.clamp(-limit, limit)
     return x, d, clipped
 
 
-def fit_weights(rates: torch.Tensor, inputs: torch.Tensor | None, alpha: float | Sequence[float] | torch.Tensor, *,
-                outputs: torch.Tensor | None = None, n_outputs: int = 2, l2: float = L2,
-                rho_factor: float = RHO_FACTOR, outlier_threshold: float | None = OUTLIER_THRESHOLD,
-                iterations: int = ITERATIONS, tolerance: float = TOLERANCE, mask_self: bool = False,
-                clip_eps: float = CLIP_EPS, device: str | torch.device | None = None, progress: bool = False
-                ) -> tuple[Weights, SolverInfo]:
-    """Batched CORNN: stacked Weights [M, ...] fitted to rates [M, B, T, N] (inputs [M, B, T, I] or None).
+def mask_from(connectivity: Any, self_connections: bool, M: int, N: int, D: int, device: torch.device
+              ) -> torch.Tensor | None:
+    """The solver's mask [M or 1, D, N] (True: held at zero) from a connectivity matrix in W_rec's convention
+    ([post, pre], True or nonzero where a connection may exist; [N, N] or [M, N, N]) and the self-connection rule."""
+    if connectivity is None and self_connections:
+        return None
+    allowed = torch.ones(1, N, N, dtype=torch.bool, device=device)
+    if connectivity is not None:
+        c = torch.as_tensor(np.asarray(connectivity) if not isinstance(connectivity, torch.Tensor) else connectivity)
+        if c.ndim == 2:
+            c = c.unsqueeze(0)
+        if c.ndim != 3 or c.shape[1:] != (N, N) or c.shape[0] not in (1, M):
+            raise ValueError(f"connectivity must be [{N}, {N}] or [{M}, {N}, {N}] (W_rec's [post, pre] convention, "
+                             f"True where a connection may exist), got shape {tuple(c.shape)}")
+        allowed = c.to(device=device) != 0
+    if not self_connections:
+        allowed = allowed & ~torch.eye(N, dtype=torch.bool, device=device)
+    mask = torch.zeros(allowed.shape[0], D, N, dtype=torch.bool, device=device)
+    mask[:, :N, :] = ~allowed.transpose(1, 2)  # theta is [pre (+ inputs, bias), post]
+    return mask
 
-    outputs [M, B, T, O]: when given, W_out and b_out are fitted by least squares on logit(outputs); else zero.
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public entry point on tensors
+# ---------------------------------------------------------------------------------------------------------------
+def fit_weights(rates: Any, inputs: Any, alpha: Any, *, outputs: Any = None, n_outputs: int = 2,
+                l2: float | str = "auto", noise: float | None = None,
+                outlier_threshold: float | None = OUTLIER_THRESHOLD, self_connections: bool | str = "auto",
+                connectivity: Any = None, clip_eps: float = CLIP_EPS, start: str = START,
+                rho_factor: float = RHO_FACTOR, iterations: int = ITERATIONS, tolerance: float | str = "auto",
+                dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None,
+                lengths: Sequence[int] | None = None, warn: bool = True) -> tuple[Weights, FitInfo]:
+    """Batched CORNN: stacked Weights [M, ...] fitted to rates [M, B, T, N] (or [B, T, N], [T, N]).
+
+    inputs: the same layout with I channels, or None. alpha (required): one value, one per network [M], one per
+    neuron [N], or [M, N]. outputs [.., O] in (0, 1): when given, W_out and b_out are fitted by least squares on
+    logit(outputs); else they are zero.
+    l2: ridge per transition, or "auto": l2 = L2_PER_VARIANCE * noise_d^2 from the measured noise of d (see
+    auto_l2). noise: the observation-noise std of the rates when known; with l2="auto" the ridge is then set for at
+    least the noise it implies. outlier_threshold: weighted residuals above it are dropped (None keeps all: fails on
+    noisy data; below 1 measured unsafe at alpha 0.1). self_connections: fit W_rec's diagonal (True), hold it at
+    zero (False, the published solver's default: observation noise biases it strongly negative), or "auto": fit it
+    only where the measured noise of d is under CLEAN_NOISE_D (clean recordings). connectivity: [N, N] or
+    [M, N, N] in W_rec's [post, pre] convention, True where a connection may exist (the rest are held at zero).
+    iterations, tolerance: each network stops when the relative change of its predictions x theta falls under
+    tolerance ("auto": TOLERANCE on clean recordings, looser in proportion to the measured noise variance:
+    stopping early regularises noisy fits); one that reaches `iterations` first is reported unconverged (FitInfo.converged) with a
+    warning.
+    dtype: the iteration's precision (float32 by default: it reproduces float64 fits to 3-4 digits in about half
+    the time; None keeps the recording's float dtype). lengths: each network's true trial length when trials are
+    zero-padded to a common T. Rates outside (-1, 1) are clipped with a warning giving the count.
     """
-    start = time.perf_counter()
-    rates = _as_tensor(rates, "rates", torch.device(device) if device else None)
+    start_time = time.perf_counter()
+    if l2 != "auto":
+        l2 = float(l2)
+        if l2 <= 0:
+            raise ValueError(f"l2 must be positive (or 'auto'), got {l2}")
+    dev = torch.device(device) if device is not None else None
+    rates = as_tensor(rates, "rates", dev)
     dev = rates.device
-    rates, _ = _stack(rates, "rates", "N")
-    if not torch.is_floating_point(rates) or rates.dtype == torch.float16:
-        rates = rates.to(torch.float32)
+    rates, _ = stack4(rates, "rates", "N")
+    work = dtype or (rates.dtype if rates.dtype in (torch.float32, torch.float64) else torch.float32)
+    rates = rates.to(work)
     M, B, T, N = rates.shape
     if inputs is not None:
-        inputs = _as_tensor(inputs, "inputs", dev).to(rates.dtype)
-        inputs, _ = _stack(inputs, "inputs", "I")
+        inputs = as_tensor(inputs, "inputs", dev).to(work)
+        inputs, _ = stack4(inputs, "inputs", "I")
         if inputs.shape[0] == 1 and M > 1:
             inputs = inputs.expand(M, -1, -1, -1)
         if inputs.shape[:3] != rates.shape[:3]:
             raise ValueError(f"inputs {tuple(inputs.shape)} do not match rates {tuple(rates.shape)}: give one input "
                              "vector per recorded time point (same networks, trials and time steps)")
-    alpha_t = as_alpha(alpha, M, rates)
+    alpha_t = alpha_per_neuron(alpha, M, N, rates)
     I = 0 if inputs is None else inputs.shape[-1]
-    S = B * (T - 1)
     D = N + I + 1
     if T < 2:
         raise ValueError(f"rates have {T} time point(s) per trial; CORNN needs pairs r[t], r[t+1]: record at least 2")
-    if S < D:
-        raise ValueError(f"{S} transitions (trials x (T - 1)) are too few to fit {D} weights per neuron "
+    lengths = [T] * M if lengths is None else [int(v) for v in lengths]
+    fewest = min(B * (length - 1) for length in lengths)
+    if fewest < D:
+        raise ValueError(f"{fewest} transitions (trials x (T - 1)) are too few to fit {D} weights per neuron "
                          f"({N} units + {I} inputs + bias); record at least {D} transitions (more time points or "
                          "trials) or fit fewer units")
-    if rates.abs().max() >= 1:
-        raise ValueError(f"rates must lie in (-1, 1) (tanh units); got values up to {float(rates.abs().max()):.3g}. "
-                         "Rescale recordings into (-1, 1) before refitting")
-    x, d, clipped = design(rates, inputs, alpha_t, clip_eps)
-    mask = None
-    if mask_self:
-        mask = torch.zeros(1, D, N, dtype=torch.bool, device=dev)
-        mask[0, torch.arange(N), torch.arange(N)] = True
-    n_samples = torch.full((M,), S, device=dev)
-    theta, outliers, changes = solve(x, d, n_samples, l2=l2, rho_factor=rho_factor,
-                                     outlier_threshold=outlier_threshold, iterations=iterations,
-                                     tolerance=tolerance, mask=mask, progress=progress)
+    valid = None
+    if any(length != T for length in lengths):
+        valid = torch.zeros(M, B, T, 1, dtype=torch.bool, device=dev)
+        for m, length in enumerate(lengths):
+            valid[m, :, :length] = True
+        rates = rates * valid  # padding rows are exact zeros: they neither clip nor count
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore", RuntimeWarning)
+        rates, clipped_rates = clip_rates(rates)
+        # A transition is data only when both of its time points are.
+        real = None if valid is None else (valid[:, :, 1:] & valid[:, :, :-1]).reshape(M, -1, 1)
+        x, d, clipped = design(rates, inputs, alpha_t, clip_eps, real)
+    if self_connections not in (True, False, "auto"):
+        raise ValueError(f"self_connections must be True, False or 'auto', got {self_connections!r}")
+    mask = mask_from(connectivity, True, M, N, D, dev)
+    n_samples = torch.tensor([B * (length - 1) for length in lengths], device=dev)
+    floor = None if noise is None else implied_noise_d(float(noise), alpha_t)
+    result = solve(x, d, n_samples, l2=l2, rho_factor=rho_factor, outlier_threshold=outlier_threshold,
+                   iterations=iterations, tolerance=tolerance, mask=mask, start=start, noise_floor=floor,
+                   self_connections=self_connections)
+    theta = result.theta
     W_rec = theta[:, :N, :].transpose(1, 2).contiguous()
-    W_in = theta[:, N:N + I, :].transpose(1, 2).contiguous() if I else torch.zeros(M, N, 1, dtype=rates.dtype,
-                                                                                      device=dev)
+    W_in = theta[:, N:N + I, :].transpose(1, 2).contiguous() if I else torch.zeros(M, N, 1, dtype=work, device=dev)
     b_rec = theta[:, -1, :].contiguous()
-    W_out, b_out = fit_readout(rates, outputs, n_outputs, l2)
+    W_out, b_out = fit_readout(rates, outputs, n_outputs, L2_MIN if l2 == "auto" else l2, lengths=lengths)
     weights = Weights(W_in=W_in, b_in=torch.zeros_like(b_rec), W_rec=W_rec, b_rec=b_rec, W_out=W_out, b_out=b_out)
-    info = SolverInfo(iterations=len(changes), clipped=clipped, outliers=outliers,
-                      seconds=time.perf_counter() - start, changes=changes)
+    options = {"noise": noise, "l2": l2, "outlier_threshold": outlier_threshold, "self_connections": self_connections,
+               "clip_eps": clip_eps, "start": start, "rho_factor": rho_factor, "iterations": iterations,
+               "tolerance": tolerance, "dtype": str(work).replace("torch.", ""),
+               "connectivity": connectivity is not None}
+    info = FitInfo(iterations=result.iterations, converged=result.converged, last_change=result.last_change,
+                   clipped_rates=clipped_rates, clipped=clipped, outliers=result.outliers, l2=result.l2,
+                   noise_d=result.noise_d, self_connections=result.self_connections, tolerance=result.tolerance,
+                   seconds=time.perf_counter() - start_time, options=options)
+    if warn:
+        warn_unconverged(info)
     return weights, info
 
 
-def fit_readout(rates: torch.Tensor, outputs: torch.Tensor | None, n_outputs: int, l2: float = L2,
-                eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W_out [M, O, N], b_out [M, O]) by ridge least squares on logit(outputs), or zeros when outputs is None."""
+def warn_unconverged(info: FitInfo) -> None:
+    """One RuntimeWarning naming how many networks stopped before converging, and what to do about it."""
+    bad = [m for m, ok in enumerate(info.converged) if not ok]
+    if bad:
+        worst = max(info.last_change[m] for m in bad)
+        tolerance = max(info.tolerance[m] for m in bad)
+        listed = ", ".join(str(m) for m in bad[:SHOWN]) + (f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else "")
+        warnings.warn(f"{len(bad)} of {len(info.converged)} CORNN fits did not converge in "
+                      f"{info.options['iterations']} iterations (networks {listed}; last relative change of the "
+                      f"predictions up to {worst:.2g}, tolerance {tolerance:.2g}): pass iterations=... higher, or check "
+                      "alpha and the noise level (FitInfo.converged says which)", RuntimeWarning, stacklevel=3)
+
+
+def fit_readout(rates: torch.Tensor, outputs: Any, n_outputs: int, l2: float, eps: float = 1e-6,
+                lengths: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W_out [M, O, N], b_out [M, O]) by ridge least squares on logit(outputs), or zeros when outputs is None.
+
+    rates [M, B, T, N]; padded time points (beyond lengths[m]) are left out.
+    """
     M, B, T, N = rates.shape
     if outputs is None:
         return (torch.zeros(M, n_outputs, N, dtype=rates.dtype, device=rates.device),
                 torch.zeros(M, n_outputs, dtype=rates.dtype, device=rates.device))
-    outputs = _as_tensor(outputs, "outputs", rates.device).to(rates.dtype)
-    outputs, _ = _stack(outputs, "outputs", "O")
+    outputs = as_tensor(outputs, "outputs", rates.device).to(rates.dtype)
+    outputs, _ = stack4(outputs, "outputs", "O")
+    if outputs.shape[0] == 1 and M > 1:
+        outputs = outputs.expand(M, -1, -1, -1)
     if outputs.shape[:3] != rates.shape[:3]:
         raise ValueError(f"outputs {tuple(outputs.shape)} do not match rates {tuple(rates.shape)}: give one output "
                          "vector per recorded time point")
-    if bool(((outputs <= 0) | (outputs >= 1)).any()):
+    lengths = [T] * M if lengths is None else list(lengths)
+    if any(bool(((outputs[m, :, :L] <= 0) | (outputs[m, :, :L] >= 1)).any()) for m, L in enumerate(lengths)):
         warnings.warn("outputs outside (0, 1) were clipped before the logit: the readout is sigmoid(W_out r + b_out)",
                       RuntimeWarning, stacklevel=3)
-    y = torch.logit(outputs.clamp(eps, 1 - eps)).reshape(M, B * T, -1).to(torch.float64)
-    x = torch.cat([rates, torch.ones_like(rates[..., :1])], dim=-1).reshape(M, B * T, N + 1).to(torch.float64)
-    gram = x.transpose(1, 2) @ x + l2 * B * T * torch.eye(N + 1, dtype=torch.float64, device=x.device)
-    w = torch.linalg.solve(gram, x.transpose(1, 2) @ y)  # [M, N + 1, O]
-    return w[:, :N].transpose(1, 2).to(rates.dtype).contiguous(), w[:, N].to(rates.dtype).contiguous()
-
-
-def refit(rates: Any, inputs: Any = None, alpha: float | Sequence[float] | torch.Tensor = 0.5, *,
-          outputs: Any = None, **options: Any) -> Network | list[Network]:
-    """Fit a leaky tanh RNN to recorded rates with CORNN; returns a Network (a list of them for [M, B, T, N] rates).
-
-    rates: [T, N], [trials, T, N] or [networks, trials, T, N] in (-1, 1); inputs: the same with I channels (None:
-    no inputs); alpha = dt / tau of the model (one value or one per network); outputs (optional, same layout with O
-    channels, in (0, 1)) to fit the readout. Options: l2, rho_factor, outlier_threshold (pick it by noise level: 0.5-1
-    did best on zoo networks at noise 0.01-0.02; None keeps every residual), iterations, tolerance, mask_self,
-    clip_eps, device, n_outputs.
-    """
-    rank = rates.ndim if hasattr(rates, "ndim") else np.asarray(rates).ndim
-    weights, info = fit_weights(rates, inputs, alpha, outputs=outputs, **options)
-    alphas = as_alpha(alpha, weights.n_networks, weights.W_rec).tolist()
-    networks = []
-    for m in range(weights.n_networks):
-        one = weights.select(m)
-        net = Network.from_weights(W_rec=one.W_rec[0].cpu(), W_in=one.W_in[0].cpu(), W_out=one.W_out[0].cpu(),
-                                   b_rec=one.b_rec[0].cpu(), b_in=one.b_in[0].cpu(), b_out=one.b_out[0].cpu(),
-                                   alpha=alphas[m])
-        net._weights = one  # keep the device the fit ran on
-        net.info["id"] = "refit"
-        net.info["family"] = "refit"
-        net.info["readout_refitted"] = outputs is not None
-        net.info["refit_clipped"] = int(info.clipped[m])
-        net.info["refit_outliers"] = int(info.outliers[m])
-        net.info["refit_seconds"] = info.seconds
-        networks.append(net)
-    return networks if rank == 4 else networks[0]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Refit reports: simulate a known network, refit it, score the refit
-# ---------------------------------------------------------------------------------------------------------------
-@dataclass
-class RefitReport:
-    """How well CORNN recovered one network from its simulated activity."""
-
-    id: str
-    weight_corr: float  # Pearson correlation of refit and true W_rec on the observed units
-    one_step_r2: float  # held-out trials, r[t+1] predicted from the recorded r[t]
-    free_running_r2: float  # held-out trials, refit network run from the recorded r[0] with the recorded inputs
-    mechanism_true: str  # label of the true network: rnnzoo.analysis.classify when installed, else the PSD test
-    mechanism_refit: str  # the same classifier on the refit network
-    psd_label_true: str  # the reference PSD test (rnnzoo.labels.mechanism_scores) on the true network
-    psd_label_refit: str
-    psd_ratio_true: float
-    psd_ratio_refit: float
-    observed_units: int
-    n_units: int
-    fit_seconds: float
-    network: Network = field(repr=False)
-
-    @property
-    def same_mechanism(self) -> bool:
-        return self.mechanism_true == self.mechanism_refit
-
-    def to_dict(self) -> dict[str, Any]:
-        row = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "network"}
-        row["same_mechanism"] = self.same_mechanism
-        return row
+    W_out, b_out = [], []
+    for m in range(M):
+        L = lengths[m]
+        y = torch.logit(outputs[m, :, :L].clamp(eps, 1 - eps)).reshape(B * L, -1).to(torch.float64)
+        x = torch.cat([rates[m, :, :L], torch.ones_like(rates[m, :, :L, :1])], dim=-1).reshape(B * L, N + 1)
+        x = x.to(torch.float64)
+        gram = x.T @ x + l2 * B * L * torch.eye(N + 1, dtype=torch.float64, device=x.device)
+        w = torch.linalg.solve(gram, x.T @ y)  # [N + 1, O]
+        W_out.append(w[:N].T)
+        b_out.append(w[N])
+    return (torch.stack(W_out).to(rates.dtype).contiguous(), torch.stack(b_out).to(rates.dtype).contiguous())
 
 
 def r_squared(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -330,190 +512,3 @@ def weight_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a, b = a.reshape(a.shape[0], -1).to(torch.float64), b.reshape(b.shape[0], -1).to(torch.float64)
     a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
-
-
-def _observed(seed: int, n_units: int, fraction: float) -> np.ndarray:
-    if not 0 < fraction <= 1:
-        raise ValueError(f"observed_fraction must lie in (0, 1], got {fraction}")
-    k = max(1, int(round(fraction * n_units)))
-    return np.sort(np.random.default_rng([int(seed), 7]).choice(n_units, size=k, replace=False))
-
-
-def _mechanisms(weights: Weights, tasks: Sequence, alpha: Sequence[float], seeds: Sequence[int]
-                ) -> tuple[list[str], list[float]]:
-    """The PSD-test mechanism and ratio of each network (rnnzoo.labels.mechanism_scores), batched per task."""
-    labels, ratios = [""] * len(tasks), [0.0] * len(tasks)
-    groups: dict = {}
-    for m, task in enumerate(tasks):
-        groups.setdefault(task, []).append(m)
-    for task, members in groups.items():
-        scores = mechanism_scores(weights.select(members), task, [alpha[m] for m in members],
-                                  [seeds[m] for m in members])
-        for k, m in enumerate(members):
-            labels[m], ratios[m] = str(scores["mechanism"][k]), float(scores["psd_ratio"][k])
-    return labels, ratios
-
-
-def _network(weights: Weights, alpha: float, task, seed: int, name: str) -> Network:
-    """A Network (for reports and classify) from a stack of one network and its task."""
-    fields = {k: v for k, v in dataclasses.asdict(task).items() if k not in ("delay_ms", "trials_per_class")}
-    net = Network.from_weights(**{k: v[0].detach().cpu() for k, v in weights.tensors().items()}, alpha=float(alpha),
-                               delay_ms=task.delay_ms, seed=int(seed), **fields)
-    net._weights = weights
-    net.info["id"] = name
-    net.info["family"] = "refit" if name.endswith("refit") else "custom"
-    return net
-
-
-def _classify(networks: list[Network]) -> list[str]:
-    """rnnzoo.analysis.classify labels of `networks` (judged by their canonical evaluation)."""
-    from rnnzoo.analysis import classify
-
-    table = classify(networks, use_curves=False, progress=False)
-    return [str(v) for v in table["label"]]
-
-
-def refit_networks(weights: Weights, tasks: Sequence, alpha: Sequence[float], seeds: Sequence[int], ids: Sequence[str],
-                   *, noise: float = 0.0, observed_fraction: float = 1.0, trials: int = 256,
-                   process_noise: float = NOISE_STD, alpha_fit: float | Sequence[float] | None = None,
-                   mechanism: bool = True, classifier: str = "analysis", **options: Any) -> list[RefitReport]:
-    """Simulate M networks (one task each), refit them all in ONE batched CORNN call, and score each refit.
-
-    Each network runs `trials` trials of its task from its ANALYSIS stream (process noise `process_noise`);
-    `noise` is the std of Gaussian observation noise added to the recorded rates; a random `observed_fraction` of
-    units is recorded (the same count per network). Every 5th trial is held out for the R^2 scores. alpha_fit: the
-    alpha the refit assumes (default: the true one). mechanism=False skips the labels (left empty).
-    classifier: "analysis" labels with rnnzoo.analysis.classify (use_curves=False, the same rule for true and refit
-    networks) when that module is installed, "psd" with the reference PSD test only; the PSD labels are always kept.
-    """
-    M = weights.n_networks
-    dev = weights.device
-    per_class = max(1, math.ceil(trials / 2))
-    rates_list, inputs_list, outputs_list, lengths = [], [], [], []
-    for m in range(M):
-        task = dataclasses.replace(tasks[m], trials_per_class=per_class)
-        sim = run_task(weights.select(m), task, alpha[m], [seeds[m]], stream=STREAM_ANALYSIS, noise_std=process_noise)
-        rates_list.append(sim.rates[0])
-        inputs_list.append(sim.inputs)
-        outputs_list.append(sim.outputs[0])
-        lengths.append(sim.rates.shape[2])
-    N = weights.n_units
-    obs = [_observed(seeds[m], N, observed_fraction) for m in range(M)]
-    B = rates_list[0].shape[0]
-    held = torch.arange(B, device=dev) % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
-    rates_obs = []
-    for m in range(M):
-        r = rates_list[m][:, :, torch.as_tensor(obs[m], device=dev)]
-        if noise > 0:
-            g = torch.Generator(device=dev)
-            g.manual_seed(int(seeds[m]) * 1000 + 17)
-            r = r + noise * torch.randn(r.shape, generator=g, device=dev, dtype=r.dtype)
-            r = r.clamp(-1 + 1e-4, 1 - 1e-4)
-        rates_obs.append(r)
-    # Networks of different task lengths share one batched solve: pad trials with zero rows (no effect on the fit).
-    T_max = max(lengths)
-
-    def pad(t: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.pad(t, (0, 0, 0, T_max - t.shape[1]))
-
-    train_r = torch.stack([pad(r[~held]) for r in rates_obs])
-    train_u = torch.stack([pad(u[~held]) for u in inputs_list])
-    train_o = torch.stack([pad(o[~held]) for o in outputs_list])
-    fit_alpha = alpha if alpha_fit is None else alpha_fit
-    start = time.perf_counter()
-    if len(set(lengths)) == 1:
-        fitted, info = fit_weights(train_r, train_u, fit_alpha, outputs=train_o, **options)
-    else:
-        fitted, info = _fit_padded(train_r, train_u, train_o, lengths, fit_alpha, **options)
-    seconds = time.perf_counter() - start
-    fit_alphas = as_alpha(fit_alpha, M, fitted.W_rec)
-    # Scores on the held-out trials, with the one definition of the dynamics.
-    reports = []
-    if mechanism:
-        true_psd_label, true_psd = _mechanisms(weights, tasks, alpha, seeds)
-        refit_psd_label, refit_psd = _mechanisms(fitted, tasks, fit_alphas.tolist(), seeds)
-    else:
-        true_psd_label = refit_psd_label = [""] * M
-        true_psd = refit_psd = [float("nan")] * M
-    refit_nets = [_network(fitted.select(m), float(fit_alphas[m]), tasks[m], seeds[m], f"{ids[m]}-refit")
-                  for m in range(M)]
-    true_mech, refit_mech = true_psd_label, refit_psd_label
-    if mechanism and classifier == "analysis":
-        labels = _classify([_network(weights.select(m), alpha[m], tasks[m], seeds[m], ids[m]) for m in range(M)]
-                           + refit_nets)
-        true_mech, refit_mech = labels[:M], labels[M:]
-    for m in range(M):
-        one = fitted.select(m)
-        r = rates_obs[m][held]
-        u = inputs_list[m][held]
-        a = float(fit_alphas[m])
-        nxt = step_map(one, r[:, :-1].reshape(1, -1, r.shape[-1]), a, u[:, :-1].reshape(1, -1, u.shape[-1]))
-        one_step = float(r_squared(nxt, r[:, 1:].reshape(1, -1, r.shape[-1]))[0])
-        with torch.no_grad():
-            _, free = simulate(one, u, a, r0=r[:, 0].unsqueeze(0))
-        free_r2 = float(r_squared(free[:, :, 1:], r[:, 1:].unsqueeze(0))[0])
-        o = torch.as_tensor(obs[m], device=dev)
-        corr = float(weight_correlation(one.W_rec, weights.W_rec[m][o][:, o].unsqueeze(0))[0])
-        net = refit_nets[m]
-        net.info["readout_refitted"] = True
-        net.info["observed_units"] = obs[m].tolist()
-        reports.append(RefitReport(id=str(ids[m]), weight_corr=corr, one_step_r2=one_step, free_running_r2=free_r2,
-                                   mechanism_true=str(true_mech[m]), mechanism_refit=str(refit_mech[m]),
-                                   psd_label_true=true_psd_label[m], psd_label_refit=refit_psd_label[m],
-                                   psd_ratio_true=true_psd[m], psd_ratio_refit=refit_psd[m],
-                                   observed_units=len(obs[m]), n_units=N,
-                                   fit_seconds=seconds / M, network=net))
-    return reports
-
-
-def _fit_padded(rates, inputs, outputs, lengths, alpha, **options):
-    """fit_weights for networks whose trials have different lengths (zero-padded to the longest)."""
-    M, B, T, N = rates.shape
-    a = as_alpha(alpha, M, rates)
-    x, d, _ = design(rates, inputs, a, options.get("clip_eps", CLIP_EPS))
-    # Rows past each network's own trial end are padding: zero them (x = 0, d = 0 contribute nothing).
-    valid = torch.zeros(M, B, T - 1, dtype=torch.bool, device=rates.device)
-    for m, length in enumerate(lengths):
-        valid[m, :, : length - 1] = True
-    valid = valid.reshape(M, -1, 1)
-    x, d = x * valid, d * valid
-    n_samples = torch.tensor([B * (length - 1) for length in lengths], device=rates.device)
-    solver_keys = ("l2", "rho_factor", "outlier_threshold", "iterations", "tolerance")
-    theta, outliers, changes = solve(x, d, n_samples, **{k: v for k, v in options.items() if k in solver_keys})
-    I = inputs.shape[-1]
-    W_out, b_out = [], []
-    for m, length in enumerate(lengths):
-        w, b = fit_readout(rates[m:m + 1, :, :length], outputs[m:m + 1, :, :length], outputs.shape[-1])
-        W_out.append(w)
-        b_out.append(b)
-    weights = Weights(W_in=theta[:, N:N + I].transpose(1, 2).contiguous(), b_in=torch.zeros(M, N, dtype=rates.dtype,
-                      device=rates.device), W_rec=theta[:, :N].transpose(1, 2).contiguous(),
-                      b_rec=theta[:, -1].contiguous(), W_out=torch.cat(W_out), b_out=torch.cat(b_out))
-    return weights, SolverInfo(len(changes), [0] * M, outliers, 0.0, changes)
-
-
-def refit_report(net: Network, *, noise: float = 0.0, observed_fraction: float = 1.0, trials: int = 256,
-                 device: str | torch.device | None = None, **options: Any) -> RefitReport:
-    """Simulate `net` on its task, refit it with CORNN and report weight correlation, R^2 and mechanism."""
-    weights = net.weights.to(device) if device else net.weights
-    return refit_networks(weights, [net.task()], [float(net.info["alpha"])], [int(net.info["seed"])],
-                          [str(net.info["id"])], noise=noise, observed_fraction=observed_fraction, trials=trials,
-                          **options)[0]
-
-
-def refit_zoo(zoo, *, noise: float = 0.0, observed_fraction: float = 1.0, trials: int = 256,
-              device: str | torch.device | None = None, **options: Any) -> pd.DataFrame:
-    """Refit every network of a zoo in one batched CORNN call; one row per network (the refit in column 'refit')."""
-    if not len(zoo):
-        raise ValueError("this zoo is empty: there is nothing to refit")
-    meta = zoo.metadata
-    weights = zoo.weights(device)
-    tasks = zoo.tasks()
-    reports = refit_networks(weights, tasks, meta["alpha"].astype(float).tolist(), meta["seed"].astype(int).tolist(),
-                             meta["id"].astype(str).tolist(), noise=noise, observed_fraction=observed_fraction,
-                             trials=trials, **options)
-    table = pd.DataFrame([r.to_dict() for r in reports])
-    table["mechanism_stored"] = meta["mechanism"].to_numpy()
-    table["refit"] = [r.network for r in reports]
-    return table
-

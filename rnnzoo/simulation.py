@@ -22,19 +22,24 @@ from rnnzoo.task import Task
 
 @dataclass
 class Simulation:
-    """Outputs [M, B, T, O] and rates [M, B, T, N] of M networks on a task, with per-network loss and metrics.
+    """M networks run on B trials of T steps: every array has the network axis first, [M, B, T, channels].
 
+    The same index [m, b, t] means the same network, trial and time step in every array, so
+    `rnnzoo.refit(sim.rates[m], sim.inputs[m], ...)` fits network m from its own recording. rates[:, :, t] is the
+    state before step t's update; inputs[:, :, t] drives that update; outputs[:, :, t] is read from rates[:, :, t].
+    inputs and targets are the task's, the same for every network (expanded views, no copies).
     accuracy / reliability are exact-window metrics (every reaction step against its cue, rnnzoo.dynamics.
     task_metrics), the zoo's final_accuracy / final_reliability; the paper's shifted-window numbers are the
-    training curves' `accuracy` / `reliability` (rnnzoo.labels.paper_metrics)."""
+    training curves' `accuracy` / `reliability` (rnnzoo.labels.paper_metrics).
+    """
 
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    outputs: torch.Tensor
-    rates: torch.Tensor
-    loss: torch.Tensor
-    accuracy: torch.Tensor
-    reliability: torch.Tensor
+    inputs: torch.Tensor  # [M, B, T, I]
+    targets: torch.Tensor  # [M, B, T, O]
+    outputs: torch.Tensor  # [M, B, T, O]
+    rates: torch.Tensor  # [M, B, T, N]
+    loss: torch.Tensor  # [M]
+    accuracy: torch.Tensor  # [M]
+    reliability: torch.Tensor  # [M]
 
 
 def run_task(
@@ -59,4 +64,6 @@ def run_task(
         outputs, rates = simulate(weights, inputs, alpha, r0=r0, noise=noise, readout=task.readout)
         loss = weighted_mse(outputs, targets, task.loss_weights(weights.device, weights.dtype))
         accuracy, reliability = task_metrics(outputs, task.cues(weights.device), task.reaction_window)
-    return Simulation(inputs, targets, outputs, rates, loss, accuracy, reliability)
+    M = weights.n_networks
+    return Simulation(inputs.expand(M, *inputs.shape), targets.expand(M, *targets.shape), outputs, rates, loss,
+                      accuracy, reliability)

@@ -11,9 +11,11 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
+from rnnzoo.cornn import fit_weights
 from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
+from rnnzoo.refit import RefitReport, refit_networks
 from rnnzoo.simulation import Simulation, run_task
 from rnnzoo.sources import Source, resolve_source
 from rnnzoo.store import (
@@ -334,11 +336,26 @@ class Zoo:
 
         return classify(self, **kwargs)
 
-    def refit(self, **kwargs: Any):
-        """CORNN refit of every network from its own simulated activity (see rnnzoo.cornn)."""
-        from rnnzoo.cornn import refit_zoo
+    def refit(self, *, noise: float = 0.0, observed_fraction: float = 1.0, trials: int = 256,
+              device: str | torch.device | None = None, **options: Any) -> pd.DataFrame:
+        """CORNN refit of every network from its own simulated activity, in one batched fit; one row per network.
 
-        return refit_zoo(self, **kwargs)
+        Columns: the RefitReport fields (see rnnzoo.refit), mechanism_stored (the zoo's stored label: training
+        curves + the reference PSD test), dynamics_label_stored (classify's label as stored, training curves
+        included) where the zoo has it, and refit (the refit as a Network on the network's own task).
+        """
+        if not len(self):
+            raise ValueError("this zoo is empty: there is nothing to refit")
+        meta = self._metadata
+        reports = refit_networks(self.weights(device), self.tasks(), meta["alpha"].astype(float).tolist(),
+                                 meta["seed"].astype(int).tolist(), meta["id"].astype(str).tolist(), noise=noise,
+                                 observed_fraction=observed_fraction, trials=trials, **options)
+        table = pd.DataFrame([_with_network(r).to_dict() for r in reports])
+        table["mechanism_stored"] = meta["mechanism"].to_numpy()
+        if "dynamics_label" in meta:  # classify's label as stored, with the training curves' outcome
+            table["dynamics_label_stored"] = meta["dynamics_label"].to_numpy()
+        table["refit"] = [r.network for r in reports]
+        return table
 
     def trajectories(self):
         """The stored canonical-trial trajectories of these networks, read lazily (see rnnzoo.trajectories)."""
@@ -482,17 +499,93 @@ class Network:
 
         return classify(self, **kwargs)
 
-    def refit(self, **kwargs: Any):
-        """Simulate, refit with CORNN and report the refit's quality (see rnnzoo.cornn.refit_report)."""
-        from rnnzoo.cornn import refit_report
+    def refit(self, *, noise: float = 0.0, observed_fraction: float = 1.0, trials: int = 256,
+              device: str | torch.device | None = None, **options: Any) -> RefitReport:
+        """Simulate this network on its task, refit it with CORNN and report the refit's quality.
 
-        return refit_report(self, **kwargs)
+        noise: std of observation noise added to the recorded rates; observed_fraction: the share of units
+        recorded; every 5th of `trials` trials is held out. The report's `network` is the refit, on this task.
+        Other options go to rnnzoo.cornn.fit_weights. See rnnzoo.refit.RefitReport for the fields.
+        """
+        weights = self.weights.to(checked_device(device)) if device is not None else self.weights
+        report = refit_networks(weights, [self.task()], [float(self.info["alpha"])], [int(self.info["seed"])],
+                                [str(self.info["id"])], noise=noise, observed_fraction=observed_fraction,
+                                trials=trials, **options)[0]
+        return _with_network(report)
 
     def to_module(self) -> torch.nn.Module:
         """A torch.nn.Module with this network's weights as trainable parameters."""
         from rnnzoo.module import RNN
 
         return RNN.from_weights(self.weights, alpha=float(self.info["alpha"]), readout=self.task().readout)
+
+
+def _refit_network(weights: Weights, alpha: float, task: Task, seed: int, name: str, info: dict[str, Any]
+                   ) -> Network:
+    """A Network from a refit stack of one network, on `task`, with what the fit reported in its info."""
+    fields = {k: v for k, v in task.to_dict().items() if k not in ("delay_ms", "trials_per_class")}
+    net = Network.from_weights(**{k: v[0].detach().cpu() for k, v in weights.tensors().items()}, alpha=float(alpha),
+                               delay_ms=task.delay_ms, seed=int(seed), **fields)
+    net._weights = weights  # keep the device the fit ran on
+    net.info["id"] = name
+    net.info["family"] = "refit"
+    for key, value in info.items():
+        net.info[key] = value
+    return net
+
+
+def _with_network(report: RefitReport) -> RefitReport:
+    report.network = _refit_network(report.weights, report.alpha, report.task, report.seed, f"{report.id}-refit",
+                                    {"readout_refitted": True, "refit_iterations": report.iterations,
+                                     "refit_converged": report.converged, "refit_l2": report.l2,
+                                     "observed_units": report.observed})
+    return report
+
+
+def refit(rates: Any, inputs: Any = None, alpha: Any = None, *, task: Task | None = None,
+          delay_ms: float | None = None, network: "Network | None" = None, outputs: Any = None,
+          seed: int | None = None, **options: Any) -> "Network | list[Network]":
+    """Fit a leaky tanh RNN to recorded rates with CORNN; a Network on the recording's task (a list for a stack).
+
+    rates: [T, N], [trials, T, N] or [networks, trials, T, N] in (-1, 1); inputs: the same layout with I channels
+    (None: no inputs); `net.simulate()` output fits as it is: refit(sim.rates[0], sim.inputs[0], network=net).
+    alpha = dt / tau: one value or one per network (required unless `network` gives it). The task the recording
+    came from: task=rnnzoo.Task(...), or delay_ms=... (default timings), or network=... (the recorded Network,
+    which also gives alpha and the seed); the refit simulates and classifies on it. outputs (optional, the layout of
+    rates with O channels, in (0, 1)) fit the readout; without them W_out = 0 and info["readout_refitted"] is
+    False. Options go to rnnzoo.cornn.fit_weights (noise, l2, outlier_threshold, self_connections, connectivity,
+    iterations, ...); per-neuron alpha needs fit_weights itself, since a Network has one alpha. Each Network's
+    info holds refit_iterations, refit_converged and refit_l2; unconverged fits warn.
+    """
+    if network is not None:
+        alpha = float(network.info["alpha"]) if alpha is None else alpha
+        task = network.task() if task is None and delay_ms is None else task
+        seed = int(network.info["seed"]) if seed is None else seed
+    if task is None:
+        if delay_ms is None:
+            raise ValueError("refit needs the task the recording came from, so that the Network it returns simulates "
+                             "and classifies on it: pass task=rnnzoo.Task(delay_ms=...), delay_ms=... (default "
+                             "timings) or network=... (the Network that was recorded)")
+        task = Task(delay_ms=float(delay_ms))
+    elif delay_ms is not None and float(delay_ms) != task.delay_ms:
+        raise ValueError(f"task has delay_ms={task.delay_ms} but delay_ms={delay_ms} was given; pass one of them")
+    shape = tuple(getattr(rates, "shape", np.shape(rates)))
+    weights, info = fit_weights(rates, inputs, alpha, outputs=outputs, **options)
+    M = weights.n_networks
+    a = torch.as_tensor(alpha, dtype=torch.float64).reshape(-1)
+    if a.numel() not in (1, M):
+        raise ValueError(f"alpha has {a.numel()} values for {M} networks: a Network has one alpha, so pass one value "
+                         "or one per network (per-neuron alpha: use rnnzoo.cornn.fit_weights, which returns Weights)")
+    alphas = a.expand(M).tolist()
+    networks = []
+    for m in range(M):
+        details = {"readout_refitted": outputs is not None, "refit_iterations": info.iterations[m],
+                   "refit_converged": info.converged[m], "refit_l2": info.l2[m],
+                   "refit_clipped": info.clipped[m], "refit_outliers": info.outliers[m],
+                   "refit_seconds": info.seconds}
+        networks.append(_refit_network(weights.select(m), alphas[m], task, 0 if seed is None else seed, "refit",
+                                       details))
+    return networks if len(shape) == 4 else networks[0]
 
 
 def load(source: str | os.PathLike | Source | None = None, revision: str | None = None, *, verify: bool = True,
