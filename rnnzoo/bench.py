@@ -25,7 +25,7 @@ generation.train.init_population(seeds) from a clone of the repository, which dr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,7 @@ import pandas as pd
 from rnnzoo.dynamics import Weights
 from rnnzoo.splits import SPLITS, check_split, splits_of
 
-if TYPE_CHECKING:
-    from rnnzoo.zoo import Zoo
+Zoo = Any  # a rnnzoo.Zoo, duck-typed: the Zoo module imports this one, never the other way round
 
 LEARNED = ("cycle", "manifold")
 LABELLED = ("failed", "cycle", "manifold", "unstable")

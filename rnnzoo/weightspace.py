@@ -16,7 +16,7 @@ Weight-space models either respect this symmetry or learn it from permuted copie
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +25,7 @@ from rnnzoo.bench import get_task, task_data
 from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights
 
-if TYPE_CHECKING:
-    from rnnzoo.zoo import Zoo
+Zoo = Any  # a rnnzoo.Zoo, duck-typed: the Zoo module imports this one, never the other way round
 
 
 def permute_hidden(tensors: dict[str, torch.Tensor], perm: torch.Tensor) -> dict[str, torch.Tensor]:
