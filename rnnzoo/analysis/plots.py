@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnzoo.labels import PSD_RADIUS, extended_run, top2_projection
+from rnnzoo.labels import PAPER_CUE, PSD_RADIUS, paper_psd_run, top2_projection
 
 
 def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_kwargs: Any):
@@ -31,7 +31,8 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     row, ev = frame.iloc[0], evidence[0]
     task = net.task()
     L = task.n_steps
-    outputs, rates = extended_run(net.weights, task, float(net.info["alpha"]), [int(net.info["seed"])])
+    # The paper's extended run (its trial: cue on input 1, states after each update), on which its PSD label rests.
+    outputs, rates = paper_psd_run(net.weights, task, float(net.info["alpha"]), [int(net.info["seed"])])
     rates64 = rates.to(torch.float64)
     proj = top2_projection(rates64)[0].numpy()  # the reference's (uncentred) projection
     # The slow points, projected on the same axes.
@@ -71,7 +72,8 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     a.axvspan(w.start, w.stop, color="green", alpha=0.15, label="reaction window")
     for k in range(1, T // L):
         a.axvline(k * L, color="0.85", lw=0.5)
-    a.set(title="outputs (cue 0), trial length marked", xlabel="time step", ylim=(-0.02, 1.02))
+    a.set(title=f"outputs (the paper's trial, cue {PAPER_CUE}), trial length marked", xlabel="time step",
+          ylim=(-0.02, 1.02))
     a.legend(fontsize=8)
 
     a = ax[0, 2]
