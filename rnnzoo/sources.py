@@ -63,11 +63,15 @@ def resolve_source(source: str | os.PathLike | Source | None = None, revision: s
 
 
 def local_lookalike(text: str) -> str | None:
-    """A sentence for an 'ORG/NAME' address whose ORG is a folder here: it was most likely a local path with a
-    typo in NAME (the Hub is still asked, since a folder may share an organisation's name), else None."""
+    """A sentence for an 'ORG/NAME' address that is not a local folder, shown when the Hub cannot serve it: where
+    ORG is a folder here it was most likely a local path with a typo in NAME (the Hub is still asked, since a folder
+    may share an organisation's name); otherwise it says that no such local folder exists either."""
     path = Path(text)
-    if not path.parent.is_dir() or path.exists():
+    if path.exists():
         return None
+    if not path.parent.is_dir():
+        return (f"{text} was read as a Hugging Face dataset id because no local folder {path.resolve()} exists "
+                f"(if you meant a local zoo, check the path; write ./{text} to mean a local folder only)")
     import difflib
 
     names = sorted(p.name for p in path.parent.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -187,3 +187,15 @@ def test_a_mistyped_local_path_is_named_as_one(quick_zoo, offline_cache, tmp_pat
     with pytest.raises(HubFileUnavailable) as info:  # an address whose first part is no folder here: Hub only
         rnnzoo.load("other-org/absent")
     assert "not a local zoo folder" not in str(info.value)
+
+
+def test_a_two_part_path_that_is_nowhere_says_so_beside_the_hub_error(tmp_path, monkeypatch):
+    """'zoos/tiny' where neither zoos/ nor the dataset exists: the error names the missing local folder too."""
+    from rnnzoo.sources import local_lookalike
+
+    monkeypatch.chdir(tmp_path)
+    assert "no local folder" in local_lookalike("zoos/tiny") and "./zoos/tiny" in local_lookalike("zoos/tiny")
+    (tmp_path / "zoos").mkdir()
+    (tmp_path / "zoos" / "tiny-zoo").mkdir()
+    assert "did you mean zoos/tiny-zoo" in local_lookalike("zoos/tiny")
+    assert local_lookalike("zoos/tiny-zoo") is None
