@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -117,27 +117,14 @@ def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
     """The job's networks-table rows from its trained weights and training curves: the paper's outcome and label,
     the exact-window outcome, the PSD variants, the canonical evaluation and the dynamics diagnostics. Needs no
     training, so a zoo's labels can be recomputed from its shards (`relabel_job`)."""
-    specs = job.networks
-    seeds = [n.seed for n in specs]
-    task, fam = job.task, job.family
-    if task.target_held:
+    if job.task.target_held:
         return control_rows(job, weights, curves, device)
     # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
     outcomes = [training_outcome(a, r) for a, r in zip(curves["accuracy"], curves["reliability"])]
     exact_outcomes = [training_outcome(a, r) for a, r in zip(curves["exact_accuracy"], curves["exact_reliability"])]
     # Canonical evaluation, then the paper's PSD test with its variants and fluctuation (rnnzoo.labels) and the
-    # dynamics diagnostics, in chunks of networks so memory stays bounded for jobs of thousands of networks (each
-    # network draws from its own streams, so the chunking does not change any result).
-    metrics, frames = [], []
-    for lo in range(0, len(specs), LABEL_CHUNK):
-        part = slice(lo, lo + LABEL_CHUNK)
-        chunk = weights.select(part).to(device)
-        sim = run_task(chunk, task, fam.alpha, seeds[part])
-        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
-        del sim
-        frames.append(diagnose(chunk, task, fam.alpha, seeds[part], outcomes=outcomes[part])[0])
-    final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
-    diagnostics = pd.concat(frames, ignore_index=True)
+    # dynamics diagnostics.
+    (final_loss, final_accuracy, final_reliability), diagnostics = _evaluate(job, weights, device, outcomes)
     learned = np.array([o == "learned" for o in outcomes])
     mechanisms = [str(label) if o == "learned" else o for label, o in zip(diagnostics["reference_label"], outcomes)]
 
@@ -156,24 +143,35 @@ def control_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]]
     """The rows of a no-memory control job, labelled as the reference labels that family: 'learned' (class code 4)
     or 'failed' from the final 10% of its accuracy and reliability curves (rnnzoo.labels.control_outcome); there is
     no memory to test, so the PSD test and the dynamics diagnostics are not run (their columns are null)."""
-    specs, task, fam = job.networks, job.task, job.family
-    seeds = [n.seed for n in specs]
     mechanisms = [control_outcome(a, r) for a, r in zip(curves["accuracy"], curves["reliability"])]
     exact = [control_outcome(a, r) for a, r in zip(curves["exact_accuracy"], curves["exact_reliability"])]
-    metrics = []
-    for lo in range(0, len(specs), LABEL_CHUNK):
-        part = slice(lo, lo + LABEL_CHUNK)
-        sim = run_task(weights.select(part).to(device), task, fam.alpha, seeds[part])
-        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
-        del sim
-    final_loss, final_accuracy, final_reliability = torch.cat(metrics, dim=1).numpy()
-    M = len(specs)
+    (final_loss, final_accuracy, final_reliability), _ = _evaluate(job, weights, device)
+    M = len(job.networks)
     return {
         **_common_columns(job, curves, final_loss, final_accuracy, final_reliability),
         "mechanism": mechanisms, "label": [LABEL_VALUES.index(m) for m in mechanisms],
         **{name: [None] * M for name in PSD_VARIANTS + ("fluctuation", "label_firm") + DIAGNOSTIC_COLUMNS},
         "exact_outcome": exact,
     }
+
+
+def _evaluate(job: Job, weights: Weights, device: str | torch.device,
+              outcomes: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """The canonical evaluation (loss, accuracy, reliability: [3, M]) of a job's networks and, given their training
+    outcomes, their diagnostics (rnnzoo.analysis.diagnose), in chunks of networks so memory stays bounded for jobs of
+    thousands of networks (each network draws from its own streams, so the chunking does not change any result)."""
+    specs, task, fam = job.networks, job.task, job.family
+    seeds = [n.seed for n in specs]
+    metrics, frames = [], []
+    for lo in range(0, len(specs), LABEL_CHUNK):
+        part = slice(lo, lo + LABEL_CHUNK)
+        chunk = weights.select(part).to(device)
+        sim = run_task(chunk, task, fam.alpha, seeds[part])
+        metrics.append(torch.stack([sim.loss, sim.accuracy, sim.reliability]).cpu())
+        del sim
+        if outcomes is not None:
+            frames.append(diagnose(chunk, task, fam.alpha, seeds[part], outcomes=outcomes[part])[0])
+    return torch.cat(metrics, dim=1).numpy(), pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _common_columns(job: Job, curves: dict[str, list[np.ndarray]], final_loss: np.ndarray,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -127,14 +128,14 @@ def duration(seconds: float) -> str:
 
 def checkpoint_bytes(jobs, factor: int | None, max_steps: int | None = None) -> int:
     """Bytes of the checkpoint shards a run keeps at this factor (float32 weights, 0 without checkpoints)."""
-    from generation.train import checkpoint_steps
+    from generation.train import _flat_layout, checkpoint_steps
+    from rnnzoo.task import N_INPUTS, N_OUTPUTS
 
     if not factor:
         return 0
     total = 0
     for job in jobs:
-        N = job.family.n_units
-        params = N * (N + 2 + 2) + 2 * (N + 1)  # W_in, b_in, W_rec, b_rec, W_out, b_out
+        params = sum(math.prod(shape) for _, shape in _flat_layout(job.family.n_units, N_INPUTS, N_OUTPUTS).values())
         for n in job.networks:
             steps = n.steps if max_steps is None else min(n.steps, max_steps)
             total += len(checkpoint_steps(steps, factor)) * params * 4
