@@ -248,6 +248,36 @@ def zoo_free_r2(weights: Weights, u: torch.Tensor, rates: torch.Tensor, alpha: f
     return float(r_squared(free[:, :, 1:], rates[:, 1:].unsqueeze(0))[0])
 
 
+def bptt(u, rates, u_test, rates_test, alpha, target, budget_s, lr=3e-3, check_every=10, seed=0):
+    """Adam on the free-running rates (from the recorded r[0]) until held-out R^2 >= target or the budget ends.
+    Returns (seconds to target or None, best R^2, curve [(seconds, R^2)], steps)."""
+    g = torch.Generator().manual_seed(seed)
+    N, I = rates.shape[-1], u.shape[-1]
+    params = {"W_rec": (torch.randn(1, N, N, generator=g) / math.sqrt(N)).requires_grad_(),
+              "W_in": (torch.randn(1, N, I, generator=g) / math.sqrt(I)).requires_grad_(),
+              "b_rec": torch.zeros(1, N, requires_grad=True)}
+    fixed = {"b_in": torch.zeros(1, N), "W_out": torch.zeros(1, 1, N), "b_out": torch.zeros(1, 1)}
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    curve, best, reached, step = [], -math.inf, None, 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < budget_s:
+        _, pred = simulate(Weights(**params, **fixed), u, alpha, r0=rates[:, 0].unsqueeze(0))
+        loss = ((pred[0, :, 1:] - rates[:, 1:]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % check_every == 0:
+            r2 = zoo_free_r2(Weights(**{k: v.detach() for k, v in params.items()}, **fixed), u_test, rates_test, alpha)
+            elapsed = time.perf_counter() - start
+            curve.append((elapsed, r2))
+            best = max(best, r2)
+            if r2 >= target:
+                reached = elapsed
+                break
+    return reached, best, curve, step
+
+
 def part_bptt(zoo, source, budget_s, trials, plot, lr, noise=0.0):
     net = zoo[0]
     alpha = float(net.info["alpha"])

@@ -15,7 +15,6 @@ seconds per network-step at each trial length, times the network-steps of each p
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

@@ -79,7 +79,8 @@ def execute_job(root: str | Path, preset_name: str, index: int, device: str = "a
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     started = time.time()
-    run_job(root, job, dev, on_step=on_step, max_steps=max_steps, checkpoint_factor=checkpoint_factor_of(root, preset_name))
+    factor, first = checkpoint_schedule_of(root, preset_name)
+    run_job(root, job, dev, on_step=on_step, max_steps=max_steps, checkpoint_factor=factor, checkpoint_first=first)
     summary.seconds = round(time.time() - started, 3)
     summary.skipped = False
     summary.batch_size = batch
@@ -89,17 +90,18 @@ def execute_job(root: str | Path, preset_name: str, index: int, device: str = "a
     return asdict(summary)
 
 
-def checkpoint_factor_of(root: Path, preset_name: str) -> int | None:
-    """The checkpoint factor this zoo folder was claimed with (generation.json, so --checkpoints reaches every worker
-    and Ray task), else the preset's own."""
+def checkpoint_schedule_of(root: Path, preset_name: str) -> tuple[int | None, int]:
+    """(factor, first step) of the checkpoints this zoo folder was claimed with (generation.json, so --checkpoints
+    reaches every worker and Ray task), else the preset's own."""
     import json
 
     path = Path(root) / "generation.json"
     if path.is_file():
         generation = json.loads(path.read_text())
         if "checkpoint_factor" in generation:
-            return generation["checkpoint_factor"]
-    return get_preset(preset_name).checkpoint_factor
+            return generation["checkpoint_factor"], int(generation.get("checkpoint_first", 1))
+    preset = get_preset(preset_name)
+    return preset.checkpoint_factor, preset.checkpoint_first
 
 
 def job_network_steps(job: Job, max_steps: int | None) -> int:

@@ -73,9 +73,9 @@ def job_done(root: Path, job: Job) -> bool:
 
 def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
             on_step: Callable[[int, int], None] | None = None, max_steps: int | None = None,
-            checkpoint_factor: int | None = None) -> dict:
+            checkpoint_factor: int | None = None, checkpoint_first: int = 1) -> dict:
     """Train, evaluate, label and write one job; returns its record. checkpoint_factor: also keep each network's
-    weights at generation.train.checkpoint_steps(steps, factor), in their own shard (None: no checkpoints)."""
+    weights at generation.train.checkpoint_steps(steps, factor, first), in their own shard (None: no checkpoints)."""
     started = time.time()
     specs = job.networks
     seeds = [n.seed for n in specs]
@@ -84,7 +84,8 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     task, fam = job.task, job.family
     result = train_population(seeds, lrs, steps, task, fam.alpha, n_units=fam.n_units, device=device, on_step=on_step,
                               scored_window=paper_window(task, fam.paper_delay_grid_ms),
-                              checkpoint_factor=checkpoint_factor, stop_loss=fam.stop_loss)
+                              checkpoint_factor=checkpoint_factor, stop_loss=fam.stop_loss,
+                              checkpoint_first=checkpoint_first)
     paths = job_paths(job.index)
     ids = [n.id for n in specs]
     files = {paths["shard"]: write_shard(root / paths["shard"], result.weights, ids,
@@ -95,10 +96,12 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     if result.checkpoints is not None:
         steps_of = [c[0] for c in result.checkpoints]
         first = np.concatenate([[0], np.cumsum([len(st) for st in steps_of])[:-1]]).astype(int).tolist()
+        schedule = {"checkpoint_factor": checkpoint_factor} | ({} if checkpoint_first == 1 else
+                                                               {"checkpoint_first": checkpoint_first})
         files[paths["checkpoints"]] = write_shard(
             root / paths["checkpoints"], Weights.cat([c[1] for c in result.checkpoints]),
             [f"{i}@{step}" for i, st in zip(ids, steps_of) for step in st],
-            {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms, "checkpoint_factor": checkpoint_factor})
+            {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms} | schedule)
         checkpoint_columns = {"checkpoint_steps": steps_of, "checkpoint_shard": [paths["checkpoints"]] * M,
                               "checkpoint_row": first}
     rows = label_rows(job, result.weights, result.curves, device)

@@ -78,11 +78,20 @@ class FolderLock:
         os.close(self.fd)
 
 
+def checkpoint_schedule(preset: Preset, checkpoint_factor: int | None = None) -> tuple[int | None, int]:
+    """(factor, first step) of the checkpoints a run keeps: the preset's, or doubling-style from step 1 at the
+    factor given by --checkpoints (0: none)."""
+    if checkpoint_factor is None:
+        return preset.checkpoint_factor, preset.checkpoint_first
+    return (checkpoint_factor or None), 1
+
+
 def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_factor: int | None = None) -> dict:
     """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten)."""
-    factor = preset.checkpoint_factor if checkpoint_factor is None else (checkpoint_factor or None)
+    factor, first = checkpoint_schedule(preset, checkpoint_factor)
     generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps,
                                         "checkpoint_factor": factor,
+                                        **({} if first == 1 else {"checkpoint_first": first}),
                                         "numerics": numerics_config()}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
@@ -126,26 +135,28 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def checkpoint_bytes(jobs, factor: int | None, max_steps: int | None = None) -> int:
-    """Bytes of the checkpoint shards a run keeps at this factor (float32 weights, 0 without checkpoints)."""
-    from generation.train import _flat_layout, checkpoint_steps
-    from rnnzoo.task import N_INPUTS, N_OUTPUTS
+def checkpoint_bytes(jobs, factor: int | None, max_steps: int | None = None, first: int = 1) -> int:
+    """Bytes of the checkpoint shards a run keeps at this schedule (float32 weights, 0 without checkpoints)."""
+    from generation.train import checkpoint_steps
 
     if not factor:
         return 0
-    total = 0
-    for job in jobs:
-        params = sum(math.prod(shape) for _, shape in _flat_layout(job.family.n_units, N_INPUTS, N_OUTPUTS).values())
-        for n in job.networks:
-            steps = n.steps if max_steps is None else min(n.steps, max_steps)
-            total += len(checkpoint_steps(steps, factor)) * params * 4
-    return total
+    return sum(len(checkpoint_steps(n.steps if max_steps is None else min(n.steps, max_steps), factor, first))
+               * parameter_bytes(job) for job in jobs for n in job.networks)
+
+
+def parameter_bytes(job) -> int:
+    """Bytes of one network's float32 weights in this job, from the trainer's own flat layout."""
+    from generation.train import _flat_layout
+    from rnnzoo.task import N_INPUTS, N_OUTPUTS
+
+    return 4 * sum(math.prod(shape) for _, shape in _flat_layout(job.family.n_units, N_INPUTS, N_OUTPUTS).values())
 
 
 def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None,
              checkpoint_factor: int | None = None) -> str:
-    """Networks, jobs, network-steps, training FLOPs, checkpoint storage and (given the measured FLOP/s) the
-    projected training time."""
+    """Networks, jobs, network-steps, training FLOPs, checkpoint and Parquet-view storage and (given the measured
+    FLOP/s) the projected training time."""
     steps = sum(job_network_steps(j, max_steps) for j in jobs)
     flops = sum(job_network_steps(j, max_steps) * flops_per_network_step(j.task, j.family.n_units) for j in jobs)
     text = (f"preset {preset.name}: {preset.description}\n"
@@ -153,19 +164,38 @@ def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: fl
             f"{flops:.3g} training FLOPs")
     if flops_per_s:
         text += f", about {duration(flops / flops_per_s)} of training at {flops_per_s / 1e9:.1f} GFLOP/s"
-    factor = preset.checkpoint_factor if checkpoint_factor is None else (checkpoint_factor or None)
-    text += "\n  " + checkpoint_text(jobs, factor, max_steps)
+    factor, first = checkpoint_schedule(preset, checkpoint_factor)
+    text += "\n  " + checkpoint_text(jobs, factor, max_steps, first)
+    text += "\n  " + storage_text(preset, jobs, factor, max_steps, first)
     return text
 
 
-def checkpoint_text(jobs, factor: int | None, max_steps: int | None) -> str:
+def checkpoint_text(jobs, factor: int | None, max_steps: int | None, first: int = 1) -> str:
     """The dry run's line on checkpoints: what this run keeps, and what doubling would cost."""
     doubling = checkpoint_bytes(jobs, 2, max_steps)
     if factor:
-        return (f"checkpoints every {factor}x steps: {checkpoint_bytes(jobs, factor, max_steps) / 1e6:,.1f} MB "
-                f"(doubling, --checkpoints 2: {doubling / 1e6:,.1f} MB)")
+        start = "" if first == 1 else f" from step {first}"
+        return (f"checkpoints every {factor}x steps{start}: {checkpoint_bytes(jobs, factor, max_steps, first) / 1e6:,.1f}"
+                f" MB (doubling, --checkpoints 2: {doubling / 1e6:,.1f} MB)")
     return f"no checkpoints (--checkpoints 2 keeps doubling steps: {doubling / 1e6:,.1f} MB; 8: " \
            f"{checkpoint_bytes(jobs, 8, max_steps) / 1e6:,.1f} MB)"
+
+
+def storage_text(preset: Preset, jobs, factor: int | None, max_steps: int | None, first: int = 1) -> str:
+    """The dry run's line on stored weights: the safetensors shards and their Parquet views (estimated from the
+    views' measured bytes per shard byte, rnnzoo.views.VIEW_BYTES_PER_SHARD_BYTE)."""
+    from rnnzoo.views import VIEW_BYTES_PER_SHARD_BYTE
+
+    weights = sum(parameter_bytes(job) * len(job.networks) for job in jobs)
+    checkpoints = checkpoint_bytes(jobs, factor, max_steps, first)
+    view_weights = weights * VIEW_BYTES_PER_SHARD_BYTE["weights"]
+    view_checkpoints = checkpoints * VIEW_BYTES_PER_SHARD_BYTE["checkpoints"] if preset.parquet_checkpoints else 0.0
+    text = (f"weights: {weights / 1e6:,.1f} MB of safetensors shards; Parquet views about "
+            f"{(view_weights + view_checkpoints) / 1e6:,.1f} MB (weights {view_weights / 1e6:,.1f} MB")
+    if checkpoints:
+        text += (f", checkpoints {view_checkpoints / 1e6:,.1f} MB" if preset.parquet_checkpoints
+                 else ", checkpoints not written as Parquet")
+    return text + f"); all weights together about {(weights + checkpoints + view_weights + view_checkpoints) / 1e6:,.1f} MB"
 
 
 def summary_table(summaries: list[dict]) -> str:

@@ -42,13 +42,15 @@ def paper_steps(lr: float, numerator: float = 30.0, minimum: int = 1000) -> int:
     return int(max(minimum, numerator / lr))
 
 
-def checkpoint_steps(total: int, factor: int = 2) -> list[int]:
-    """Log-spaced training checkpoints of a network trained `total` steps: 0 (the initial weights), 1, then every
-    `factor`-fold step count below `total`, then `total` (the final weights). factor 2 doubles; larger factors
-    keep fewer checkpoints (the embedded sample uses 8 to stay small)."""
+def checkpoint_steps(total: int, factor: int = 2, first: int = 1) -> list[int]:
+    """Log-spaced training checkpoints of a network trained `total` steps: 0 (the initial weights), `first` (1: the
+    first step), then every `factor`-fold step count below `total`, then `total` (the final weights). factor 2
+    doubles; larger factors and a later first keep fewer (the embedded sample keeps 0, 32, 1024 and the final)."""
     if factor < 2:
         raise ValueError(f"the checkpoint factor must be at least 2, got {factor}")
-    steps, k = [0], 1
+    if first < 1:
+        raise ValueError(f"the first checkpoint after the initial weights must be at step 1 or later, got {first}")
+    steps, k = [0], int(first)
     while k < total:
         steps.append(k)
         k *= factor
@@ -275,6 +277,7 @@ def train_population(
     scored_window: slice | None = None,
     checkpoint_factor: int | None = None,
     stop_loss: float | None = None,
+    checkpoint_first: int = 1,
 ) -> TrainResult:
     """Train len(seeds) networks on one task in one batched program.
 
@@ -288,7 +291,8 @@ def train_population(
     (None: as many as fit in half the device's free memory, networks_per_batch); a network's result does not
     depend on it. scored_window: the steps the paper's accuracy curve scores (default rnnzoo.labels.paper_window(task);
     the long-tau family passes its 40 ms delay grid). checkpoint_factor: also return each network's weights at
-    checkpoint_steps(steps[m], checkpoint_factor) (0 = initial; the last is the final weights); None: none.
+    checkpoint_steps(steps[m], checkpoint_factor, checkpoint_first) (0 = initial; the last is the final weights);
+    None: none.
     stop_loss: a network whose loss exceeds it leaves the batch after that step (the no-memory control's early stop
     at 100, as the reference stops): its curves end with that step, its weights are those after it, and
     early_stopped marks it. None: every network trains its steps (NaN losses never stop a network either way).
@@ -308,7 +312,7 @@ def train_population(
                                   alpha, n_units=n_units, device=device, dtype=dtype, momentum=momentum,
                                   weight_decay=weight_decay, on_step=on_step, threads=threads, max_batch=max_batch,
                                   scored_window=scored_window, checkpoint_factor=checkpoint_factor,
-                                  stop_loss=stop_loss)
+                                  stop_loss=stop_loss, checkpoint_first=checkpoint_first)
                  for i in range(0, M, max_batch)]
         return TrainResult(weights=Weights.cat([p.weights for p in parts]),
                            curves={k: [c for p in parts for c in p.curves[k]] for k in CURVE_NAMES},
@@ -323,7 +327,8 @@ def train_population(
             return train_population(seeds, lrs, steps, task, alpha, n_units=n_units, device=device, dtype=dtype,
                                     momentum=momentum, weight_decay=weight_decay, on_step=on_step, threads=threads,
                                     max_batch=max_batch, scored_window=scored_window,
-                                    checkpoint_factor=checkpoint_factor, stop_loss=stop_loss)
+                                    checkpoint_factor=checkpoint_factor, stop_loss=stop_loss,
+                                    checkpoint_first=checkpoint_first)
         finally:
             torch.set_num_threads(previous)
     M = len(seeds)
@@ -350,13 +355,13 @@ def train_population(
     scored_class = paper_target_class(task, scored, device)  # [B, W]
     ws = _Workspace(M, task, n_units, device, dtype)
     curves = torch.full((len(CURVE_NAMES), M, max(n_steps)), float("nan"), dtype=dtype, device=device)
-    B, T, N = task.n_trials, task.n_steps, n_units
 
     n_active = np.array([sum(1 for s in n_steps if s > k) for k in range(max(n_steps))], dtype=np.int64)
     early = [False] * M
     # Checkpoints: snapshots of the flat parameters (on the CPU) of the networks that reach step k, k = 0 before
     # training. A snapshot is a copy, so it does not change the training's numbers.
-    wanted = None if checkpoint_factor is None else [set(checkpoint_steps(s, checkpoint_factor)) for s in n_steps]
+    wanted = None if checkpoint_factor is None else [set(checkpoint_steps(s, checkpoint_factor, checkpoint_first))
+                                                   for s in n_steps]
     snapshots: list[list[torch.Tensor]] = [[] for _ in range(M)]
 
     def snapshot(done: int) -> None:

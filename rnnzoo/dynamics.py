@@ -225,7 +225,7 @@ _readout = readout  # simulate's `readout` argument shadows the function's name 
 def step_map(weights: Weights, states: torch.Tensor, alpha: float | Sequence[float] | torch.Tensor,
              inputs: torch.Tensor | None = None) -> torch.Tensor:
     """F(x): one noiseless update of states [M, K, N] under constant inputs [M, K, I] (zero if None)."""
-    M, N = weights.n_networks, weights.n_units
+    M = weights.n_networks
     a = as_alpha(alpha, M, weights.W_rec).view(M, 1, 1)
     pre = torch.baddbmm((weights.b_in + weights.b_rec).unsqueeze(1), states, weights.W_rec.transpose(1, 2))
     if inputs is not None:

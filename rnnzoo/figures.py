@@ -10,7 +10,6 @@ them goes to phases.json.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from huggingface_hub import DatasetCard
 
 import rnnzoo
 from generation.card import card_problems, render_card
@@ -290,8 +291,10 @@ def sample_present() -> bool:
 @pytest.mark.skipif(not sample_present(), reason=SAMPLE_MISSING)
 def test_packaged_sample_loads_offline_and_fits_in_30_mb():
     size = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
-    assert size <= 30 * 2**20, f"the embedded sample is {size / 2**20:.1f} MB, over 30 MB"
+    assert size <= 30e6, f"the embedded sample is {size / 1e6:.1f} MB, over 30 MB"
     assert verify_zoo(SAMPLE_DIR) == []
+    configs = [c["config_name"] for c in DatasetCard.load(SAMPLE_DIR / "README.md").data.configs]
+    assert {"weights", "checkpoints"} <= set(configs), f"the sample's card declares only {configs}"
     assert card_problems(SAMPLE_DIR) == [], ("the sample's card is stale: re-render it with "
                                              "`python generation/card.py rnnzoo/data/sample`")
     zoo = rnnzoo.load(delay=50, mechanism="cycle")
@@ -320,7 +323,8 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
     paths = job_paths(job.index)
     if os.environ.get("RNNZOO_SAMPLE_FULL_JOB") == "1":
         record = run_job(tmp_path, job, "cpu", max_steps=max_steps,
-                         checkpoint_factor=manifest["generation"].get("checkpoint_factor"))
+                         checkpoint_factor=manifest["generation"].get("checkpoint_factor"),
+                         checkpoint_first=manifest["generation"].get("checkpoint_first", 1))
         for rel in (paths["shard"], paths["curves"], paths["table"], paths["checkpoints"]):
             if rel in manifest["files"] or rel in record["files"]:
                 assert record["files"][rel] == manifest["files"][rel]["sha256"], f"{rel} differs from {root}"

@@ -163,3 +163,24 @@ def test_early_stop_leaves_the_batch_and_changes_no_other_network():
         for name, tensor in alone.weights.tensors().items():
             assert torch.equal(stopped.weights.tensors()[name][m], tensor[0]), (m, name)
     assert stopped.early_stopped == [True, False, True, False]
+
+
+def test_checkpoint_schedules_and_snapshots_that_do_not_change_training():
+    from generation.train import checkpoint_steps
+
+    assert checkpoint_steps(40, 2) == [0, 1, 2, 4, 8, 16, 32, 40]
+    assert checkpoint_steps(1000, 32, first=32) == [0, 32, 1000]  # the embedded sample's schedule
+    assert checkpoint_steps(1118, 32, first=32) == [0, 32, 1024, 1118]
+    with pytest.raises(ValueError, match="step 1 or later"):
+        checkpoint_steps(10, 2, first=0)
+    task = Task(delay_ms=20)
+    doubling = train_population([3], [0.1], [40], task, 0.5, checkpoint_factor=2)
+    sparse = train_population([3], [0.1], [40], task, 0.5, checkpoint_factor=4, checkpoint_first=8)
+    (steps_d, weights_d), = doubling.checkpoints
+    (steps_s, weights_s), = sparse.checkpoints
+    assert steps_s == [0, 8, 32, 40]
+    for k, step in enumerate(steps_s):  # the same snapshot at every step both keep
+        j = steps_d.index(step)
+        assert torch.equal(weights_s.W_rec[k], weights_d.W_rec[j]) and torch.equal(weights_s.b_out[k], weights_d.b_out[j])
+    assert torch.equal(sparse.weights.W_rec, doubling.weights.W_rec)  # keeping checkpoints does not change training
+    assert torch.equal(weights_s.W_rec[-1], sparse.weights.W_rec[0])  # the last checkpoint is the final weights
