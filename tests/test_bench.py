@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import rnnzoo
@@ -47,6 +48,19 @@ def test_weights_config_loads_with_datasets(quick_zoo):
             assert row["outcome"] in ("learned", "failed", "unstable")
             for name, tensor in weights.tensors().items():  # the safetensors values, bit for bit
                 assert np.array_equal(row[name], tensor[k].numpy()), name
+    encoded = ds["train"].class_encode_column("mechanism")  # the ClassLabel the module docstring promises
+    feature = encoded.features["mechanism"]
+    assert isinstance(feature, datasets.ClassLabel)
+    assert [feature.int2str(int(k)) for k in encoded["mechanism"]] == list(ds["train"]["mechanism"])
+
+
+def test_views_keep_class_names_for_every_parquet_reader(quick_zoo):
+    views = sorted(quick_zoo.glob("*-parquet/*.parquet"))
+    assert views, "the quick zoo has no Parquet views"
+    for path in views:
+        frame = pd.read_parquet(path, columns=["id", "mechanism", "outcome"])
+        assert set(frame["mechanism"]) <= {"failed", "cycle", "manifold", "unstable", "learned"}, path
+        assert set(frame["outcome"]) <= {"learned", "failed", "unstable"}, path
 
 
 def test_checkpoints_config_loads_with_datasets(quick_zoo):
