@@ -315,6 +315,19 @@ def _bytes_under(files: dict[str, dict], folder: str) -> int:
     return sum(int(r["bytes"]) for rel, r in files.items() if rel.startswith(f"{folder}/"))
 
 
+def checkpoint_text(generation: dict) -> str:
+    """Which training steps this zoo's checkpoints hold, from its generation config."""
+    factor = generation.get("checkpoint_factor")
+    if not factor:
+        return ("This zoo keeps no training checkpoints (its preset keeps none; `python generation/run.py --preset NAME "
+                "--checkpoints 2` regenerates one with doubling steps).")
+    first = int(generation.get("checkpoint_first", 1))
+    start = "1 (the first step)" if first == 1 else f"{first}"
+    return (f"`checkpoints/shard-NNNNN.safetensors` hold each network's weights at steps 0 (initial), {start}, then "
+            f"every {factor}-fold step count below its last step, and its last step (`checkpoint_steps`, "
+            "`checkpoint_shard`, `checkpoint_row` in the table; `net.checkpoints()` in `rnnzoo`).")
+
+
 def weightspace_text(table: pd.DataFrame, files: dict[str, dict]) -> str:
     """The card's weight-space section: the splits (rule and counts) and what the Parquet views cost in bytes
     against the safetensors shards they repeat."""
@@ -411,6 +424,7 @@ def make_card_figures(root: Path, table: pd.DataFrame, info: dict | None = None)
     from rnnzoo.figures import make_figures
     from rnnzoo.phases import memory_families
 
+    root = Path(root).resolve()  # make_figures answers with paths under it; a relative root must not hide them
     figures: dict[str, str] = {}
     numbers = ""
     zoo = _provisional_zoo(root, table, info or {})
@@ -582,6 +596,7 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
         "firmness_table": firmness_table(table),
         "dynamics_table": dynamics_agreement_table(table),
         "numerics_text": numerics_text(generation.get("numerics")),
+        "checkpoint_text": checkpoint_text(generation),
         "grid_table": grid_table(preset, table),
         "figures": "\n\n".join([f"![{caption}]({rel})\n\n*Figure: {caption}.*" for caption, rel in figures.items()]
                               + ([phase_numbers] if phase_numbers else [])),

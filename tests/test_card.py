@@ -110,3 +110,17 @@ def test_nothing_in_the_repository_points_outside_it():
                 and p != "tests/test_card.py"]
     assert pointing == []
     assert (REPO / "docs" / "science.md").is_file()
+
+
+def test_rerendering_from_a_relative_path_keeps_the_phase_figures(quick_zoo, tmp_path, monkeypatch):
+    from generation.card import main as render
+
+    copy = tmp_path / "zoo"
+    shutil.copytree(quick_zoo, copy)
+    before = DatasetCard.load(copy / "README.md").text
+    assert "figures/phase-diagram-" in before
+    monkeypatch.chdir(tmp_path)
+    render(["zoo"])  # `python generation/card.py zoo`, as the README tells after a card change
+    assert DatasetCard.load(copy / "README.md").text == before
+    assert not (copy / "figures" / "mechanisms_by_delay.png").exists()
+    assert verify_zoo(copy) == []
