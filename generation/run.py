@@ -181,21 +181,29 @@ def checkpoint_text(jobs, factor: int | None, max_steps: int | None, first: int 
            f"{checkpoint_bytes(jobs, 8, max_steps) / 1e6:,.1f} MB)"
 
 
-def storage_text(preset: Preset, jobs, factor: int | None, max_steps: int | None, first: int = 1) -> str:
-    """The dry run's line on stored weights: the safetensors shards and their Parquet views (estimated from the
-    views' measured bytes per shard byte, rnnzoo.views.VIEW_BYTES_PER_SHARD_BYTE)."""
+def storage_estimate(preset: Preset, jobs, factor: int | None, max_steps: int | None = None,
+                     first: int = 1) -> dict[str, float]:
+    """Bytes a run stores as weights: the safetensors shards (exact, float32) and their Parquet views (estimated
+    from the views' measured bytes per shard byte, rnnzoo.views.VIEW_BYTES_PER_SHARD_BYTE)."""
     from rnnzoo.views import VIEW_BYTES_PER_SHARD_BYTE
 
-    weights = sum(parameter_bytes(job) * len(job.networks) for job in jobs)
-    checkpoints = checkpoint_bytes(jobs, factor, max_steps, first)
-    view_weights = weights * VIEW_BYTES_PER_SHARD_BYTE["weights"]
-    view_checkpoints = checkpoints * VIEW_BYTES_PER_SHARD_BYTE["checkpoints"] if preset.parquet_checkpoints else 0.0
-    text = (f"weights: {weights / 1e6:,.1f} MB of safetensors shards; Parquet views about "
-            f"{(view_weights + view_checkpoints) / 1e6:,.1f} MB (weights {view_weights / 1e6:,.1f} MB")
-    if checkpoints:
-        text += (f", checkpoints {view_checkpoints / 1e6:,.1f} MB" if preset.parquet_checkpoints
+    weights = float(sum(parameter_bytes(job) * len(job.networks) for job in jobs))
+    checkpoints = float(checkpoint_bytes(jobs, factor, max_steps, first))
+    return {"weights": weights, "checkpoints": checkpoints,
+            "weights_view": weights * VIEW_BYTES_PER_SHARD_BYTE["weights"],
+            "checkpoints_view": checkpoints * VIEW_BYTES_PER_SHARD_BYTE["checkpoints"] if preset.parquet_checkpoints
+            else 0.0}
+
+
+def storage_text(preset: Preset, jobs, factor: int | None, max_steps: int | None, first: int = 1) -> str:
+    """The dry run's line on stored weights: the safetensors shards and their Parquet views."""
+    size = {k: v / 1e6 for k, v in storage_estimate(preset, jobs, factor, max_steps, first).items()}
+    text = (f"weights: {size['weights']:,.1f} MB of safetensors shards; Parquet views about "
+            f"{size['weights_view'] + size['checkpoints_view']:,.1f} MB (weights {size['weights_view']:,.1f} MB")
+    if size["checkpoints"]:
+        text += (f", checkpoints {size['checkpoints_view']:,.1f} MB" if preset.parquet_checkpoints
                  else ", checkpoints not written as Parquet")
-    return text + f"); all weights together about {(weights + checkpoints + view_weights + view_checkpoints) / 1e6:,.1f} MB"
+    return text + f"); all weights together about {sum(size.values()):,.1f} MB"
 
 
 def summary_table(summaries: list[dict]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import rnnzoo
 from generation.jobs import job_done, job_paths
 from generation.presets import get_preset
 from generation.run import main as generate
@@ -189,3 +190,24 @@ def test_relabel_recomputes_the_same_tables_without_training(quick_zoo, tmp_path
     assert generate(["--preset", "tiny", "--out", str(root), "--max-steps", str(QUICK_STEPS), "--device", "cpu",
                      "--relabel"]) == 0
     assert digests() == before
+
+
+def test_dry_run_storage_matches_the_embedded_sample(capsys):
+    """The dry run's bytes for the sample preset against the files the sample really holds."""
+    from generation.run import checkpoint_schedule, storage_estimate
+
+    sample = Path(rnnzoo.__file__).parent / "data" / "sample"
+    if not (sample / "manifest.json").is_file():
+        pytest.skip("the packaged sample is absent")
+    preset = get_preset("sample")
+    factor, first = checkpoint_schedule(preset)
+    estimate = storage_estimate(preset, preset.jobs(), factor, None, first)
+    stored = {key: sum(p.stat().st_size for p in (sample / folder).glob("*") if p.is_file()) for key, folder in
+              (("weights", "weights"), ("checkpoints", "checkpoints"), ("weights_view", "weights-parquet"),
+               ("checkpoints_view", "checkpoints-parquet"))}
+    for key in ("weights", "checkpoints"):  # float32 values plus small safetensors headers
+        assert estimate[key] <= stored[key] <= estimate[key] * 1.01, key
+    for key in ("weights_view", "checkpoints_view"):  # zstd on float bytes: an estimate
+        assert abs(stored[key] / estimate[key] - 1) < 0.15, (key, stored[key], estimate[key])
+    assert generate(["--preset", "sample", "--dry-run", "--device", "cpu"]) == 0
+    assert "Parquet views about" in capsys.readouterr().out
