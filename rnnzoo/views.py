@@ -35,10 +35,11 @@ META_COLUMNS = ("id", "split", "family", "delay_ms", "lr", "seed", "alpha", "n_u
                 "mechanism", "outcome", "label_firm")
 CHECKPOINT_META = ("id", "split", "step", "family", "delay_ms", "lr", "seed", "alpha", "n_units", "steps",
                    "mechanism", "outcome")
-# Bytes of a view per byte of the safetensors shards it repeats, measured on the embedded sample (weights: 2.57 MB
-# of Parquet for 3.06 MB of shards; checkpoints at 0, 1, 8, 64, 512 and the final step: 13.5 MB for 18.3 MB):
-# what the dry run (generation/run.py --dry-run) estimates a zoo's views from.
-VIEW_BYTES_PER_SHARD_BYTE = {"weights": 0.84, "checkpoints": 0.74}
+# Bytes of a view per byte of the safetensors shards it repeats, measured: weights 0.84x on the embedded sample
+# (2,573,069 / 3,058,016 bytes) and on the benchmark zoo (43,795,879 / 51,955,744); checkpoints 0.69x on the sample
+# (steps 0, 32, 1024, last: 7,022,725 / 10,189,312) and 0.78x on the benchmark zoo (doubling steps: 490,972,303 /
+# 632,098,560). What the dry run (generation/run.py --dry-run) estimates a zoo's views from.
+VIEW_BYTES_PER_SHARD_BYTE = {"weights": 0.84, "checkpoints": 0.76}
 OUTCOMES = {"cycle": "learned", "manifold": "learned", "failed": "failed", "unstable": "unstable"}
 
 
