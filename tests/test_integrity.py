@@ -64,6 +64,18 @@ def set_column(table: pa.Table, name: str, values, type_=None) -> pa.Table:
                                                                                                     table.schema.field(name).type))
 
 
+def edit_cell(root: Path, column: str, row: int, value) -> list[str]:
+    """Set one cell of networks.parquet (value: a literal, or a function of the column's values) and rerecord the
+    table; returns the table's ids, for the messages that name the row."""
+    def edit(table: pa.Table) -> pa.Table:
+        values = table.column(column).to_pylist()
+        values[row] = value(values) if callable(value) else value
+        return set_column(table, column, values)
+
+    edit_table(root, edit, record=True)
+    return pq.read_table(root / "networks.parquet").column("id").to_pylist()
+
+
 def first_shard(root: Path) -> str:
     return sorted(rnnzoo.load(root).metadata["shard"])[0]
 
@@ -133,13 +145,7 @@ def test_truncated_or_empty_table_names_the_file(zoo_copy):
 
 # ---- 4. duplicate ids --------------------------------------------------------------------------------------
 def test_duplicate_ids_are_refused(zoo_copy):
-    def duplicate(table):
-        ids = table.column("id").to_pylist()
-        ids[3] = ids[2]
-        return set_column(table, "id", ids)
-
-    edit_table(zoo_copy, duplicate, record=True)
-    ids = pq.read_table(zoo_copy / "networks.parquet").column("id").to_pylist()
+    ids = edit_cell(zoo_copy, "id", 3, lambda ids: ids[2])
     with pytest.raises(ZooFormatError, match=rf"networks\.parquet lists 1 id\(s\) more than once \(first: "
                                              rf"'{ids[2]}'\).*another network's data"):
         rnnzoo.load(zoo_copy)
@@ -268,13 +274,7 @@ def test_nan_in_an_integer_column_is_named(zoo_copy, column):
 
 
 def test_null_in_a_key_column_names_the_row(zoo_copy):
-    def with_null(table):
-        values = table.column("row").to_pylist()
-        values[5] = None
-        return set_column(table, "row", values)
-
-    edit_table(zoo_copy, with_null, record=True)
-    ids = pq.read_table(zoo_copy / "networks.parquet").column("id").to_pylist()
+    ids = edit_cell(zoo_copy, "row", 5, None)
     with pytest.raises(ZooFormatError, match=rf"column 'row' is empty \(null or NaN\) in 1 row\(s\), first at row 5 "
                                              rf"\(id '{ids[5]}'\)"):
         rnnzoo.load(zoo_copy)
