@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -146,11 +145,10 @@ def checkpoint_bytes(jobs, factor: int | None, max_steps: int | None = None, fir
 
 
 def parameter_bytes(job) -> int:
-    """Bytes of one network's float32 weights in this job, from the trainer's own flat layout."""
-    from generation.train import _flat_layout
-    from rnnzoo.task import N_INPUTS, N_OUTPUTS
+    """Bytes of one network's float32 weights in this job."""
+    from rnnzoo.dynamics import Weights
 
-    return 4 * sum(math.prod(shape) for _, shape in _flat_layout(job.family.n_units, N_INPUTS, N_OUTPUTS).values())
+    return Weights.n_bytes(job.family.n_units)
 
 
 def describe(preset: Preset, jobs, max_steps: int | None = None, flops_per_s: float | None = None,

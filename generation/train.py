@@ -144,10 +144,8 @@ class TrainResult:
 
 def _flat_layout(n_units: int, n_inputs: int, n_outputs: int) -> dict[str, tuple[int, tuple[int, ...]]]:
     """Offset and shape of each parameter inside one network's flat parameter vector."""
-    shapes = {"W_in": (n_units, n_inputs), "b_in": (n_units,), "W_rec": (n_units, n_units), "b_rec": (n_units,),
-              "W_out": (n_outputs, n_units), "b_out": (n_outputs,)}
     layout, offset = {}, 0
-    for name, shape in shapes.items():
+    for name, shape in Weights.shapes(n_units, n_inputs, n_outputs).items():
         layout[name] = (offset, shape)
         offset += math.prod(shape)
     return layout

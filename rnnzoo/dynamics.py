@@ -10,12 +10,13 @@ the case M = 1. Every tensor lives on whatever device the weights are on, so the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Iterator, Sequence
 
 import torch
 
-from rnnzoo.task import READOUTS
+from rnnzoo.task import N_INPUTS, N_OUTPUTS, READOUTS
 
 NOISE_STD = 0.001  # sigma of the pre-activation noise (paper protocol)
 RATE_STD = 0.1  # r[0] = tanh(RATE_STD * standard normal), drawn per trial
@@ -51,6 +52,18 @@ class Weights:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @staticmethod
+    def shapes(n_units: int, n_inputs: int = N_INPUTS, n_outputs: int = N_OUTPUTS) -> dict[str, tuple[int, ...]]:
+        """One network's shape of each weight, in field order: what the trainer's flat layout, the dry run's bytes
+        and the Parquet views' file sizes are counted from."""
+        return {"W_in": (n_units, n_inputs), "b_in": (n_units,), "W_rec": (n_units, n_units), "b_rec": (n_units,),
+                "W_out": (n_outputs, n_units), "b_out": (n_outputs,)}
+
+    @staticmethod
+    def n_bytes(n_units: int, n_inputs: int = N_INPUTS, n_outputs: int = N_OUTPUTS) -> int:
+        """Bytes of one network's float32 weights."""
+        return 4 * sum(math.prod(shape) for shape in Weights.shapes(n_units, n_inputs, n_outputs).values())
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in self.names()}

@@ -104,14 +104,10 @@ def _chunks(n_rows: int, row_bytes: int) -> Iterator[slice]:
         yield slice(start, min(n_rows, start + per_file))
 
 
-def _row_bytes(n_units: int) -> int:
-    return 4 * (n_units * 2 + n_units + n_units * n_units + n_units + 2 * n_units + 2)  # W_in, b_in, W_rec, ...
-
-
 def _write(root: Path, folder: str, split: str, frame, weights_for, meta: tuple[str, ...]) -> list[str]:
     written = []
     n_units = int(frame["n_units"].max()) if len(frame) else 0
-    for k, part in enumerate(_chunks(len(frame), _row_bytes(n_units))):
+    for k, part in enumerate(_chunks(len(frame), Weights.n_bytes(n_units))):
         sub = frame.iloc[part]
         arrays = weights_for(sub)
         columns = {name: column for name, column in zip(meta, pa.Table.from_pandas(
