@@ -29,6 +29,7 @@ from rnnzoo.store import (
     write_manifest,
     write_table,
 )
+from rnnzoo.labels import label_recipe
 from rnnzoo.leftovers import remove_debris
 from rnnzoo.table import check_networks_table
 from rnnzoo.trajectories import write_trajectories
@@ -86,6 +87,7 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
         "preset": preset.name,
         "generation": generation,
         "n_networks": table.num_rows,
+        "labels": label_recipe(),
         "rnnzoo_version": __version__,
         "code_commit": code_commit(),
         "torch_version": torch.__version__,

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from rnnzoo.labels import CONTROL_LEARNED, MECHANISMS
+from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, MECHANISMS
 from rnnzoo.splits import SPLIT_RULE, SPLITS
 from rnnzoo.views import view_splits
 from rnnzoo.store import (
@@ -98,12 +98,13 @@ COLUMN_MEANINGS = {
     "mechanism": "the paper's label, as its code computes it: failed, cycle, manifold or unstable (no-memory control: "
                  "learned or failed, no mechanism test)",
     "label": "class code: 0 failed, 1 cycle, 2 manifold, 3 unstable, 4 learned (no-memory control)",
-    "psd_ratio": "the paper's PSD ratio: low-frequency share, its trial (cue on input 1), fixed axis signs (< 0.5: cycle)",
-    "psd_ratio_flipped": "PSD ratio with the second principal axis's sign flipped (the paper's PCA leaves it to chance)",
-    "psd_ratio_cue0": "PSD ratio of the run after the other cue (input 0)",
-    "psd_ratio_cue0_flipped": "PSD ratio after cue 0 with the second axis flipped",
-    "label_firm": "all four PSD variants give the same label (null unless learned); false: a borderline label",
-    "fluctuation": "RMS output fluctuation of the paper's autonomous run",
+    "mechanism_share": "share of the paper's test's draws (its random start, noise and randomised PCA) that gave the "
+                       "mechanism, its modal label; 1.0 = every draw agrees (null unless learned)",
+    "dynamics_agrees": "rnnzoo's dynamics label after both cues agrees with the mechanism (cycle = cycle; manifold = "
+                       "manifold or two_fixed_points); null unless learned",
+    "psd_ratio": "the paper's PSD ratio (low-frequency share, its trial: cue on input 1), median over the draws; "
+                 "< 0.5 exactly when the mechanism is cycle",
+    "fluctuation": "RMS output fluctuation of the paper's autonomous run, median over the draws",
     "exact_outcome": "learned, failed or unstable by the paper's rule applied to the exact-window curves",
     "train_exact_accuracy": "exact-window accuracy averaged over the last 10% of training",
     "train_exact_reliability": "exact-window reliability averaged over the last 10% of training",
@@ -230,17 +231,21 @@ def count_tables(table: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
-def firmness_table(table: pd.DataFrame) -> str:
-    """Per family and delay, how many learned networks' paper labels are firm (all four PSD variants agree) and
-    how many are borderline."""
+def certainty_table(table: pd.DataFrame) -> str:
+    """Per family and delay, how sure the paper's own recipe is of its labels: the learned networks whose label
+    every draw gives, those with a share of at least 0.9, the uncertain rest, the lowest share, and how many of them
+    rnnzoo's dynamics label agrees with."""
     learned = table[table["mechanism"].isin(["cycle", "manifold"])]
-    if "label_firm" not in learned or learned["label_firm"].isna().all():
-        return "This zoo's table records no PSD variants (format version 1)."
+    if "mechanism_share" not in learned or learned["mechanism_share"].isna().all():
+        return "This zoo's table records no label shares (labelled by an older rnnzoo: relabel it with --relabel)."
     rows = []
     for (family, delay), group in learned.groupby(["family", "delay_ms"], sort=True):
-        firm = int(group["label_firm"].fillna(False).astype(bool).sum())
-        rows.append([family, int(delay), len(group), firm, len(group) - firm])
-    return md_table(["family", "delay (ms)", "learned", "firm", "borderline"], rows)
+        share = group["mechanism_share"].astype(float)
+        agrees = int(group["dynamics_agrees"].fillna(False).astype(bool).sum()) if "dynamics_agrees" in group else 0
+        rows.append([family, int(delay), len(group), int((share == 1).sum()), int(((share >= 0.9) & (share < 1)).sum()),
+                     int((share < 0.9).sum()), f"{share.min():.2f}", agrees])
+    return md_table(["family", "delay (ms)", "learned", "share 1", "share 0.9-1", "share < 0.9", "lowest share",
+                     "dynamics agrees"], rows)
 
 
 def dynamics_agreement_table(table: pd.DataFrame) -> str:
@@ -346,7 +351,7 @@ def weightspace_text(table: pd.DataFrame, files: dict[str, dict]) -> str:
         lines.append(f"The `weights` config (`{WEIGHTS_VIEW_DIR}/SPLIT-NNNNN.parquet`) has one row per network: `id`, "
                      "`split`, hyperparameters (`family`, `delay_ms`, `lr`, `seed`, `alpha`, `n_units`, `steps`), "
                      "`final_accuracy`, `mechanism` and `outcome` (learned / failed / unstable) as class names, "
-                     "`label_firm`, and `W_in` [N, 2], `b_in` [N], `W_rec` [N, N], `b_rec` [N], `W_out` [2, N], "
+                     "`mechanism_share`, and `W_in` [N, 2], `b_in` [N], `W_rec` [N, N], `b_rec` [N], `W_out` [2, N], "
                      "`b_out` [2] as fixed-size float32 arrays (the safetensors values, bit for bit). It takes "
                      f"{view:,} bytes against {shards:,} bytes of safetensors weight shards "
                      f"({view / max(1, shards):.2f}x).")
@@ -593,7 +598,8 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
         "weightspace_text": weightspace_text(table, files),
         "trials": _trials(root),
         "counts_tables": count_tables(table),
-        "firmness_table": firmness_table(table),
+        "label_draws": info.get("labels", {}).get("draws", LABEL_DRAWS),
+        "certainty_table": certainty_table(table),
         "dynamics_table": dynamics_agreement_table(table),
         "numerics_text": numerics_text(generation.get("numerics")),
         "checkpoint_text": checkpoint_text(generation),

@@ -19,13 +19,14 @@ from generation.presets import Job
 from generation.train import train_population
 from rnnzoo import __version__
 from rnnzoo.analysis.classify import diagnose
-from rnnzoo.labels import LABEL_VALUES, PSD_VARIANTS, control_outcome, paper_window, training_outcome
+from rnnzoo.labels import LABEL_VALUES, control_outcome, paper_window, training_outcome
 from rnnzoo.dynamics import Weights
 from rnnzoo.simulation import run_task
 from rnnzoo.store import (
     CHECKPOINTS_DIR,
     CURVES_DIR,
     DIAGNOSTIC_COLUMNS,
+    LABEL_COLUMNS,
     JOBS_DIR,
     WEIGHTS_DIR,
     ChecksumError,
@@ -118,26 +119,24 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
 def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
                device: str | torch.device = "cpu") -> dict[str, list]:
     """The job's networks-table rows from its trained weights and training curves: the paper's outcome and label,
-    the exact-window outcome, the PSD variants, the canonical evaluation and the dynamics diagnostics. Needs no
+    the exact-window outcome, the PSD test's modal label, the canonical evaluation and the dynamics diagnostics. Needs no
     training, so a zoo's labels can be recomputed from its shards (`relabel_job`)."""
     if job.task.target_held:
         return control_rows(job, weights, curves, device)
     # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
     outcomes = [training_outcome(a, r) for a, r in zip(curves["accuracy"], curves["reliability"])]
     exact_outcomes = [training_outcome(a, r) for a, r in zip(curves["exact_accuracy"], curves["exact_reliability"])]
-    # Canonical evaluation, then the paper's PSD test with its variants and fluctuation (rnnzoo.labels) and the
-    # dynamics diagnostics.
+    # Canonical evaluation, then the paper's PSD test drawn over its randomness (the modal label, the share of draws
+    # behind it, the median ratio and fluctuation; rnnzoo.labels) and the dynamics diagnostics.
     (final_loss, final_accuracy, final_reliability), diagnostics = _evaluate(job, weights, device, outcomes)
-    learned = np.array([o == "learned" for o in outcomes])
-    mechanisms = [str(label) if o == "learned" else o for label, o in zip(diagnostics["reference_label"], outcomes)]
-
     return {
         **_common_columns(job, curves, final_loss, final_accuracy, final_reliability),
-        "mechanism": mechanisms, "label": [LABEL_VALUES.index(m) for m in mechanisms],
-        **{name: diagnostics[name].to_numpy(np.float32) for name in PSD_VARIANTS + ("fluctuation",)},
-        "label_firm": [bool(f) if ok else None for f, ok in zip(diagnostics["label_firm"], learned)],  # null unless learned
+        **{name: diagnostics[name].to_numpy() for name in LABEL_COLUMNS},
+        # null unless learned (pyarrow keeps a float NaN as NaN, so the nulls are written as None)
+        "mechanism_share": diagnostics["mechanism_share"].astype(object).where(diagnostics["solves_task"], None).tolist(),
+        "dynamics_agrees": diagnostics["dynamics_agrees"].astype(object).where(diagnostics["solves_task"], None).tolist(),
         "exact_outcome": exact_outcomes,
-        **{name: diagnostics["label" if name == "dynamics_label" else name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
+        **{name: diagnostics[name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
     }
 
 
@@ -153,7 +152,7 @@ def control_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]]
     return {
         **_common_columns(job, curves, final_loss, final_accuracy, final_reliability),
         "mechanism": mechanisms, "label": [LABEL_VALUES.index(m) for m in mechanisms],
-        **{name: [None] * M for name in PSD_VARIANTS + ("fluctuation", "label_firm") + DIAGNOSTIC_COLUMNS},
+        **{name: [None] * M for name in LABEL_COLUMNS[2:] + DIAGNOSTIC_COLUMNS},
         "exact_outcome": exact,
     }
 

@@ -11,9 +11,11 @@ The reference's quirks are kept on purpose, because the paper's statistics were 
   are rounded to 4 decimals (`paper_metrics`): a perfect network scores 0.95 / ~0.945, not 1;
 - its PSD test runs on the first trial of its batch, whose cue is on input channel 1 (PAPER_CUE), on the states
   after each update r[1..9L], with the no-post trial length L for every family (`paper_psd_run`);
-- its principal axes come from a randomised PCA, so their signs are arbitrary; rnnzoo fixes each axis's sign
-  (largest-magnitude loading positive: SIGN_CONVENTION) and reports the ratio under the other relative sign and
-  for the other cue beside it (`paper_psd_variants`), so a user can see whether the label is firm.
+- its label is a random variable: its extended run starts from a random state with fresh noise, and its principal
+  axes come from a randomised PCA (torch.pca_lowrank, unseeded), whose random start decides the axes' relative sign
+  and with it the PSD ratio. rnnzoo draws exactly that randomness LABEL_DRAWS times per network from the network's
+  own seeded stream (`label_draws`) and stores the modal label with the share of draws behind it
+  (`mechanism_scores`): deterministic, and the faithful target where the paper's class.txt holds one draw.
 The better-founded exact-window metrics (every reaction step against its cue) live in rnnzoo.dynamics.task_metrics.
 """
 
@@ -25,7 +27,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, initial_and_noise, simulate, stream_generator
+from rnnzoo.dynamics import (N_STREAMS, STREAM_ANALYSIS, Weights, as_alpha, draw_normal, initial_and_noise, simulate,
+                             stream_generator)
 from rnnzoo.task import Task
 
 MECHANISMS = ("failed", "cycle", "manifold", "unstable")  # index = the reference's class code 0..3
@@ -55,8 +58,10 @@ FLUCTUATION_THRESHOLD = 0.1
 PAPER_CUE = 1  # the reference's first trial (the one its PSD test reads) has its cue on input channel 1
 PAPER_DECIMALS = 4  # the reference rounds each step's accuracy and reliability to 4 decimals
 PAPER_DELAY_GRID_MS = 20.0  # the reference writes delays as l * 0.020 s (l * 0.040 s for the long-tau family)
-SIGN_CONVENTION = "each principal axis's largest-magnitude loading is positive"
-PSD_VARIANTS = ("psd_ratio", "psd_ratio_flipped", "psd_ratio_cue0", "psd_ratio_cue0_flipped")
+LABEL_DRAWS = 101  # draws of the reference's randomness behind each modal label (odd: no ties; docs/labels.md)
+PCA_RANK = 6  # torch.pca_lowrank's default rank q = min(6, T, N)
+PCA_ITERATIONS = 2  # ... and its default number of subspace iterations
+DRAW_CHUNK_ELEMENTS = 2**25  # recorded rates (networks x draws x steps x units) per batch of label draws
 
 
 def paper_window(task: Task, delay_grid_ms: float = PAPER_DELAY_GRID_MS) -> slice:
@@ -195,41 +200,43 @@ def paper_psd_run(weights: Weights, task: Task, alpha: float | Sequence[float] |
     return extended_run(weights, paper_psd_task(task), alpha, seeds, cue=cue, after_update=True)
 
 
-def top2_projection(rates: torch.Tensor, flip_second: bool = False) -> torch.Tensor:
-    """Rates [M, T, N] projected (uncentred) on their top two principal axes (found on centred data), [M, T, 2].
+def randomized_pca_axes(rates: torch.Tensor, start: torch.Tensor, n_iter: int = PCA_ITERATIONS) -> torch.Tensor:
+    """Top two principal axes of each batch entry of rates [B, T, N], [B, N, 2], found the way the reference's
+    torch.pca_lowrank(x) finds them (centred data, rank q = start's width, n_iter subspace iterations, each step
+    re-orthonormalised by QR, then the SVD of the projected matrix) from the random start matrix `start` [B, N, q].
 
-    Each axis's sign is fixed so that its largest-magnitude loading is positive (SIGN_CONVENTION): the PSD ratio
-    depends on the axes' relative sign, which the reference's randomised PCA leaves to chance. flip_second: the
-    other relative sign (flipping both changes nothing).
-    """
+    The signs of the axes follow from `start` through the QR and SVD conventions: this is the randomness that makes
+    the reference's label a random variable (its start is torch.randn, unseeded), reproduced with a seeded start."""
     x = rates.to(torch.float64)
-    _, _, vh = torch.linalg.svd(x - x.mean(dim=1, keepdim=True), full_matrices=False)
-    axes = vh[:, :2, :]  # [M, 2, N]
-    pivot = axes.abs().argmax(dim=-1, keepdim=True)
-    axes = axes * torch.sign(torch.gather(axes, -1, pivot))
-    if flip_second:
-        axes = axes * torch.tensor([1.0, -1.0], dtype=axes.dtype, device=axes.device).view(1, 2, 1)
-    return x @ axes.transpose(1, 2)
+    centred = x - x.mean(dim=1, keepdim=True)
+    basis = torch.linalg.qr(centred @ start.to(torch.float64)).Q
+    for _ in range(n_iter):
+        basis = torch.linalg.qr(centred.transpose(1, 2) @ basis).Q
+        basis = torch.linalg.qr(centred @ basis).Q
+    _, _, vh = torch.linalg.svd(basis.transpose(1, 2) @ centred, full_matrices=False)
+    return vh[:, :2, :].transpose(1, 2)
 
 
-def psd_ratio(rates: torch.Tensor, flip_second: bool = False) -> torch.Tensor:
-    """The reference's PSD ratio per network, [M], from rates [M, T, N] of the extended run.
+def psd_ratio_of(projection: torch.Tensor) -> torch.Tensor:
+    """The reference's PSD ratio of each projection [B, T, 2] (rates on two axes, uncentred), [B] float64.
 
-    The time-by-time correlation matrix of the top-2 projection (rows = time points) is Fourier transformed in 2-D;
-    the ratio is the share of its power within PSD_RADIUS of the centre. Each row has only two values, so the
-    matrix is s s^T with s = sign(pc1 - pc2): the ratio measures how rarely that sign flips (low = oscillation).
-    """
-    proj = top2_projection(rates, flip_second)
-    centred = proj - proj.mean(dim=-1, keepdim=True)
-    norm = centred.norm(dim=-1, keepdim=True)
-    unit = torch.where(norm > 0, centred / norm.clamp_min(1e-300), torch.zeros_like(centred))
-    corr = unit @ unit.transpose(1, 2)  # [M, T, T]: np.corrcoef of the rows (0 where a row is constant)
-    power = torch.fft.fftshift(torch.fft.fft2(corr), dim=(-2, -1)).abs() ** 2
-    T = corr.shape[-1]
-    idx = torch.arange(T, device=corr.device, dtype=torch.float64)
-    dist = torch.sqrt((idx.view(-1, 1) - T // 2) ** 2 + (idx.view(1, -1) - T // 2) ** 2)
-    inside = (power * (dist <= PSD_RADIUS)).sum(dim=(-2, -1))
-    return (inside / power.sum(dim=(-2, -1))).to(torch.float32)
+    The reference forms the time-by-time correlation matrix of the rows (np.corrcoef of 2 values: s_i s_j with
+    s = sign(pc1 - pc2); 0 for a row whose two values are equal), takes the power of its centred 2-D FFT and the
+    share within PSD_RADIUS of the centre. As the matrix is the outer product s s^T, its 2-D FFT is S S^T with
+    S = FFT(s): the same numbers from one 1-D FFT per trace instead of a T x T one (O(T log T), not O(T^2 log T))."""
+    s = torch.sign(projection[..., 0] - projection[..., 1]).to(torch.float64)  # [B, T]
+    T = s.shape[-1]
+    power = torch.fft.fftshift(torch.fft.fft(s, dim=-1), dim=-1).abs() ** 2  # [B, T]: |S_k|^2, zero frequency at T // 2
+    centre = T // 2
+    if centre < PSD_RADIUS or centre + PSD_RADIUS >= T:
+        raise ValueError(f"a run of {T} steps is too short for the PSD test's disc of radius {PSD_RADIUS}; "
+                         f"give at least {2 * PSD_RADIUS + 2} steps")
+    offsets = torch.arange(-PSD_RADIUS, PSD_RADIUS + 1, device=s.device)
+    disc = ((offsets.view(-1, 1) ** 2 + offsets.view(1, -1) ** 2) <= PSD_RADIUS**2).to(torch.float64)
+    near = power[:, centre - PSD_RADIUS : centre + PSD_RADIUS + 1]  # the frequencies the disc can reach
+    inside = torch.einsum("bk,kl,bl->b", near, disc, near)
+    total = power.sum(dim=-1) ** 2
+    return torch.where(total > 0, inside / total.clamp_min(1e-300), torch.ones_like(total))
 
 
 def output_fluctuation(outputs: torch.Tensor, trial_length: int) -> torch.Tensor:
@@ -238,32 +245,80 @@ def output_fluctuation(outputs: torch.Tensor, trial_length: int) -> torch.Tensor
     return (window - window.mean(dim=1, keepdim=True)).pow(2).mean(dim=(1, 2)).sqrt().to(torch.float32)
 
 
-def paper_psd_variants(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor,
-                       seeds: Sequence[int], chunk: int | None = None) -> dict[str, np.ndarray]:
-    """The reference's PSD ratio (cue 1, SIGN_CONVENTION) and its three variants (the other relative sign, cue 0,
-    both), the output fluctuation of the reference's run, and `label_firm`: whether all four variants give the same
-    label. chunk: networks per PSD batch (bounds the [M, 9L, 9L] correlation matrices' memory)."""
-    M = weights.n_networks
-    chunk = chunk or M
-    out: dict[str, list[np.ndarray]] = {name: [] for name in PSD_VARIANTS + ("fluctuation",)}
-    for cue, suffix in ((PAPER_CUE, ""), (1 - PAPER_CUE, "_cue0")):
-        outputs, rates = paper_psd_run(weights, task, alpha, seeds, cue=cue)
-        if cue == PAPER_CUE:
-            out["fluctuation"].append(output_fluctuation(outputs, paper_psd_task(task).n_steps).cpu().numpy())
-        for flip in (False, True):
-            name = f"psd_ratio{suffix}{'_flipped' if flip else ''}"
-            out[name] = [psd_ratio(rates[i : i + chunk], flip).cpu().numpy() for i in range(0, M, chunk)]
-    result = {name: np.concatenate(parts).astype(np.float32) for name, parts in out.items()}
-    labels = np.stack([result[name] < PSD_THRESHOLD for name in PSD_VARIANTS])
-    result["label_firm"] = labels.all(axis=0) | (~labels).all(axis=0)
+def label_draws(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int],
+                n_draws: int = LABEL_DRAWS, cue: int = PAPER_CUE) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's PSD test drawn n_draws times per network with exactly the randomness it has: each draw is
+    its extended run (its trial, 9 no-post trial lengths, states after each update) from a fresh random r[0] and
+    noise, and its randomised PCA from a fresh random start. Returns (psd ratios [M, n_draws] float64, output
+    fluctuations [M, n_draws] float32).
+
+    Network m draws from its ANALYSIS stream (seed seeds[m]), in this order: n_draws x N normals for r[0], then
+    n_draws x (9L + 1) x N for the noise, then n_draws x N x PCA_RANK for the PCA starts; so a label depends only on
+    the network's weights and seed, never on the networks batched with it."""
+    M, N = weights.n_networks, weights.n_units
+    run_task_ = paper_psd_task(task)
+    L = run_task_.n_steps
+    T = EXTENDED_TRIALS * L
+    u = torch.zeros(n_draws, T + 1, weights.n_inputs, dtype=weights.dtype, device=weights.device)
+    u[:, :L] = run_task_.inputs(weights.device, weights.dtype)[cue * run_task_.trials_per_class]
+    generators = [stream_generator(s, STREAM_ANALYSIS, weights.device) for s in seeds]
+    r0, noise = initial_and_noise(generators, n_draws, T + 1, weights.W_rec)
+    starts = draw_normal(generators, (n_draws, N, min(PCA_RANK, T, N)), weights.W_rec.to(torch.float64))
+    with torch.no_grad():
+        outputs, rates = simulate(weights, u, alpha, r0=r0, noise=noise, readout=task.readout)
+    del noise
+    outputs, rates = outputs[:, :, :T], rates[:, :, 1:]  # o[0..T-1]; the states after each update, r[1..T]
+    fluctuation = output_fluctuation(outputs.reshape(M * n_draws, T, -1), L).view(M, n_draws)
+    flat = rates.reshape(M * n_draws, T, N)
+    axes = randomized_pca_axes(flat, starts.reshape(M * n_draws, N, -1))
+    ratios = psd_ratio_of(flat.to(torch.float64) @ axes).view(M, n_draws)
+    return ratios, fluctuation
+
+
+def label_recipe() -> dict:
+    """What a zoo's labels were drawn with, for its manifest: the number of draws and where their randomness comes
+    from, so anyone can redraw them."""
+    return {"draws": LABEL_DRAWS, "rule": "modal label over the draws; PSD ratio < 0.5 = cycle",
+            "randomness": f"per network, its analysis stream (torch generator seeded seed * {N_STREAMS} + "
+                          f"{STREAM_ANALYSIS}): draws x N normals for r[0], draws x "
+                          "(9L + 1) x N for the noise, draws x N x 6 for the PCA starts, in that order",
+            "pca": {"rank": PCA_RANK, "iterations": PCA_ITERATIONS, "algorithm": "torch.pca_lowrank's"}}
+
+
+def modal_labels(ratios: np.ndarray) -> dict[str, np.ndarray]:
+    """From PSD ratios [M, K] (K odd): the modal label per network ('cycle' when most draws give a ratio under
+    PSD_THRESHOLD), the share of draws that gave it, and the median ratio (under the threshold exactly when the
+    modal label is 'cycle', because K is odd)."""
+    ratios = np.asarray(ratios, dtype=np.float64)
+    K = ratios.shape[1]
+    if K % 2 == 0:
+        raise ValueError(f"the modal label needs an odd number of draws (no ties), got {K}")
+    cycle_share = (ratios < PSD_THRESHOLD).mean(axis=1)
+    cycle = cycle_share > 0.5
+    return {"psd_label": np.where(cycle, "cycle", "manifold"),
+            "mechanism_share": np.where(cycle, cycle_share, 1 - cycle_share),
+            "psd_ratio": np.median(ratios, axis=1)}
+
+
+def mechanism_scores(weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor,
+                     seeds: Sequence[int], n_draws: int = LABEL_DRAWS,
+                     max_elements: int = DRAW_CHUNK_ELEMENTS) -> dict[str, np.ndarray]:
+    """The reference PSD test's modal label per network over n_draws draws of its randomness (`label_draws`):
+    psd_label ('cycle' / 'manifold', whatever the network's training outcome), mechanism_share (the share of draws
+    that gave it), psd_ratio (the median ratio) and fluctuation (the median output fluctuation of the older
+    criterion). Networks are processed in chunks of at most max_elements recorded rates; chunking changes nothing."""
+    M, N = weights.n_networks, weights.n_units
+    L = paper_psd_task(task).n_steps
+    per_network = n_draws * (EXTENDED_TRIALS * L + 1) * N
+    chunk = max(1, max_elements // per_network)
+    ratios, fluctuation = [], []
+    for lo in range(0, M, chunk):
+        part = list(range(lo, min(M, lo + chunk)))
+        a = as_alpha(alpha, M, weights.W_rec)[lo : lo + len(part)]
+        r, f = label_draws(weights.select(part), task, a, [seeds[i] for i in part], n_draws)
+        ratios.append(r.cpu().numpy())
+        fluctuation.append(f.cpu().numpy())
+    result = modal_labels(np.concatenate(ratios))
+    result["fluctuation"] = np.median(np.concatenate(fluctuation), axis=1)
+    result["draw_ratios"] = np.concatenate(ratios)
     return result
-
-
-def mechanism_scores(
-    weights: Weights, task: Task, alpha: float | Sequence[float] | torch.Tensor, seeds: Sequence[int]
-) -> dict[str, np.ndarray]:
-    """The paper's PSD ratio (its trial, its states, SIGN_CONVENTION), the output fluctuation, the PSD-based
-    mechanism ('cycle' / 'manifold'), the three other PSD variants and whether the label is firm, per network."""
-    scores = paper_psd_variants(weights, task, alpha, seeds)
-    scores["mechanism"] = np.where(scores["psd_ratio"] < PSD_THRESHOLD, "cycle", "manifold")
-    return scores

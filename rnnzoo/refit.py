@@ -5,9 +5,9 @@ Networks and tables). It works on Weights, Tasks, alphas and seeds; it imports n
 
 Mechanism names follow one vocabulary (rnnzoo.labels.MECHANISMS and rnnzoo.analysis.classify.DYNAMICS_LABELS,
 which contains them), and each column says which definition it follows:
-- label_true / label_refit: rnnzoo.analysis.classify's `label` judged on the canonical evaluation, the same rule
-  for both (no training curves: the refit has none), so 'unstable' never appears here;
-- reference_label_true / reference_label_refit: the reference PSD test (classify's `reference_label`);
+- dynamics_label_true / dynamics_label_refit: rnnzoo.analysis.classify's `dynamics_label` judged on the canonical
+  evaluation, the same rule for both (no training curves: the refit has none), so 'unstable' never appears here;
+- psd_label_true / psd_label_refit: the reference PSD test's modal label (classify's `psd_label`);
 - the zoo table adds mechanism_stored: the zoo's stored label (training curves + PSD test, the paper's definition).
 """
 
@@ -39,12 +39,12 @@ class RefitReport:
     weight_corr: float  # Pearson correlation of refit and true W_rec on the observed units
     one_step_r2: float  # held-out trials, r[t+1] predicted from the recorded r[t]
     free_running_r2: float  # held-out trials, refit network run from the recorded r[0] with the recorded inputs
-    label_true: str  # rnnzoo.analysis.classify label, canonical evaluation (use_curves=False); "" when not computed
-    label_refit: str
+    dynamics_label_true: str  # classify's dynamics_label, canonical evaluation (use_curves=False); "" when not computed
+    dynamics_label_refit: str
     solves_task_true: bool | None
     solves_task_refit: bool | None
-    reference_label_true: str  # the reference PSD test: 'cycle' or 'manifold'
-    reference_label_refit: str
+    psd_label_true: str  # the reference PSD test's modal label: 'cycle' or 'manifold'
+    psd_label_refit: str
     psd_ratio_true: float
     psd_ratio_refit: float
     observed_units: int
@@ -63,9 +63,9 @@ class RefitReport:
     @property
     def same_mechanism(self) -> bool:
         """Whether the refit has the true network's classify label (the reference PSD label when that is all)."""
-        if self.label_true or self.label_refit:
-            return self.label_true == self.label_refit
-        return self.reference_label_true == self.reference_label_refit
+        if self.dynamics_label_true or self.dynamics_label_refit:
+            return self.dynamics_label_true == self.dynamics_label_refit
+        return self.psd_label_true == self.psd_label_refit
 
     def to_dict(self) -> dict[str, Any]:
         hidden = {"weights", "alpha", "task", "seed", "observed", "network"}
@@ -91,26 +91,26 @@ def _by_task(tasks: Sequence[Task]) -> dict[Task, list[int]]:
 
 def _reference(weights: Weights, tasks: Sequence[Task], alpha: Sequence[float], seeds: Sequence[int]
                ) -> tuple[list[str], list[float]]:
-    """The reference PSD test's label and ratio of each network (rnnzoo.labels.mechanism_scores), per task."""
+    """The reference PSD test's modal label and median ratio of each network (rnnzoo.labels.mechanism_scores)."""
     labels, ratios = [""] * len(tasks), [float("nan")] * len(tasks)
     for task, members in _by_task(tasks).items():
         scores = mechanism_scores(weights.select(members), task, [alpha[m] for m in members],
                                   [seeds[m] for m in members])
         for k, m in enumerate(members):
-            labels[m], ratios[m] = str(scores["mechanism"][k]), float(scores["psd_ratio"][k])
+            labels[m], ratios[m] = str(scores["psd_label"][k]), float(scores["psd_ratio"][k])
     return labels, ratios
 
 
 def _classify(weights: Weights, tasks: Sequence[Task], alpha: Sequence[float], seeds: Sequence[int]
               ) -> tuple[list[str], list[bool]]:
-    """rnnzoo.analysis.classify's label and solves_task per network, judged on the canonical evaluation."""
+    """rnnzoo.analysis.classify's dynamics_label and solves_task per network, judged on the canonical evaluation."""
     from rnnzoo.analysis.classify import diagnose
 
     labels, solves = [""] * len(tasks), [False] * len(tasks)
     for task, members in _by_task(tasks).items():
         frame, _ = diagnose(weights.select(members), task, [alpha[m] for m in members], [seeds[m] for m in members])
         for k, m in enumerate(members):
-            labels[m], solves[m] = str(frame["label"].iloc[k]), bool(frame["solves_task"].iloc[k])
+            labels[m], solves[m] = str(frame["dynamics_label"].iloc[k]), bool(frame["solves_task"].iloc[k])
     return labels, solves
 
 
@@ -165,11 +165,11 @@ def refit_networks(weights: Weights, tasks: Sequence[Task], alpha: Sequence[floa
     else:
         ref_true = ref_refit = [""] * M
         psd_true = psd_refit = [float("nan")] * M
-    label_true = label_refit = [""] * M
+    dynamics_label_true = dynamics_label_refit = [""] * M
     solves_true = solves_refit = [None] * M
     if mechanism and classifier == "analysis":
-        label_true, solves_true = _classify(weights, tasks, alpha, seeds)
-        label_refit, solves_refit = _classify(fitted, tasks, fit_alphas, seeds)
+        dynamics_label_true, solves_true = _classify(weights, tasks, alpha, seeds)
+        dynamics_label_refit, solves_refit = _classify(fitted, tasks, fit_alphas, seeds)
     reports = []
     for m in range(M):
         one = fitted.select(m)
@@ -185,8 +185,8 @@ def refit_networks(weights: Weights, tasks: Sequence[Task], alpha: Sequence[floa
         corr = float(weight_correlation(one.W_rec, weights.W_rec[m][o][:, o].unsqueeze(0))[0])
         reports.append(RefitReport(
             id=str(ids[m]), weight_corr=corr, one_step_r2=one_step, free_running_r2=free_r2,
-            label_true=label_true[m], label_refit=label_refit[m], solves_task_true=solves_true[m],
-            solves_task_refit=solves_refit[m], reference_label_true=ref_true[m], reference_label_refit=ref_refit[m],
+            dynamics_label_true=dynamics_label_true[m], dynamics_label_refit=dynamics_label_refit[m],
+            solves_task_true=solves_true[m], solves_task_refit=solves_refit[m], psd_label_true=ref_true[m], psd_label_refit=ref_refit[m],
             psd_ratio_true=psd_true[m], psd_ratio_refit=psd_refit[m], observed_units=len(obs[m]), n_units=N,
             iterations=int(info.iterations[m]), converged=bool(info.converged[m]), l2=float(info.l2[m]),
             fit_seconds=info.seconds / M, weights=one, alpha=a, task=tasks[m], seed=int(seeds[m]),

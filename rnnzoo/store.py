@@ -91,11 +91,9 @@ NETWORK_SCHEMA = pa.schema(
         ("train_reliability", pa.float32()),
         ("mechanism", pa.string()),
         ("label", pa.int8()),
+        ("mechanism_share", pa.float32()),
+        ("dynamics_agrees", pa.bool_()),
         ("psd_ratio", pa.float32()),
-        ("psd_ratio_flipped", pa.float32()),
-        ("psd_ratio_cue0", pa.float32()),
-        ("psd_ratio_cue0_flipped", pa.float32()),
-        ("label_firm", pa.bool_()),
         ("fluctuation", pa.float32()),
         ("exact_outcome", pa.string()),
         ("train_exact_accuracy", pa.float32()),
@@ -131,6 +129,10 @@ OPTIONAL_COLUMNS = ("weights_sha256", "checkpoint_steps", "checkpoint_shard", "c
 # The no-memory control's protocol columns (target over the whole trial, linear readout, early stop); null in tables
 # written before they existed, read as the memory families' defaults (False, 'sigmoid', False) by rnnzoo.Task.from_row.
 PROTOCOL_COLUMNS = ("target_held", "readout", "early_stopped")
+# The paper's label and its evidence (rnnzoo.labels.mechanism_scores, rnnzoo.analysis.diagnose): mechanism and its
+# class code, the share of the reference test's draws behind it and whether rnnzoo's dynamics label agrees (both
+# null unless learned), the median PSD ratio and output fluctuation over the draws.
+LABEL_COLUMNS = ("mechanism", "label", "mechanism_share", "dynamics_agrees", "psd_ratio", "fluctuation")
 DIAGNOSTIC_COLUMNS = ("dynamics_label", "period_steps", "period_ratio", "amplitude", "n_slow_points", "slowest_speed",
                       "regime_cue0", "regime_cue1", "period_steps_cue1", "end_separation")
 

@@ -32,7 +32,7 @@ from rnnzoo.store import CHECKPOINTS_VIEW_DIR, ROW_GROUP_BYTES, WEIGHTS_VIEW_DIR
 
 FILE_BYTES = 256 * 2**20  # weights per Parquet file (the Hub's sweet spot is 50-500 MB)
 META_COLUMNS = ("id", "split", "family", "delay_ms", "lr", "seed", "alpha", "n_units", "steps", "final_accuracy",
-                "mechanism", "outcome", "label_firm")
+                "mechanism", "outcome", "mechanism_share")
 CHECKPOINT_META = ("id", "split", "step", "family", "delay_ms", "lr", "seed", "alpha", "n_units", "steps",
                    "mechanism", "outcome")
 # Bytes of a view per byte of the safetensors shards it repeats, measured: weights 0.84x on the embedded sample

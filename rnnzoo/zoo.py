@@ -341,7 +341,7 @@ class Zoo:
         """CORNN refit of every network from its own simulated activity, in one batched fit; one row per network.
 
         Columns: the RefitReport fields (see rnnzoo.refit), mechanism_stored (the zoo's stored label: training
-        curves + the reference PSD test), dynamics_label_stored (classify's label as stored, training curves
+        curves + the reference PSD test), dynamics_label_stored (the stored dynamics_label, training curves
         included) where the zoo has it, and refit (the refit as a Network on the network's own task).
         """
         if not len(self):
@@ -352,7 +352,7 @@ class Zoo:
                                  observed_fraction=observed_fraction, trials=trials, **options)
         table = pd.DataFrame([_with_network(r).to_dict() for r in reports])
         table["mechanism_stored"] = meta["mechanism"].to_numpy()
-        if "dynamics_label" in meta:  # classify's label as stored, with the training curves' outcome
+        if "dynamics_label" in meta:  # the stored dynamics_label, with the training curves' outcome
             table["dynamics_label_stored"] = meta["dynamics_label"].to_numpy()
         table["refit"] = [r.network for r in reports]
         return table

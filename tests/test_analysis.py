@@ -85,7 +85,7 @@ def numpy_period(net: rnnzoo.Network, steps: int = 4000) -> float:
 def test_rotation_is_a_cycle_of_its_period(period, gain, alpha, embed):
     net = rotation(period, gain, alpha, embed)
     row = classify(net, progress=False).iloc[0]
-    assert row["label"] == "cycle" and row["regime"] == "cycle"
+    assert row["dynamics_label"] == "cycle" and row["regime"] == "cycle"
     expected = 4.0 if period == 4 else numpy_period(net)  # period 4: exact by the map's 90-degree symmetry
     assert row["period_steps"] == pytest.approx(expected, rel=0.01)
     task = net.task()
@@ -98,7 +98,7 @@ def test_chain_settles_on_a_fixed_point():
     net = chain()
     frame, evidence = classify(net, details=True, progress=False)
     row, ev = frame.iloc[0], evidence[0]
-    assert row["label"] == "fixed" and not row["solves_task"]
+    assert row["dynamics_label"] == "fixed" and not row["solves_task"]
     assert np.isnan(row["period_steps"])
     assert row["n_fixed_points"] >= 1 and row["slowest_speed"] < 1e-5
     assert np.abs(ev.slow_points[0]).max() < 1e-3  # the fixed point is 0
@@ -109,8 +109,8 @@ def test_chain_settles_on_a_fixed_point():
 def test_line_attractor_is_a_manifold():
     frame = classify([line_attractor(), line_attractor(readout_gain=0.0)], progress=False)
     solving, silent = frame.iloc[0], frame.iloc[1]
-    assert solving["solves_task"] and solving["label"] == "manifold"
-    assert not silent["solves_task"] and silent["label"] == "manifold"  # a line of slow points, task or not
+    assert solving["solves_task"] and solving["dynamics_label"] == "manifold"
+    assert not silent["solves_task"] and silent["dynamics_label"] == "manifold"  # a line of slow points, task or not
     for row in (solving, silent):
         assert row["final_eigenvalue"] > 0.99 and row["n_slow_points"] >= 1 and np.isnan(row["period_steps"])
 
@@ -138,7 +138,7 @@ def test_contracting_and_chaotic_random_networks():
     contracting, chaotic = random_network(0.5), random_network(3.0, seed=3)
     assert lyapunov(chaotic) > 0.01 and lyapunov(contracting) < 0  # the ground truth, measured independently
     frame = classify([contracting, chaotic], progress=False)
-    assert list(frame["label"]) == ["fixed", "irregular"]
+    assert list(frame["dynamics_label"]) == ["fixed", "irregular"]
     assert frame["n_fixed_points"].iloc[0] >= 1
 
 
@@ -147,7 +147,7 @@ def test_stacked_networks_get_the_same_answers_as_one_by_one():
     single = pd.concat([classify(n, progress=False) for n in nets], ignore_index=True)
     stacked = Weights.cat([n.weights for n in nets])
     batch, _ = diagnose(stacked, nets[0].task(), 0.5, [0, 0, 0])
-    assert list(batch["label"]) == list(single["label"]) == ["cycle", "fixed", "manifold"]
+    assert list(batch["dynamics_label"]) == list(single["dynamics_label"]) == ["cycle", "fixed", "manifold"]
     np.testing.assert_allclose(batch["period_steps"], single["period_steps"], rtol=1e-4)
     np.testing.assert_allclose(batch["psd_ratio"], single["psd_ratio"], rtol=1e-5)
 
@@ -177,17 +177,20 @@ def test_zoo_classification_matches_what_generation_stored(quick_zoo):
     # The reference criteria are reproduced exactly, and generation stored this same code's diagnostics.
     np.testing.assert_array_equal(frame["psd_ratio"].to_numpy(np.float32), meta["psd_ratio"].to_numpy())
     np.testing.assert_array_equal(frame["fluctuation"].to_numpy(np.float32), meta["fluctuation"].to_numpy())
-    assert list(frame["label"]) == list(meta["dynamics_label"])
+    assert list(frame["dynamics_label"]) == list(meta["dynamics_label"])
     np.testing.assert_array_equal(frame["n_slow_points"], meta["n_slow_points"])
     np.testing.assert_allclose(frame["period_steps"].to_numpy(np.float32), meta["period_steps"].to_numpy())
     not_learned = meta["mechanism"].isin(["failed", "unstable"]).to_numpy()
-    assert (frame["label"].to_numpy()[not_learned] == meta["mechanism"].to_numpy()[not_learned]).all()
+    assert (frame["dynamics_label"].to_numpy()[not_learned] == meta["mechanism"].to_numpy()[not_learned]).all()
     from rnnzoo.analysis.classify import DYNAMICS_LABELS
 
-    assert set(frame["label"][~not_learned]) <= {"cycle", "manifold", "two_fixed_points", "mixed", "irregular"}
-    assert set(frame["label"]) <= set(DYNAMICS_LABELS)  # every value documented
+    assert set(frame["dynamics_label"][~not_learned]) <= {"cycle", "manifold", "two_fixed_points", "mixed", "irregular"}
+    assert set(frame["dynamics_label"]) <= set(DYNAMICS_LABELS)  # every value documented
+    # One name, one meaning: classify's mechanism / label / mechanism_share are the zoo's columns.
+    assert list(frame["mechanism"]) == list(meta["mechanism"]) and list(frame["label"]) == list(meta["label"])
+    np.testing.assert_array_equal(frame["mechanism_share"].to_numpy(np.float32), meta["mechanism_share"].to_numpy(np.float32))
     one = zoo[3].classify(progress=False).iloc[0]
-    assert one["label"] == frame["label"].iloc[3] and one["psd_ratio"] == frame["psd_ratio"].iloc[3]
+    assert one["dynamics_label"] == frame["dynamics_label"].iloc[3] and one["psd_ratio"] == frame["psd_ratio"].iloc[3]
 
 
 def test_plot_mechanism_draws_the_evidence(tmp_path):
@@ -206,7 +209,7 @@ def test_hopf_family_of_a_rotation(gain, label):
     """x -> tanh(g R x), R a rotation by 2 pi / 20: a focus below g = 1 (fast decay: fixed; |eigenvalue| 0.995: a
     slow point, manifold), a small limit cycle of period ~20 just above (supercritical Hopf)."""
     row = classify(rotation(20, gain, 1.0), progress=False).iloc[0]
-    assert row["label"] == label
+    assert row["dynamics_label"] == label
     if label == "cycle":
         assert row["period_steps"] == pytest.approx(20.0, rel=0.02)
     else:

@@ -10,9 +10,9 @@ import rnnzoo
 from generation.presets import get_preset
 from generation.run import main as generate
 from rnnzoo.figures import make_figures
-from rnnzoo.labels import LABEL_VALUES, PSD_VARIANTS
+from rnnzoo.labels import LABEL_VALUES
 from rnnzoo.phases import PAPER_EXPONENTS, reference_control_fit
-from rnnzoo.store import DIAGNOSTIC_COLUMNS
+from rnnzoo.store import DIAGNOSTIC_COLUMNS, LABEL_COLUMNS
 
 STEPS = 30
 
@@ -42,7 +42,7 @@ def test_control_cpu_zoo_is_labelled_as_the_reference_labels_it(control_zoo):
     assert (df["readout"] == "linear").all() and df["target_held"].all() and not df["weighted_loss"].any()
     assert set(df["mechanism"]) <= {"learned", "failed"}
     assert (df["label"] == [LABEL_VALUES.index(m) for m in df["mechanism"]]).all()
-    for name in PSD_VARIANTS + ("fluctuation", "label_firm") + DIAGNOSTIC_COLUMNS:
+    for name in LABEL_COLUMNS[2:] + DIAGNOSTIC_COLUMNS:
         assert df[name].isna().all(), name  # no mechanism test for the control
     early = df["early_stopped"].astype(bool)
     assert early.any(), "lr = 1 blows up within a few steps: some networks must stop early"

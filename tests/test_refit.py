@@ -179,15 +179,15 @@ def test_per_neuron_alpha():
 def test_report_keeps_a_mechanism_known_by_construction(kind):
     report = quiet(low_rank_network(kind).refit, trials=128)
     # The reference PSD test knows the answer by construction; the full classifier must agree before and after.
-    assert report.reference_label_true == kind and report.reference_label_refit == kind
+    assert report.psd_label_true == kind and report.psd_label_refit == kind
     # classify's name for a bistable loop whose cues end on their own fixed points is 'two_fixed_points' (the PSD
     # test calls any non-oscillation 'manifold'); the refit must get the same name.
-    assert report.label_true == {"cycle": "cycle", "manifold": "two_fixed_points"}[kind] and report.same_mechanism
+    assert report.dynamics_label_true == {"cycle": "cycle", "manifold": "two_fixed_points"}[kind] and report.same_mechanism
     assert report.converged and report.iterations >= 1
     assert report.weight_corr >= 0.95 and report.free_running_r2 >= 0.95
     row = report.to_dict()
-    assert {"weight_corr", "one_step_r2", "free_running_r2", "same_mechanism", "label_true", "label_refit",
-            "reference_label_true", "iterations", "converged"} <= set(row)
+    assert {"weight_corr", "one_step_r2", "free_running_r2", "same_mechanism", "dynamics_label_true", "dynamics_label_refit",
+            "psd_label_true", "iterations", "converged"} <= set(row)
 
 
 def test_batched_fit_equals_one_fit_per_network_and_stops_each_on_its_own():
@@ -255,7 +255,7 @@ def test_zoo_refits_in_one_call(quick_zoo):
     assert table["converged"].all()
     refit = table["refit"].iloc[0]
     assert refit.weights.n_units == zoo.metadata["n_units"].iloc[0] and refit.task() == zoo[0].task()
-    assert set(table["reference_label_refit"]) <= {"cycle", "manifold"}
+    assert set(table["psd_label_refit"]) <= {"cycle", "manifold"}
     assert set(table["mechanism_stored"].dropna()) <= set(rnnzoo.MECHANISMS)
 
 
@@ -291,6 +291,6 @@ def test_cli_refit_takes_noise_observed_fraction_and_threshold(capsys):
     assert quiet(main, args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["id"] == net_id and report["observed_units"] == 50 and report["n_units"] == 100
-    assert {"label_true", "label_refit", "reference_label_true", "iterations", "converged", "l2"} <= set(report)
+    assert {"dynamics_label_true", "dynamics_label_refit", "psd_label_true", "iterations", "converged", "l2"} <= set(report)
     assert quiet(main, ["refit", net_id, "--threshold", "often"]) == 2
     assert "could not convert" in capsys.readouterr().err

@@ -1,13 +1,15 @@
 """Mechanism labels with their evidence, for zoo networks and for any leaky tanh RNN.
 
-For each network: the reference's two criteria (PSD ratio, output fluctuation; rnnzoo.labels, unchanged), and a
-label read from the dynamics themselves: the reference's extended run after one cue, continued without noise to
+For each network, with the zoo table's column names: the paper's label (`mechanism`, its class code `label`: the
+reference PSD test's modal label over its own randomness, with `mechanism_share`, the share of draws behind it;
+rnnzoo.labels) and `dynamics_label`, read from the dynamics themselves: the reference's extended run after one cue, continued without noise to
 RUN_TRIALS trial lengths, is a limit cycle when its tail returns to itself (period, amplitude), otherwise its slow and fixed
 points tell a slow-point manifold (a marginal direction, |eigenvalue| of dF/dx near 1, a slow drift, or a damped
 oscillation still spiralling into a slow focus) from an
 isolated fixed point. Networks that solve the task are labelled cycle or manifold (irregular if the activity neither
 returns, settles nor drifts slowly: chaos); zoo networks that did not learn keep failed / unstable from their
-training curves; other weights get cycle / manifold / fixed / irregular.
+training curves; other weights get cycle / manifold / fixed / irregular. `dynamics_agrees` says whether the two
+agree (paper cycle = dynamics cycle; paper manifold = dynamics manifold or two fixed points).
 """
 
 from __future__ import annotations
@@ -24,14 +26,7 @@ from rnnzoo.analysis.cycles import fit_cycles
 from rnnzoo.analysis.threads import one_thread
 from rnnzoo.analysis.fixed_points import FIXED_SPEED, SLOW_SPEED, SlowPoints, find_slow_points, velocity
 from rnnzoo.dynamics import Weights, as_alpha, simulate
-from rnnzoo.labels import (
-    FLUCTUATION_THRESHOLD,
-    LEARN_THRESHOLD,
-    PSD_THRESHOLD,
-    PSD_VARIANTS,
-    extended_run,
-    paper_psd_variants,
-)
+from rnnzoo.labels import FLUCTUATION_THRESHOLD, LABEL_VALUES, LEARN_THRESHOLD, extended_run, mechanism_scores
 from rnnzoo.simulation import run_task
 from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 
@@ -40,7 +35,6 @@ DRIFT_SPEED = 1e-2  # a tail still moving slower than this per step, without ret
 RUN_TRIALS = 20  # the run lasts this many trial lengths (noiseless after the first 9); its second half is tested
 MIN_RUN_STEPS = 400  # ... and at least this many steps, so short trials still show cycles of ~130 steps
 N_STARTS = 6  # trajectory states each slow-point search starts from
-PSD_CHUNK_ELEMENTS = 2**24  # networks x T x T per batch of the PSD computation (bounds its memory)
 
 
 @dataclass
@@ -48,7 +42,7 @@ class NetworkDynamics:
     """The evidence behind one network's label: the noiseless run and the points found along it."""
 
     id: str
-    label: str
+    dynamics_label: str
     regime: str
     rates: np.ndarray  # [T, N], the reference's extended run after cue 0, continued without noise to RUN_TRIALS
     outputs: np.ndarray  # [T, O]
@@ -102,12 +96,10 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     seeds = [int(s) for s in seeds]
     if len(seeds) != M:
         raise ValueError(f"got {len(seeds)} seeds for {M} networks; give one seed per network")
-    L = task.n_steps
-    # The paper's two criteria, exactly as its code computes them (rnnzoo.labels: its trial, cue 1, states after
-    # each update), with the PSD ratio's three variants (other sign, other cue) that say whether the label is firm.
+    # The paper's two criteria as its code computes them (rnnzoo.labels: its trial, cue 1, states after each update),
+    # drawn LABEL_DRAWS times over its randomness: the modal label and the share of draws behind it.
     with one_thread():
-        paper = paper_psd_variants(weights, task, a, seeds, chunk=max(1, PSD_CHUNK_ELEMENTS // (9 * L) ** 2))
-    ratio = paper["psd_ratio"].astype(np.float64)
+        paper = mechanism_scores(weights, task, a, seeds)
     fluct = paper["fluctuation"].astype(np.float64)
     # rnnzoo's own dynamics analysis follows each cue: the extended run after it, continued without noise.
     cues = [_cue_dynamics(weights, task, a, seeds, cue, run_trials, n_starts, iterations) for cue in (0, 1)]
@@ -130,21 +122,31 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     # Solvers: the combined label, where one isolated fixed point reached by both cues still carries the memory in
     # its slow transient (manifold); zoo networks that did not learn keep their training outcome.
     solver_label = np.where(combined == "fixed", "manifold", combined)
-    label = np.where(solves, solver_label, np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, combined))
+    dynamics_label = np.where(solves, solver_label,
+                              np.where(np.isin(outcomes, ["failed", "unstable"]), outcomes, combined))
+    # The zoo's columns, one meaning each: mechanism = the paper's label (its training outcome where the network
+    # did not learn; 'failed' for weights that do not solve the task), label = its class code.
+    psd_label = paper["psd_label"]
+    mechanism = np.where(solves, psd_label, np.where(outcomes == "unstable", "unstable", "failed"))
+    agrees = np.where(psd_label == "cycle", dynamics_label == "cycle",
+                      np.isin(dynamics_label, MANIFOLD_DYNAMICS))
     period = cyc.period.cpu().numpy()
     n_slow = slow.n_slow().cpu().numpy()
     frame = pd.DataFrame({
         "id": list(ids) if ids is not None else [f"network-{i}" for i in range(M)],
-        "label": label.astype(str),
+        "mechanism": mechanism.astype(str),
+        "label": np.array([LABEL_VALUES.index(m) for m in mechanism], dtype=np.int8),
+        "mechanism_share": np.where(solves, paper["mechanism_share"], np.nan),
+        "dynamics_agrees": pd.array([bool(x) if ok else None for x, ok in zip(agrees, solves)], dtype="boolean"),
+        "dynamics_label": dynamics_label.astype(str),
         "regime": regime.astype(str),
         "regime_cue0": cues[0].regime.astype(str),
         "regime_cue1": cues[1].regime.astype(str),
         "end_separation": separation,
         "solves_task": solves,
-        "reference_label": np.where(ratio < PSD_THRESHOLD, "cycle", "manifold"),
-        "psd_ratio": ratio,
-        **{name: paper[name].astype(np.float64) for name in PSD_VARIANTS[1:]},
-        "label_firm": paper["label_firm"],
+        "psd_label": psd_label,
+        "psd_share": paper["mechanism_share"],
+        "psd_ratio": paper["psd_ratio"],
         "fluctuation": fluct,
         "fluctuation_label": np.where(fluct > FLUCTUATION_THRESHOLD, "cycle", "manifold"),
         "period_steps": period,
@@ -165,6 +167,7 @@ def _diagnose(weights: Weights, task: Task, alpha: float | Sequence[float] | tor
     return frame, evidence
 
 
+MANIFOLD_DYNAMICS = ("manifold", "two_fixed_points")  # dynamics labels that agree with the paper's 'manifold'
 SEPARATE = 0.05  # final states of the two cues' runs this far apart (Euclidean, rate units) are distinct points
 DYNAMICS_LABELS = {
     "cycle": "after both cues the activity ends on a limit cycle",
@@ -179,7 +182,7 @@ DYNAMICS_LABELS = {
     "failed": "zoo network that never learned (its training outcome, kept)",
     "unstable": "zoo network that learned and lost it (its training outcome, kept)",
 }
-"""Values of the `dynamics_label` column (classify's `label`), what each means."""
+"""Values of the `dynamics_label` column (in the zoo's table and in classify's output), what each means."""
 
 
 def combine_cues(regime0: np.ndarray, regime1: np.ndarray, separation: np.ndarray) -> np.ndarray:
@@ -248,7 +251,7 @@ def _evidence(frame: pd.DataFrame, rates: torch.Tensor, out: torch.Tensor, delay
     for m in range(len(frame)):
         keep = slow.distinct[m].cpu().numpy()
         items.append(NetworkDynamics(
-            id=str(frame["id"].iloc[m]), label=str(frame["label"].iloc[m]), regime=str(frame["regime"].iloc[m]),
+            id=str(frame["id"].iloc[m]), dynamics_label=str(frame["dynamics_label"].iloc[m]), regime=str(frame["regime"].iloc[m]),
             rates=rates[m].cpu().numpy(), outputs=out[m].cpu().numpy(), delay=delay,
             speed_profile=profile[m].cpu().numpy(), slow_points=slow.points[m].cpu().numpy()[keep],
             slow_speeds=slow.speed[m].cpu().numpy()[keep], eigenvalues=slow.eigenvalues[m].cpu().numpy()[keep],

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnzoo.labels import PAPER_CUE, PSD_RADIUS, paper_psd_run, top2_projection
+from rnnzoo.labels import LABEL_DRAWS, PAPER_CUE, PSD_RADIUS, paper_psd_run
 
 
 def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_kwargs: Any):
@@ -33,14 +33,14 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     L = task.n_steps
     # The paper's extended run (its trial: cue on input 1, states after each update), on which its PSD label rests.
     outputs, rates = paper_psd_run(net.weights, task, float(net.info["alpha"]), [int(net.info["seed"])])
-    rates64 = rates.to(torch.float64)
-    proj = top2_projection(rates64)[0].numpy()  # the reference's (uncentred) projection
-    # The slow points, projected on the same axes.
-    x = rates64[0]
+    # One draw of it, on its exact top two principal axes (each axis's largest loading positive, for display: the
+    # label itself is the modal one over LABEL_DRAWS draws of the randomised PCA's axes, rnnzoo.labels).
+    x = rates.to(torch.float64)[0]
     _, _, vh = torch.linalg.svd(x - x.mean(0, keepdim=True), full_matrices=False)
     axes2 = vh[:2]
     pivot = axes2.abs().argmax(-1, keepdim=True)
     axes2 = axes2 * torch.sign(torch.gather(axes2, -1, pivot))
+    proj = (x @ axes2.T).numpy()  # the reference's (uncentred) projection
     slow = torch.as_tensor(ev.slow_points, dtype=torch.float64) @ axes2.T if len(ev.slow_points) else None
     centred = proj - proj.mean(-1, keepdims=True)
     unit = centred / np.where(np.linalg.norm(centred, axis=-1, keepdims=True) > 0,
@@ -94,12 +94,12 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     a.set_xlim(T // 2 - half, T // 2 + half)
     a.set_ylim(T // 2 + half, T // 2 - half)
     fig.colorbar(im, ax=a, label="log10 power")
-    a.set(title=f"2-D power, radius {PSD_RADIUS} (cyan): PSD ratio {row['psd_ratio']:.3f}")
+    a.set(title=f"2-D power of one run, radius {PSD_RADIUS} (cyan); median PSD ratio {row['psd_ratio']:.3f}")
 
     a = ax[1, 2]
     a.axis("off")
-    lines = [f"label: {row['label']}   (regime: {row['regime']})",
-             f"reference (PSD < 0.5 = cycle): {row['reference_label']}",
+    lines = [f"dynamics label: {row['dynamics_label']}   (regime: {row['regime']})",
+             f"paper's test (PSD < 0.5 = cycle): {row['psd_label']} in {row['psd_share']:.0%} of {LABEL_DRAWS} draws",
              f"output fluctuation: {row['fluctuation']:.3g} ({row['fluctuation_label']})",
              f"period: {row['period_steps']:.2f} steps = {row['period_ratio']:.2f} x (delay + reaction)"
              if np.isfinite(row["period_steps"]) else "period: none (no return)",
@@ -110,7 +110,8 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
              f"delay speed: min {row['delay_min_speed']:.2e}, mean {row['delay_mean_speed']:.2e}"]
     a.text(0.0, 1.0, "\n".join(l for l in lines if l), va="top", family="monospace", fontsize=9)
     name = str(net.info.get("id", "network"))
-    fig.suptitle(f"{name}: delay {task.delay_ms:g} ms, {row['label']}", fontsize=12)
+    fig.suptitle(f"{name}: delay {task.delay_ms:g} ms, {row['mechanism']} (dynamics: {row['dynamics_label']})",
+                 fontsize=12)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
