@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import rnnzoo
-from generation.train import train_population
-from rnnzoo.analysis.classify import diagnose
-from rnnzoo.analysis.threads import one_thread
-from rnnzoo.labels import LABEL_DRAWS, PAPER_CUE, PSD_RADIUS, mechanism_scores, paper_psd_run
+from generation.numerics import pin_cpu_numerics  # noqa: E402  (imports no torch)
+
+pin_cpu_numerics(strict=False)  # before torch starts, as generation/run.py does: the kernels generation uses
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import rnnzoo  # noqa: E402
+from generation.train import train_population  # noqa: E402
+from rnnzoo.analysis.classify import diagnose  # noqa: E402
+from rnnzoo.analysis.threads import one_thread  # noqa: E402
+from rnnzoo.labels import LABEL_DRAWS, PAPER_CUE, PSD_RADIUS, mechanism_scores, paper_psd_run  # noqa: E402
 
 PROTOCOL_MIN_STEPS = 1000  # every paper network trains at least max(1000, 30 / lr) steps
 
@@ -70,7 +79,7 @@ def main() -> None:
           f"{'full labelling':>15} {'modal / train':>14} {'full / train':>13}")
     with one_thread():
         for delay in args.delays:
-            part = zoo.query(delay=delay)
+            part = zoo.filter(delay=delay)
             M = len(part)
             w, task = part.weights(), part[0].task()
             seeds = part.metadata["seed"].astype(int).tolist()

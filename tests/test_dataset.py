@@ -341,6 +341,25 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
         assert np.array_equal(np.asarray(result.curves[name][0], np.float32), np.asarray(curves[name], np.float32))
 
 
+@pytest.mark.skipif(not sample_present(), reason=SAMPLE_MISSING)
+def test_sample_labels_recompute_bit_for_bit(tmp_path):
+    """Relabelling the sample's cheapest job from its stored weights and curves (the modal label over the
+    reference test's draws, the dynamics diagnostics) writes its networks table byte for byte as stored."""
+    import shutil
+
+    from generation.jobs import job_paths, relabel_job
+    from generation.presets import get_preset
+
+    manifest = json.loads((SAMPLE_DIR / "manifest.json").read_text())
+    job = min(get_preset("sample").jobs(), key=lambda j: j.network_steps * j.task.n_steps)
+    paths = job_paths(job.index)
+    for rel in (paths["shard"], paths["curves"], paths["table"], paths["record"], paths["checkpoints"]):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE_DIR / rel, tmp_path / rel)
+    relabelled = relabel_job(tmp_path, job, "cpu")  # the table is recomputed from the weights and curves
+    assert relabelled["files"][paths["table"]] == manifest["files"][paths["table"]]["sha256"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sample_present(), reason=SAMPLE_MISSING)
 def test_sample_regenerates_bit_for_bit(tmp_path):
