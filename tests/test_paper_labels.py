@@ -48,6 +48,31 @@ def recipe_psd_ratios(W_in, b_in, W_rec, b_rec, alpha, trial_steps, n_trials, ge
     return np.array(ratios)
 
 
+def test_psd_and_axes_are_the_reference_computations_made_cheaper():
+    """The 1-D FFT form of the PSD ratio equals the reference's T x T corrcoef + 2-D FFT + disc, and the batched
+    randomised PCA gives torch.pca_lowrank's axes from the same random start."""
+    from rnnzoo.labels import psd_ratio_of, randomized_pca_axes
+
+    g = torch.Generator().manual_seed(0)
+    rates = torch.tanh(torch.randn(4, 150, 100, generator=g, dtype=torch.float64).cumsum(1) * 0.1)
+    starts = torch.randn(4, 100, 6, generator=g, dtype=torch.float64)
+    axes = randomized_pca_axes(rates, starts)
+    for k in range(4):
+        torch.manual_seed(11 + k)
+        expected_start = torch.randn(100, 6, dtype=torch.float64)  # what pca_lowrank draws first after this seed
+        torch.manual_seed(11 + k)
+        _, _, V = torch.pca_lowrank(rates[k])
+        mine = randomized_pca_axes(rates[k : k + 1], expected_start.unsqueeze(0))[0]
+        assert torch.allclose(mine, V[:, :2], atol=1e-10)
+        low = rates[k] @ axes[k]
+        power = torch.abs(torch.fft.fftshift(torch.fft.fft2(torch.corrcoef(low)))) ** 2
+        h, w = power.shape
+        X, Y = np.ogrid[:h, :w]
+        mask = torch.as_tensor(np.sqrt((X - h // 2) ** 2 + (Y - w // 2) ** 2) <= 3)
+        assert float(psd_ratio_of(low.unsqueeze(0))[0]) == pytest.approx(float(power[mask].sum() / power.sum()),
+                                                                           abs=1e-12)
+
+
 def sample_networks(ids):
     zoo = rnnzoo.load(id=list(ids))
     return [zoo[i] for i in range(len(zoo))]
