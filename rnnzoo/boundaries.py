@@ -108,7 +108,9 @@ def _loglik(theta: np.ndarray, X: np.ndarray, k: np.ndarray, n: np.ndarray, ceil
 def _hessian(theta, X, k, n, ceiling) -> np.ndarray:
     """Analytic for the logistic regression (c = 1); central differences of the gradient otherwise."""
     if not ceiling:
-        s = 1 / (1 + np.exp(-(X @ theta)))
+        from scipy.special import expit
+
+        s = expit(X @ theta)
         return -(X.T * (n * s * (1 - s))) @ X
     H = np.empty((theta.size, theta.size))
     for i in range(theta.size):
