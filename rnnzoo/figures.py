@@ -174,7 +174,8 @@ def _overlay_boundaries(ax, res: dict) -> None:
             hi = np.array([_finite(r["hi"], y_i) for r, y_i in zip(points, y)])
             ax.errorbar(T, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt=marker, color=colour,
                         ms=4, capsize=2, lw=0.8, label=f"likelihood: {words} critical lr per delay")
-        delays = [r["delay_ms"] for r in ml.get("per_delay", [])] or res.get("delays_ms", [])
+        # the line spans the delays whose critical rate lies inside the sampled rates (all delays if none does)
+        delays = [r["delay_ms"] for r in points] or [r["delay_ms"] for r in ml.get("per_delay", [])]
         delays = [d for d in delays if d > 0]
         if not delays:
             continue
@@ -275,9 +276,9 @@ def plot_critical_rate(res: dict):
                 fontsize=8, va="top")
     _overlay_boundaries(ax, res)
     ax.set(xscale="log", yscale="log", xlabel="delay T (ms)", ylabel="learning rate",
-           title=f"{res['family']}: critical learning rate against the delay")
+           ylim=(lrs.min() / 3, lrs.max() * 3), title=f"{res['family']}: critical learning rate against the delay")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7.5, loc="lower left")
+        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.2)
     return fig
 
