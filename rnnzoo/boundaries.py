@@ -382,6 +382,9 @@ def boundary_likelihood(zoo: Any, *, family: str | None = None, boundary: str = 
             except ValueError:  # a resample without a boundary to fit
                 continue
         exps = np.asarray(exps)
+        if exps.size < 2:
+            raise ValueError(f"only {exps.size} of {n_boot} seed resamples had a boundary to fit; use "
+                             "interval='profile' (or train more seeds)")
         q = (1 - level) / 2
         fit.lo, fit.hi = (float(v) for v in np.quantile(exps, [q, 1 - q]))
         fit.stderr = float(np.std(exps, ddof=1))

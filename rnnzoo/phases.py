@@ -14,7 +14,11 @@ Definitions (docs/science.md):
 - manifold share = manifold / learned networks of a cell, fitted against the delay T to 1 / (1 + T / a).
 - reference fits: per learning rate, the not-learned fraction against T fitted to 0 below x0 and
   1 - exp(-k (T - x0)) above (no-learning boundary), and the manifold fraction fitted to a logistic with midpoint
-  x0 (slow-point boundary); log lr against log x0 is then fitted with a line.
+  x0 (slow-point boundary); log lr against log x0 is then fitted with a line. Each family gets the settings of the
+  script that analyses its protocol (REFERENCE_SETTINGS, family_protocol: no post, post, control), fractions
+  from counts, (failed + unstable) / n, as the scripts count them.
+- likelihood fits (rnnzoo.boundaries): the same boundaries by maximum likelihood on the seed counts, with
+  intervals; the numbers to stand behind, the reference's reported beside them.
 """
 
 from __future__ import annotations
