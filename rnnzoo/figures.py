@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnzoo.boundaries import likelihood_fits
 from rnnzoo.phases import (
     PAPER_EXPONENTS,
     THEORY_EXPONENTS,
@@ -60,7 +61,8 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
                          "e.g. `python generation/run.py --preset phase-cpu` or `--preset control-cpu`")
     results, figures = {}, {}
     for family in controls:
-        res = {"family": family, **reference_control_fit(zoo, family, include_synthetic)}
+        res = {"family": family, "protocol": "control", **reference_control_fit(zoo, family, include_synthetic),
+               "likelihood": likelihood_fits(zoo, family=family, include_synthetic=include_synthetic)["no_learning"]}
         results[family] = res
         path = out / f"control-{family}.png"
         fig = plot_control(res)
@@ -134,6 +136,61 @@ def _overlay_critical(ax, res: dict) -> None:
         ax.plot(T, fit["prefactor"] * T ** fit["exponent"], "k--", lw=1, label=f"fit T^{fit['exponent']:.2f}")
 
 
+BOUNDARY_STYLE = {"no_learning": ("s", "C3", "no-learning"), "slow_point": ("D", "C0", "slow-point")}
+
+
+def paper_slopes(protocol: str) -> dict[str, tuple[float, float]]:
+    """The paper's exponents (value, +-) of one protocol's boundaries: {boundary: ...}, e.g. post has only
+    no_learning. The figures draw these, never another family's."""
+    return {key.split("/")[1]: (v[0], v[1]) for key, v in PAPER_EXPONENTS.items() if key.split("/")[0] == protocol}
+
+
+def _overlay_boundaries(ax, res: dict) -> None:
+    """Both estimators of each boundary: the reference's onsets x0 per lr and its log-log line (open markers,
+    dashed), the likelihood fit's per-delay critical rates and its power law (filled markers, solid), and the
+    paper's exponent for this family's protocol drawn through the likelihood fit (dotted)."""
+    protocol = res.get("protocol", "nopost")
+    paper = paper_slopes(protocol)
+    for name, (marker, colour, words) in BOUNDARY_STYLE.items():
+        ref = (res.get("reference_fits") or {}).get(name) or {}
+        used = [r for r in ref.get("per_lr", []) if r.get("converged") and r["x0_ms"] > 0 and not r.get("dropped")]
+        if used:
+            x0 = np.array([r["x0_ms"] for r in used])
+            label = f"reference ({protocol} script): {words} onset x0 per lr"
+            rfit = ref.get("fit")
+            if rfit:
+                label += f", T^({rfit['exponent']:.2f} ± {_fmt(rfit['stderr'])})"
+                T = np.geomspace(x0.min(), x0.max(), 50)
+                ax.plot(T, rfit["prefactor"] * T ** rfit["exponent"], "--", color=colour, lw=1)
+            ax.plot(x0, [r["lr"] for r in used], marker, color=colour, mfc="none", ls="none", label=label)
+        ml = (res.get("likelihood_fits") or {}).get(name) or {}
+        if ml.get("exponent") is None:
+            continue
+        points = [r for r in ml.get("per_delay", []) if r["status"] == "interior"]
+        if points:
+            T = np.array([r["delay_ms"] for r in points])
+            y = np.array([r["critical_lr"] for r in points])
+            lo = np.array([_finite(r["lo"], y_i) for r, y_i in zip(points, y)])
+            hi = np.array([_finite(r["hi"], y_i) for r, y_i in zip(points, y)])
+            ax.errorbar(T, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt=marker, color=colour,
+                        ms=4, capsize=2, lw=0.8, label=f"likelihood: {words} critical lr per delay")
+        # the line spans the delays whose critical rate lies inside the sampled rates (all delays if none does)
+        delays = [r["delay_ms"] for r in points] or [r["delay_ms"] for r in ml.get("per_delay", [])]
+        delays = [d for d in delays if d > 0]
+        if not delays:
+            continue
+        T = np.geomspace(min(delays), max(delays), 100)
+        ax.plot(T, ml["prefactor"] * T ** ml["exponent"], "-", color=colour, lw=1.8,
+                label=f"likelihood: {words} boundary T^({ml['exponent']:.2f} ± {_fmt(ml['stderr'])}), "
+                      f"{ml['level']:.0%} {ml['interval']} CI [{_fmt(ml['lo'])}, {_fmt(ml['hi'])}]")
+        if name in paper:
+            p, pm = paper[name]
+            centre_T = float(np.exp(np.mean(np.log(T))))
+            centre_y = ml["prefactor"] * centre_T ** ml["exponent"]
+            ax.plot(T, centre_y * (T / centre_T) ** p, ":", color=colour, lw=2,
+                    label=f"paper, {protocol} {words} boundary: T^({p:g} ± {pm:g})")
+
+
 def plot_phase_diagram(res: dict):
     """Delay x learning rate, each cell coloured by its mix of mechanisms, the critical rate drawn over it; beside
     it one panel per mechanism fraction."""
@@ -170,8 +227,9 @@ def plot_phase_diagram(res: dict):
 
 
 def plot_critical_rate(res: dict):
-    """Critical learning rate against the delay on log-log axes with its power-law fit, the reference's two boundary
-    fits, and the paper's and theory's exponents drawn through the fit's centre."""
+    """Critical learning rate against the delay on log-log axes with its power-law fit, and each boundary by both
+    estimators (the reference's, with this family's protocol settings, and the likelihood fit) with the paper's
+    exponent for this family's protocol (never another family's) and the theory's drawn beside them."""
     import matplotlib.pyplot as plt
 
     crit = res["critical"]
@@ -207,30 +265,20 @@ def plot_critical_rate(res: dict):
                 label=f"fit: T^({fit['exponent']:.2f} ± {_fmt(fit['stderr'])}), 95% CI{ci}, R²={_fmt(fit['r2'])}")
         centre_T = float(np.exp(np.mean(np.log(crit["fit_delays_ms"]))))
         centre_y = fit["prefactor"] * centre_T ** fit["exponent"]
-        refs = [(PAPER_EXPONENTS["nopost/no_learning"][0], "C2", "paper, no-learning boundary"),
-                (THEORY_EXPONENTS["cycle"], "C1", "theory, limit cycle"),
-                (THEORY_EXPONENTS["slow_point"], "C0", "theory, slow point")]
-        for p, colour, name in refs:
-            ax.plot(T, centre_y * (T / centre_T) ** p, ls=":", color=colour, lw=1.5, label=f"{name}: T^{p:g}")
+        for p, colour, name in ((THEORY_EXPONENTS["cycle"], "C1", "theory, limit cycle"),
+                                (THEORY_EXPONENTS["slow_point"], "C0", "theory, slow point")):
+            ax.plot(T, centre_y * (T / centre_T) ** p, ls=(0, (1, 3)), color=colour, lw=1,
+                    label=f"{name}: T^{p:g}")
     else:
         import textwrap
 
         ax.text(0.03, 0.97, textwrap.fill("no power-law fit: " + crit.get("reason", ""), 80), transform=ax.transAxes,
                 fontsize=8, va="top")
-    for name, marker, colour in (("no_learning", "s", "C3"), ("slow_point", "D", "C0")):
-        ref = res["reference_fits"][name]
-        used = [r for r in ref["per_lr"] if r.get("converged") and r["x0_ms"] > 0]
-        if used:
-            label = {"no_learning": "reference fit: no-learning onset x0",
-                     "slow_point": "reference fit: slow-point midpoint x0"}[name]
-            if ref["fit"]:
-                label += f" (T^{ref['fit']['exponent']:.2f})"
-            ax.plot([r["x0_ms"] for r in used], [r["lr"] for r in used], marker, color=colour, mfc="none",
-                    label=label)
+    _overlay_boundaries(ax, res)
     ax.set(xscale="log", yscale="log", xlabel="delay T (ms)", ylabel="learning rate",
-           title=f"{res['family']}: critical learning rate against the delay")
+           ylim=(lrs.min() / 3, lrs.max() * 3), title=f"{res['family']}: critical learning rate against the delay")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7.5, loc="lower left")
+        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.2)
     return fig
 
@@ -238,7 +286,8 @@ def plot_critical_rate(res: dict):
 def plot_control(res: dict):
     """The no-memory control as the reference analyses it (FigureS6): left, the not-learned fraction against the
     learning rate per response length with its fitted logistic; right, the critical rate lr_c = exp(x0) against the
-    response length on log-log axes, with the power-law fit and the paper's T^(-0.38 +- 0.02) through its centre."""
+    response length on log-log axes with the reference's power-law fit, the likelihood fit (res["likelihood"],
+    rnnzoo.boundaries) beside it, and the paper's T^(-0.38 +- 0.02) through the reference fit's centre."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
@@ -257,13 +306,29 @@ def plot_control(res: dict):
         left.legend(fontsize=7, ncol=2, title="response", title_fontsize=7)
     used = [e for e in lengths if e["converged"]]
     if used:
-        right.plot([e["response_ms"] for e in used], [e["lr_c"] for e in used], "ko", label="critical lr, exp(x0)")
+        right.plot([e["response_ms"] for e in used], [e["lr_c"] for e in used], "ko", mfc="none",
+                   label="reference: critical lr exp(x0) per length")
+    ml = res.get("likelihood") or {}
+    if ml.get("exponent") is not None:
+        points = [r for r in ml["per_delay"] if r["status"] == "interior"]
+        if points:
+            T = np.array([r["delay_ms"] for r in points])
+            y = np.array([r["critical_lr"] for r in points])
+            err = [np.clip(y - np.array([_finite(r["lo"], v) for r, v in zip(points, y)]), 0, None),
+                   np.clip(np.array([_finite(r["hi"], v) for r, v in zip(points, y)]) - y, 0, None)]
+            right.errorbar(T, y, yerr=err, fmt="s", color="C3", ms=4, capsize=2, lw=0.8,
+                           label="likelihood: critical lr per length")
+        lengths_ms = [r["delay_ms"] for r in ml["per_delay"]]
+        T = np.geomspace(min(lengths_ms), max(lengths_ms), 100)
+        right.plot(T, ml["prefactor"] * T ** ml["exponent"], "-", color="C3", lw=1.8,
+                   label=f"likelihood: T^({ml['exponent']:.2f} ± {_fmt(ml['stderr'])}), {ml['level']:.0%} "
+                         f"{ml['interval']} CI [{_fmt(ml['lo'])}, {_fmt(ml['hi'])}]")
     fit = res.get("fit")
     paper_exponent, paper_pm = res["paper"]["exponent"], res["paper"]["pm"]
     if fit:
         T = np.geomspace(min(e["response_ms"] for e in used), max(e["response_ms"] for e in used), 100)
-        right.plot(T, fit["prefactor"] * T ** fit["exponent"], "k-", lw=2,
-                   label=f"fit: T^({fit['exponent']:.2f} ± {_fmt(fit['stderr'])}), R²={_fmt(fit['r2'])}")
+        right.plot(T, fit["prefactor"] * T ** fit["exponent"], "k--", lw=1.5,
+                   label=f"reference fit: T^({fit['exponent']:.2f} ± {_fmt(fit['stderr'])}), R²={_fmt(fit['r2'])}")
         centre_T = float(np.exp(np.mean(np.log(T))))
         centre_y = fit["prefactor"] * centre_T ** fit["exponent"]
         right.plot(T, centre_y * (T / centre_T) ** paper_exponent, ":", color="C3", lw=1.5,

@@ -14,7 +14,11 @@ Definitions (docs/science.md):
 - manifold share = manifold / learned networks of a cell, fitted against the delay T to 1 / (1 + T / a).
 - reference fits: per learning rate, the not-learned fraction against T fitted to 0 below x0 and
   1 - exp(-k (T - x0)) above (no-learning boundary), and the manifold fraction fitted to a logistic with midpoint
-  x0 (slow-point boundary); log lr against log x0 is then fitted with a line.
+  x0 (slow-point boundary); log lr against log x0 is then fitted with a line. Each family gets the settings of the
+  script that analyses its protocol (REFERENCE_SETTINGS, family_protocol: no post, post, control), fractions
+  from counts, (failed + unstable) / n, as the scripts count them.
+- likelihood fits (rnnzoo.boundaries): the same boundaries by maximum likelihood on the seed counts, with
+  intervals; the numbers to stand behind, the reference's reported beside them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from rnnzoo.boundaries import likelihood_fits
 from rnnzoo.labels import CONTROL_LEARNED, LABEL_VALUES, MECHANISMS
 
 LEARNED = ("cycle", "manifold")
@@ -388,12 +393,55 @@ def manifold_fraction_fits(zoo: Any, family: str | None = None, n_boot: int = 10
 
 
 # ---- the reference's boundary fits, with its own estimators (Figures/Figure4, FigureS5, FigureS6) ----------------
-REFERENCE_SLOW_POINT_RATES = 25  # the reference fits the slow-point boundary on its 25 largest rates only
+REFERENCE_SLOW_POINT_RATES = 25  # the no-post script fits the slow-point boundary on its 25 largest rates only
 REFERENCE_MIN_PEAK = 0.1  # ... and skips a rate (or response length) whose fraction never reaches 0.1
 
 
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """One family's settings in the reference's figure scripts (Figures/Figure4/code/{nopost,post}/plot_*.py).
+
+    min_peak: a rate whose fraction never reaches it is skipped; p0_*: curve_fit's starting points (x0, k);
+    slow_point_rates: only the N largest rates enter the slow-point fit (None: all); dropped_ranks: rates left out
+    of both log-log fits, by rank among the family's rates sorted largest first (0 = the largest)."""
+
+    protocol: str
+    script: str
+    min_peak: float
+    p0_no_learning: tuple[float, float]
+    p0_slow_point: tuple[float, float]
+    slow_point_rates: int | None
+    dropped_ranks: tuple[int, ...]
+
+
+REFERENCE_SETTINGS = {
+    "nopost": ReferenceSettings("nopost", "Figures/Figure4/code/nopost/plot_nopost.py", REFERENCE_MIN_PEAK,
+                                (0.1, 0.1), (0.1, 0.1), REFERENCE_SLOW_POINT_RATES, ()),
+    "post": ReferenceSettings("post", "Figures/Figure4/code/post/plot_post.py", 0.2, (0.5, 0.1), (0.1, 0.1), None,
+                              (1,)),  # plot_post.py: threshold 0.2, p0 [0.5, 0.1], mask[1] = 0 in both fits
+}
+REFERENCE_CONTROL_P0 = (-5.0, -10.0)  # Figures/FigureS6/code/plot_fixed.py, with maxfev = 1e6
+
+
+def family_protocol(zoo: Any, family: str | None = None, include_synthetic: bool = True) -> str:
+    """'control' (target held over the whole trial, or cue held: the no-memory control), 'post' (a post-reaction
+    window, post_ms > 0) or 'nopost': which of the reference's scripts analyses this family. Tables without a
+    post_ms column fall back on the family's name."""
+    table = networks_frame(zoo, family, include_synthetic)
+    name = str(table["family"].iloc[0])
+    if _is_control(name, table):
+        return "control"
+    if "post_ms" in table.columns:
+        post = table["post_ms"].fillna(0).to_numpy(float) > 0
+        if post.any() and not post.all():
+            raise ValueError(f"family {name!r} mixes networks with and without a post-reaction window; filter it "
+                             "first, e.g. zoo.filter(post_ms=0)")
+        return "post" if post.all() else "nopost"
+    return "post" if name == "post" else "nopost"
+
+
 def _exp_saturation(T: np.ndarray, x0: float, k: float) -> np.ndarray:
-    return np.where(T < x0, 0.0, 1 - np.exp(-k * (T - x0)))
+    return np.where(T < x0, 0, 1 - np.exp(-k * (T - x0)))
 
 
 def _rising_logistic(T: np.ndarray, x0: float, k: float) -> np.ndarray:
@@ -404,7 +452,7 @@ def _falling_logistic(x: np.ndarray, x0: float, k: float) -> np.ndarray:
     return 1 / (1 + np.exp(k * (x - x0)))
 
 
-def _curve_fit(model, x: np.ndarray, y: np.ndarray, p0: list[float], **kw) -> tuple[np.ndarray, np.ndarray] | None:
+def _curve_fit(model, x: np.ndarray, y: np.ndarray, p0: Iterable[float], **kw) -> tuple[np.ndarray, np.ndarray] | None:
     """scipy's curve_fit as the reference calls it; None where it does not converge (the reference would stop)."""
     import warnings
 
@@ -414,7 +462,7 @@ def _curve_fit(model, x: np.ndarray, y: np.ndarray, p0: list[float], **kw) -> tu
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            return curve_fit(model, x, y, p0=p0, **kw)
+            return curve_fit(model, x, y, p0=list(p0), **kw)
     except (RuntimeError, ValueError):
         return None
 
@@ -436,44 +484,86 @@ def reference_line(x: Iterable[float], y: Iterable[float]) -> dict | None:
             "r2": float(r**2), "n_points": int(lx.size)}
 
 
-def reference_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool = False) -> dict:
-    """The reference's two boundary fits with its own estimators (scipy's curve_fit, p0 = [0.1, 0.1]):
+def reference_counts(delays: Iterable[float], lrs: Iterable[float], k: np.ndarray, n: np.ndarray, *,
+                     boundary: str = "no_learning", protocol: str = "nopost") -> dict:
+    """The reference's fit of one boundary from counts on a (delay, lr) table: k[d, l] of n[d, l] networks show the
+    event (not learned = failed + unstable, or slow-point manifold). Fractions are k / n, as the reference counts
+    them. Per lr (largest first): skipped if its fraction never reaches settings.min_peak; else curve_fit of the
+    onset model (no learning: 0 below x0, 1 - exp(-k (T - x0)) above) or the logistic 1 / (1 + exp(-k (T - x0)))
+    (slow point) from the protocol's p0; then reference_line through (x0, lr) over x0 > 0, without the dropped ranks.
 
-    - no learning: per lr, the not-learned fraction (failed or unstable) against T fitted by 0 below x0 and
-      1 - exp(-k (T - x0)) above; rates whose fraction never reaches 0.1 are skipped; x0 > 0 kept;
-    - slow point: per lr, among its 25 largest rates, the manifold fraction of ALL networks fitted by
-      1 / (1 + exp(-k (T - x0))) (amplitude 1); same skipping;
-    then log lr against log x0 by curve_fit (stderr from its covariance, R^2 from linregress)."""
-    g = grid(zoo, family, include_synthetic)
-    frac = _fractions(g.counts())
-    order = np.argsort(-g.lrs)  # largest rate first, as the reference's lr_all
-    out = {}
-    for name, series, model, n_rates in (
-            ("no_learning", 1 - frac["learned"], _exp_saturation, len(order)),
-            ("slow_point", frac["manifold"], _rising_logistic, REFERENCE_SLOW_POINT_RATES)):
-        per_lr = []
-        for l in order[:n_rates]:
-            y = series[:, l]
-            keep = np.isfinite(y)
-            if keep.sum() < 3 or np.max(y[keep]) < REFERENCE_MIN_PEAK:
-                continue
-            fitted = _curve_fit(model, g.delays[keep].astype(float), y[keep], p0=[0.1, 0.1])
-            if fitted is None:
-                per_lr.append({"lr": float(g.lrs[l]), "x0_ms": None, "k_per_ms": None, "converged": False})
-                continue
-            x0, k = (float(v) for v in fitted[0])
-            per_lr.append({"lr": float(g.lrs[l]), "x0_ms": x0, "k_per_ms": k, "converged": True})
-        used = [r for r in per_lr if r["converged"] and r["x0_ms"] > 0]
-        fit = reference_line([r["x0_ms"] for r in used], [r["lr"] for r in used])
-        out[name] = {"per_lr": per_lr, "fit": fit, "estimator": "reference (scipy curve_fit)"}
+    Irregular tables (the reference assumes a full grid and would stop on an empty cell's 0 / 0): a cell with
+    n = 0 is left out of its rate's fit; a rate needs 3 delays with networks; ranks (25 largest, dropped ranks)
+    count the rates that have any networks. A fit that does not converge is listed with converged=False (the
+    reference would stop there)."""
+    if boundary not in ("no_learning", "slow_point"):
+        raise ValueError(f"unknown boundary {boundary!r}; use 'no_learning' or 'slow_point'")
+    if protocol not in REFERENCE_SETTINGS:
+        raise ValueError(f"no reference boundary script for protocol {protocol!r}; use one of "
+                         f"{list(REFERENCE_SETTINGS)} (the control: reference_control_fit)")
+    s = REFERENCE_SETTINGS[protocol]
+    delays, lrs = np.asarray(list(delays), float), np.asarray(list(lrs), float)
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(n > 0, k / n, np.nan)
+    present = np.flatnonzero((n > 0).any(axis=0))
+    order = present[np.argsort(-lrs[present])]  # largest rate first, as the reference's lr_all
+    model, p0 = ((_exp_saturation, s.p0_no_learning) if boundary == "no_learning"
+                 else (_rising_logistic, s.p0_slow_point))
+    n_rates = s.slow_point_rates if boundary == "slow_point" and s.slow_point_rates else len(order)
+    per_lr = []
+    for rank, l in enumerate(order[:n_rates]):
+        y = frac[:, l]
+        keep = np.isfinite(y)
+        entry = {"lr": float(lrs[l]), "rank": rank, "dropped": rank in s.dropped_ranks}
+        if keep.sum() < 3 or np.max(y[keep]) < s.min_peak:
+            per_lr.append({**entry, "x0_ms": None, "k_per_ms": None, "converged": False, "skipped": True})
+            continue
+        fitted = _curve_fit(model, delays[keep], y[keep], p0=p0)
+        if fitted is None:
+            per_lr.append({**entry, "x0_ms": None, "k_per_ms": None, "converged": False, "skipped": False})
+            continue
+        x0, kk = (float(v) for v in fitted[0])
+        per_lr.append({**entry, "x0_ms": x0, "k_per_ms": kk, "converged": True, "skipped": False})
+    used = [r for r in per_lr if r["converged"] and r["x0_ms"] > 0 and not r["dropped"]]
+    fit = reference_line([r["x0_ms"] for r in used], [r["lr"] for r in used])
+    return {"per_lr": per_lr, "fit": fit, "estimator": f"reference ({s.script}; scipy curve_fit)",
+            "settings": {"protocol": s.protocol, "script": s.script, "min_peak": s.min_peak,
+                         "p0": list(p0), "rates": s.slow_point_rates if boundary == "slow_point" else None,
+                         "dropped_ranks": list(s.dropped_ranks)}}
+
+
+def reference_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool = False,
+                         protocol: str | None = None) -> dict:
+    """The reference's boundary fits with the settings of the script that analyses this family's protocol
+    (family_protocol; or force one with protocol=): 'nopost' (plot_nopost.py: min peak 0.1, p0 [0.1, 0.1], the
+    slow-point fit over the 25 largest rates), 'post' (plot_post.py: min peak 0.2, p0 [0.5, 0.1] for no learning,
+    the second-largest rate dropped from both log-log fits, the slow-point fit over every rate), 'control'
+    (plot_fixed.py, reference_control_fit: returned under 'no_learning'). Returns {"protocol", "no_learning",
+    "slow_point"} (slow_point None for the control); see reference_counts."""
+    table = networks_frame(zoo, family, include_synthetic)
+    protocol = protocol or family_protocol(table)
+    if protocol == "control":
+        control = reference_control_fit(table, str(table["family"].iloc[0]), include_synthetic=True)
+        return {"protocol": "control", "no_learning": {**control, "estimator": "reference (Figures/FigureS6/code/"
+                "plot_fixed.py; scipy curve_fit)"}, "slow_point": None}
+    g = grid(table, None, include_synthetic=True)
+    counts = g.counts()
+    n = counts.sum(axis=-1)
+    not_learned = counts[..., MECHANISMS.index("failed")] + counts[..., MECHANISMS.index("unstable")]
+    out: dict[str, Any] = {"protocol": protocol}
+    for name, k in (("no_learning", not_learned), ("slow_point", counts[..., MECHANISMS.index("manifold")])):
+        out[name] = reference_counts(g.delays, g.lrs, k, n, boundary=name, protocol=protocol)
     return out
 
 
 def reference_control_fit(zoo: Any, family: str = "control", include_synthetic: bool = False) -> dict:
-    """The reference's analysis of the no-memory control (FigureS6): per response length T, the not-learned
-    fraction against log lr fitted by 1 / (1 + exp(k (log lr - x0))) (curve_fit, p0 = [-5, -10]); critical lr =
-    exp(x0); then log lr_c against log T (paper: T^(-0.38 +- 0.02)). Lengths whose fraction never reaches 0.1 are
-    skipped. Not learned: any label but 'learned' (the control's own label) or a memory label cycle / manifold.
+    """The reference's analysis of the no-memory control (FigureS6, plot_fixed.py): per response length T, the
+    not-learned fraction (not-learned count / networks, per lr) against log lr fitted by 1 / (1 + exp(k (log lr -
+    x0))) (curve_fit, p0 = [-5, -10], maxfev 1e6); critical lr = exp(x0); then log lr_c against log T (paper:
+    T^(-0.38 +- 0.02)). Not learned: any label but 'learned' (the control's own label) or cycle / manifold.
+    Where the reference would stop (a length whose fraction never reaches 0.1 gives log 0 in its fit; curve_fit
+    not converging), the length is listed as skipped or not converged and left out of the fit.
 
     Returns {"per_length": [{response_ms, lr_c, converged, x0, k, lrs, not_learned, n}], "fit": reference_line's
     dict or None, "paper": {exponent, pm}}; per_length lists every length, skipped ones with skipped=True."""
@@ -481,14 +571,14 @@ def reference_control_fit(zoo: Any, family: str = "control", include_synthetic: 
     table = table.assign(not_learned=~table["mechanism"].isin(LEARNED + (CONTROL_LEARNED,)))
     per_length = []
     for reaction, part in table.groupby("reaction_ms"):
-        by_lr = part.groupby("lr")["not_learned"].agg(["mean", "size"]).sort_index(ascending=False)
-        y = by_lr["mean"].to_numpy(float)
+        by_lr = part.groupby("lr")["not_learned"].agg(["sum", "size"]).sort_index(ascending=False)
+        y = by_lr["sum"].to_numpy(float) / by_lr["size"].to_numpy(float)  # counts / n, as the reference
         entry = {"response_ms": float(reaction), "lrs": by_lr.index.to_numpy(float).tolist(), "not_learned": y.tolist(),
                  "n": by_lr["size"].astype(int).tolist()}
         if np.max(y) < REFERENCE_MIN_PEAK:
             per_length.append({**entry, "lr_c": None, "converged": False, "skipped": True})
             continue
-        fitted = _curve_fit(_falling_logistic, np.log(by_lr.index.to_numpy(float)), y, p0=[-5.0, -10.0],
+        fitted = _curve_fit(_falling_logistic, np.log(by_lr.index.to_numpy(float)), y, p0=REFERENCE_CONTROL_P0,
                             maxfev=1_000_000)
         lr_c = float(np.exp(fitted[0][0])) if fitted is not None else 0.0
         # curve_fit from p0 = [-5, -10] sometimes runs x0 to -inf (lr_c = 0), where the reference's log would fail
@@ -564,7 +654,8 @@ def grid_boundaries(zoo: Any, family: str | None = None, include_synthetic: bool
 def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int = 0,
             include_synthetic: bool = False) -> dict:
     """Every phase statistic of one family as JSON-able data: fractions, critical rates and their power law, the
-    manifold-share fits, the reference's boundary fits, and the paper's and theory's exponents for comparison."""
+    manifold-share fits, the boundary fits (the reference's estimators with this family's protocol settings, and the
+    likelihood fit of rnnzoo.boundaries beside them), and the paper's and theory's exponents for comparison."""
     table = networks_frame(zoo, family, include_synthetic)
     family = str(table["family"].iloc[0])
     fractions = phase_fractions(table, family, include_synthetic=True)
@@ -573,8 +664,11 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
     raw_fit = critical_raw.get("fit") or {}
     manifold = manifold_fraction_fits(table, family, n_boot=n_boot, seed=seed, include_synthetic=True)
     reference = reference_boundaries(table, family, include_synthetic=True)
+    protocol = reference["protocol"]
+    likelihood = likelihood_fits(table, family=family, include_synthetic=True)
     grid_fits = grid_boundaries(table, family, include_synthetic=True)
     fit = critical.get("fit") or {}
+    ml_nl, ml_sp = likelihood["no_learning"], likelihood["slow_point"]
     summary = {  # the headline numbers, for READMEs and dataset cards
         "critical_exponent": fit.get("exponent"), "critical_exponent_stderr": fit.get("stderr"),
         "critical_exponent_ci": [fit.get("lo"), fit.get("hi")], "critical_r2": fit.get("r2"),
@@ -586,6 +680,11 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "reference_no_learning_stderr": (reference["no_learning"]["fit"] or {}).get("stderr"),
         "reference_slow_point_exponent": (reference["slow_point"]["fit"] or {}).get("exponent"),
         "reference_slow_point_stderr": (reference["slow_point"]["fit"] or {}).get("stderr"),
+        "protocol": protocol,
+        "likelihood_no_learning_exponent": ml_nl.get("exponent"), "likelihood_no_learning_stderr": ml_nl.get("stderr"),
+        "likelihood_no_learning_ci": [ml_nl.get("lo"), ml_nl.get("hi")],
+        "likelihood_slow_point_exponent": ml_sp.get("exponent"), "likelihood_slow_point_stderr": ml_sp.get("stderr"),
+        "likelihood_slow_point_ci": [ml_sp.get("lo"), ml_sp.get("hi")],
         "grid_no_learning_exponent": (grid_fits["no_learning"]["fit"] or {}).get("exponent"),
         "grid_slow_point_exponent": (grid_fits["slow_point"]["fit"] or {}).get("exponent"),
         "manifold_a_ms": {f"{r['lr']:.4g}": _clean(r["a_ms"]) for r in manifold.to_dict(orient="records")},
@@ -602,7 +701,9 @@ def analyse(zoo: Any, family: str | None = None, n_boot: int = 1000, seed: int =
         "critical": critical,
         "critical_raw": critical_raw,
         "manifold_fits": _records(manifold),
+        "protocol": protocol,
         "reference_fits": reference,
+        "likelihood_fits": likelihood,
         "grid_fits": grid_fits,
         "paper_exponents": {k: {"exponent": v[0], "pm": v[1], "r2": v[2]} for k, v in PAPER_EXPONENTS.items()},
         "theory_exponents": dict(THEORY_EXPONENTS),

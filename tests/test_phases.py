@@ -271,3 +271,127 @@ def test_card_states_the_fitted_exponents_beside_the_paper(tmp_path):
     assert "| nopost | no-learning boundary, the reference's estimator (curve_fit; ± its stderr) | T^(-2." in text
     assert "| nopost | slow-point boundary, rnnzoo's grid-search estimator | T^" in text
     assert "T^(-4.05 ± 0.1) |" in text
+
+
+# ---- the reference's estimators per protocol (Figures/Figure4 nopost / post, FigureS6) -----------------------------
+def _onset_cells(fractions_by_lr: dict[float, list[int]], n: int, delays, **extra) -> list[dict]:
+    """Networks whose not-learned count at (delay, lr) is given (failed, with every other one unstable)."""
+    cells = []
+    for lr, counts in fractions_by_lr.items():
+        for T, k in zip(delays, counts):
+            cells += [{"delay_ms": T, "lr": lr, "seed": s, **extra,
+                       "mechanism": ("unstable" if s % 2 else "failed") if s < k else "cycle"} for s in range(n)]
+    return cells
+
+
+def test_reference_fractions_come_from_counts(tmp_path):
+    """Exactly 10 of 100 failed or unstable is a fraction of 0.1: the rate is fitted (1 - learned would give
+    0.0999... and skip it). 9 of 100 is skipped. The post script's threshold is 0.2: 20 of 100 fitted, 19 not."""
+    assert 1 - 90 / 100 < 0.1  # why counting matters
+    delays = list(range(0, 401, 40))
+    ramp = [0, 0, 0, 0, 0, 0, 2, 4, 6, 8, 10]
+    cells = _onset_cells({0.1: ramp, 0.05: [min(k, 9) for k in ramp]}, 100, delays)
+    ref = phases.reference_boundaries(_table(cells, tmp_path / "a.parquet"), include_synthetic=True)
+    assert ref["protocol"] == "nopost"
+    by_lr = {r["lr"]: r for r in ref["no_learning"]["per_lr"]}
+    assert by_lr[0.1]["skipped"] is False and by_lr[0.05]["skipped"] is True
+    post_ramp = [0, 0, 0, 0, 0, 0, 4, 8, 12, 16, 20]
+    cells = _onset_cells({0.1: post_ramp, 0.05: [min(k, 19) for k in post_ramp]}, 100, delays, post_ms=30.0,
+                         family="post")
+    ref = phases.reference_boundaries(_table(cells, tmp_path / "b.parquet"), include_synthetic=True)
+    assert ref["protocol"] == "post"
+    by_lr = {r["lr"]: r for r in ref["no_learning"]["per_lr"]}
+    assert by_lr[0.1]["skipped"] is False and by_lr[0.05]["skipped"] is True
+
+
+def _law_cells(lrs, n_seeds, exponent=TRUE_EXPONENT, **extra) -> list[dict]:
+    """Seeds evenly spread around a known no-learning law and a slow-point law T^-4."""
+    cells = []
+    for T in range(0, 401, 20):
+        for lr in lrs:
+            for s, eps in enumerate(_offsets(n_seeds)):
+                x = math.log10(lr)
+                if T == 0 or x < math.log10(TRUE_C200 * (T / 200) ** exponent) + eps:
+                    slow = T == 0 or x < math.log10(SLOW_C200 * (T / 200) ** SLOW_EXPONENT) + eps
+                    mech = "manifold" if slow else "cycle"
+                else:
+                    mech = "unstable" if s % 4 == 0 else "failed"
+                cells.append({"delay_ms": T, "lr": float(lr), "seed": s, "mechanism": mech, **extra})
+    return cells
+
+
+def test_post_script_settings(tmp_path, monkeypatch):
+    """A post family (post_ms > 0) gets plot_post.py's settings: p0 [0.5, 0.1] for the onset fit ([0.1, 0.1] for
+    the slow point), the second-largest rate dropped from both log-log fits, the slow-point fit over every rate;
+    the no-post family gets [0.1, 0.1] and the 25 largest of its 30 rates."""
+    seen = []
+    real = phases._curve_fit
+
+    def spy(model, x, y, p0, **kw):
+        seen.append((model.__name__, tuple(p0)))
+        return real(model, x, y, p0, **kw)
+
+    monkeypatch.setattr(phases, "_curve_fit", spy)
+    post_lrs = np.logspace(-1, -3, 15)
+    table = _table(_law_cells(post_lrs, 20, family="post", post_ms=30.0), tmp_path / "post.parquet")
+    ref = phases.reference_boundaries(table, include_synthetic=True)
+    assert ref["protocol"] == "post"
+    assert {p for m, p in seen if m == "_exp_saturation"} == {(0.5, 0.1)}
+    assert {p for m, p in seen if m == "_rising_logistic"} == {(0.1, 0.1)}
+    for name in ("no_learning", "slow_point"):
+        per_lr = ref[name]["per_lr"]
+        assert [r["lr"] for r in per_lr] == pytest.approx(sorted(post_lrs, reverse=True))  # every rate, largest first
+        dropped = [r for r in per_lr if r["dropped"]]
+        assert len(dropped) == 1 and dropped[0]["lr"] == pytest.approx(post_lrs[1])  # the second largest
+        used = [r for r in per_lr if r["converged"] and r["x0_ms"] > 0 and not r["dropped"]]
+        if ref[name]["fit"] is not None:
+            assert ref[name]["fit"]["n_points"] == len(used)
+            assert ref[name]["fit"] == phases.reference_line([r["x0_ms"] for r in used], [r["lr"] for r in used])
+    assert ref["no_learning"]["settings"]["min_peak"] == 0.2
+    # the same networks as a no-post family: its own settings
+    seen.clear()
+    nopost_lrs = np.sort(np.append(np.logspace(-0.5, -2, 20)[:15], np.logspace(-1, -3, 15)))[::-1]
+    table = _table(_law_cells(nopost_lrs, 8), tmp_path / "nopost.parquet")
+    ref = phases.reference_boundaries(table, include_synthetic=True)
+    assert ref["protocol"] == "nopost" and {p for m, p in seen if m != "<lambda>"} == {(0.1, 0.1)}
+    assert len(ref["slow_point"]["per_lr"]) == 25 and len(ref["no_learning"]["per_lr"]) == 30
+    assert not any(r["dropped"] for r in ref["no_learning"]["per_lr"])
+    assert ref["slow_point"]["per_lr"][-1]["lr"] == pytest.approx(nopost_lrs[24])
+
+
+def test_reference_counts_on_a_full_grid_match_the_script_arithmetic():
+    """On a full grid, reference_counts is the script: fractions k / n, x0 from curve_fit per rate, x0 > 0 kept."""
+    from scipy.optimize import curve_fit
+
+    delays = np.linspace(0, 400, 21)
+    lrs = np.array([0.01, 0.03, 0.1])
+    x0_true = {0.01: 300.0, 0.03: 200.0, 0.1: 120.0}
+    n = np.full((21, 3), 50.0)
+    k = np.stack([np.round(50 * np.where(delays < x0_true[lr], 0, 1 - np.exp(-0.02 * (delays - x0_true[lr]))))
+                  for lr in lrs], axis=1)
+    out = phases.reference_counts(delays, lrs, k, n, protocol="nopost")
+    for r in out["per_lr"]:
+        col = list(lrs).index(r["lr"])
+        popt, _ = curve_fit(lambda T, a, b: np.where(T < a, 0, 1 - np.exp(-b * (T - a))), delays, k[:, col] / 50,
+                            p0=[0.1, 0.1])
+        assert r["x0_ms"] == pytest.approx(popt[0], rel=1e-9)
+    n[3, 1] = 0  # a missing cell: left out of that rate's fit, the others unchanged
+    k[3, 1] = 0
+    missing = phases.reference_counts(delays, lrs, k, n, protocol="nopost")
+    assert [r["x0_ms"] for r in missing["per_lr"]][0] == pytest.approx(out["per_lr"][0]["x0_ms"])
+
+
+def test_critical_rate_figure_draws_the_family_s_own_paper_slope(tmp_path):
+    from rnnzoo.figures import plot_critical_rate
+
+    post_lrs = np.logspace(-1, -3, 15)
+    table = _table(_law_cells(post_lrs, 12, family="post", post_ms=30.0), tmp_path / "post.parquet")
+    res = json.loads(json.dumps(phases.analyse(table, n_boot=20, include_synthetic=True)))  # JSON-able
+    assert res["protocol"] == "post" and res["likelihood_fits"]["no_learning"]["exponent"] is not None
+    assert res["summary"]["likelihood_no_learning_exponent"] == pytest.approx(TRUE_EXPONENT, abs=0.2)
+    fig = plot_critical_rate(res)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert any("paper, post no-learning boundary: T^(-2.65" in s for s in labels)
+    assert not any("-2.72" in s or "-4.05" in s for s in labels)  # never the no-post family's slopes
+    assert any(s.startswith("likelihood: no-learning boundary T^(") for s in labels)
+    assert any(s.startswith("reference (post script): no-learning onset") for s in labels)
