@@ -51,7 +51,12 @@ Rounds.
 The cost model: a network costs steps x trial length "units"; on the 2-core CPU of this project one unit took
 SECONDS_PER_UNIT core-seconds, labels and writes included (phase-cpu: 26.4e6 units in 38.6 min wall with two
 workers on the idle machine), so the budget, given in core-hours, is a fixed number of units: the stopping rule
-depends on the table alone, never on a clock.
+depends on the table alone, never on a clock. Measured for this planner (2026, shared machine at load 4-6): the
+coarse no-post job at 100 ms (15 networks, 756,000 units) took 527 s wall in one process at about half a core,
+3.6e-4 core-seconds per unit: twice the idle figure, so a loaded machine stretches the wall time accordingly.
+On a synthetic phase diagram (tests/test_boundaries.py's, logistic spread 0.35 in ln lr) the default budget reached
+standard errors of about 0.32 (no-post no-learning), 0.30 (slow point) and 0.09 (control); 16 core-hours reached
+0.19, 0.27 and 0.04.
 """
 
 from __future__ import annotations
