@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import torch
 
 from generation.numerics import PINNED_ENV
-from generation.presets import Job, get_preset
+from generation.presets import PRESETS, Job, get_preset
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -56,16 +56,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def execute_job(root: str | Path, preset_name: str, index: int, device: str = "auto", max_steps: int | None = None,
-                on_step: Callable[[int, int], None] | None = None) -> dict:
+def execute_job(root: str | Path, preset_name: str, index: int | Job, device: str = "auto",
+                max_steps: int | None = None, on_step: Callable[[int, int], None] | None = None) -> dict:
     """Run job `index` of a preset into `root` unless it is already done; returns its JobSummary as a dict.
-    A plain function of picklable arguments, so worker processes and Ray tasks can call it."""
+    A plain function of picklable arguments, so worker processes and Ray tasks can call it. A job of a preset
+    that is not registered (an adaptive run's rounds, generation/adaptive.py) comes by value: `index` is the Job."""
     from generation import train
     from generation.jobs import job_done, run_job
     from generation.numerics import check_cpu_numerics
 
     root = Path(root)
-    job = get_preset(preset_name).jobs()[index]
+    job = index if isinstance(index, Job) else get_preset(preset_name).jobs()[index]
     dev = resolve_device(device)
     summary = JobSummary(job=job.index, family=job.family.name, delay_ms=job.delay_ms, networks=len(job.networks),
                          network_steps=job_network_steps(job, max_steps), seconds=0.0, skipped=True,
@@ -104,6 +105,11 @@ def checkpoint_schedule_of(root: Path, preset_name: str) -> tuple[int | None, in
     return preset.checkpoint_factor, preset.checkpoint_first
 
 
+def job_ref(preset_name: str, job: Job) -> int | Job:
+    """How a job travels to a worker: its index for a registered preset (the worker rebuilds it), else by value."""
+    return job.index if preset_name in PRESETS else job
+
+
 def job_network_steps(job: Job, max_steps: int | None) -> int:
     """Network-steps a job trains (capped by --max-steps)."""
     return sum(n.steps if max_steps is None else min(n.steps, max_steps) for n in job.networks)
@@ -140,7 +146,7 @@ def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, ma
     summaries = []
     if workers <= 1:
         for job in jobs:
-            summary = execute_job(root, preset_name, job.index, device, max_steps,
+            summary = execute_job(root, preset_name, job_ref(preset_name, job), device, max_steps,
                                   on_step=None if on_step is None else on_step(job))
             summaries.append(summary)
             if on_done:
@@ -150,7 +156,7 @@ def run_local(root: Path, preset_name: str, jobs: Sequence[Job], device: str, ma
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_init, initargs=(1, 0.5 / workers, os.getpid())) as pool:
-        futures = [pool.submit(execute_job, str(root), preset_name, job.index, device, max_steps)
+        futures = [pool.submit(execute_job, str(root), preset_name, job_ref(preset_name, job), device, max_steps)
                    for job in largest_first(jobs)]
         for future in as_completed(futures):
             summary = future.result()
@@ -209,7 +215,7 @@ def run_ray(root: Path, preset_name: str, jobs: Sequence[Job], device: str, max_
     use_gpu = device.startswith("cuda") or (device == "auto" and bool(ray.cluster_resources().get("GPU")))
     task = ray.remote(execute_job).options(num_cpus=1, num_gpus=gpus_per_job if use_gpu else 0,
                                            max_retries=retries, retry_exceptions=True)
-    pending = {task.remote(str(Path(root).resolve()), preset_name, job.index, device, max_steps): job
+    pending = {task.remote(str(Path(root).resolve()), preset_name, job_ref(preset_name, job), device, max_steps): job
                for job in largest_first(jobs)}
     summaries = []
     try:

@@ -188,6 +188,10 @@ def register(preset: Preset) -> Preset:
 
 register(Preset("tiny", "2 delays x 2 learning rates x 3 seeds of the no-post protocol: a smoke test on a CPU",
                 (_nopost((20, 40), (NARROW_LRS[0], BROAD_LRS[0]), 3),), max_networks_per_job=6, checkpoint_factor=8))
+register(Preset("tiny-grid", "a grid for the adaptive mode's smoke test (run.py --adaptive): 2 delays x 4 "
+                "learning rates (0.316 .. 0.0072) x 5 seeds of the no-post protocol", (_nopost(
+                    (40, 80), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4], BROAD_LRS[8]), 5),),
+                max_networks_per_job=20))
 register(Preset("sample", "the embedded sample zoo: 4 delays (50 ms among them) x 3 learning rates x 6 seeds",
                 (_nopost((20, 50, 100, 200), (NARROW_LRS[0], BROAD_LRS[0], BROAD_LRS[4]), 6),),
                 max_networks_per_job=18, checkpoint_factor=32, checkpoint_first=32))

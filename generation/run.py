@@ -2,10 +2,13 @@
 
     python generation/run.py --preset tiny --out zoo-tiny
     python generation/run.py --preset paper --out zoo-paper --dry-run
+    python generation/run.py --preset paper --adaptive --out zoo-adaptive --workers 2   # map the boundaries
 
 Finished jobs (their record present, checksums matching) are skipped, so rerunning the same command resumes an
 interrupted run. --job-index i --num-jobs n runs one slice of the jobs (Slurm arrays or any other scheduler);
-the run that finds every job done writes the networks table and the manifest.
+the run that finds every job done writes the networks table and the manifest. --adaptive trains, instead of the
+whole grid, rounds of its networks chosen where each phase boundary is least certain (generation/boundaries.py,
+generation/adaptive.py), until each boundary's exponent reaches its target precision or the budget is spent.
 """
 
 from __future__ import annotations
@@ -85,13 +88,15 @@ def checkpoint_schedule(preset: Preset, checkpoint_factor: int | None = None) ->
     return (checkpoint_factor or None), 1
 
 
-def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_factor: int | None = None) -> dict:
-    """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten)."""
+def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_factor: int | None = None,
+                 extra: dict | None = None) -> dict:
+    """Record which preset this folder holds, or refuse a folder that holds another zoo (nothing is overwritten).
+    extra: more settings the folder is claimed with (an adaptive run's boundaries, targets and budget)."""
     factor, first = checkpoint_schedule(preset, checkpoint_factor)
     generation = json.loads(json.dumps({"preset": preset.config(), "max_steps": max_steps,
                                         "checkpoint_factor": factor,
                                         **({} if first == 1 else {"checkpoint_first": first}),
-                                        "numerics": numerics_config()}))  # as stored (lists)
+                                        "numerics": numerics_config(), **(extra or {})}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
         existing = json.loads(path.read_text())
@@ -242,6 +247,24 @@ def main(argv: list[str] | None = None) -> int:
                              "curves (no training), then rewrite the networks table, manifest and card")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the preset's size, FLOPs and projected time on this device, and exit")
+    adaptive = parser.add_argument_group("adaptive boundary mapping (generation/boundaries.py)")
+    adaptive.add_argument("--adaptive", action="store_true",
+                          help="train rounds of the preset's networks chosen where each phase boundary is least "
+                               "certain, until every exponent reaches its target or the budget is spent")
+    adaptive.add_argument("--families", default="nopost,control",
+                          help="families whose boundaries to map (default nopost,control; the paper preset also "
+                               "has post and longtau)")
+    adaptive.add_argument("--budget", type=float, default=None, metavar="CORE_HOURS",
+                          help="training budget in core-hours of this project's 2-core CPU (a fixed number of "
+                               "SGD-step x trial-step units; default 4.4: about 2.2 h wall with --workers 2)")
+    adaptive.add_argument("--target", action="append", default=[], metavar="BOUNDARY=SE",
+                          help="target standard error of an exponent, e.g. nopost/slow_point=0.3 or "
+                               "no_learning=0.15 (repeatable; defaults: no_learning 0.15, slow_point 0.3, "
+                               "control 0.05, post 0.25)")
+    adaptive.add_argument("--tau-ms", type=float, default=None,
+                          help="map the boundaries at another time constant (families renamed <name>-tau<ms>)")
+    adaptive.add_argument("--n-units", type=int, default=None,
+                          help="map the boundaries at another network size (families renamed <name>-n<N>)")
     args = parser.parse_args(argv)
 
     if args.preset == "all" and args.dry_run:
@@ -267,21 +290,150 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
     except EngineError as exc:
         parser.error(str(exc))
-    if args.dry_run:
+    if args.adaptive:
+        if args.relabel:
+            parser.error("--relabel is not offered with --adaptive")
+        try:
+            families, config = adaptive_setup(preset, args)
+        except ValueError as exc:
+            parser.error(str(exc))
+        from generation.adaptive import describe_config
+
+        print(describe_config(config, families))
+        if args.dry_run:
+            from generation.boundaries import plan_round
+
+            coarse = plan_round(None, families, config, 0)
+            print(f"  round 0 (coarse pass): {len(coarse['networks']):,} networks, {coarse['units']:,} units")
+            return 0
+    elif args.dry_run:
         speed = measured_flops(device)
         print(f"device {device}: the trainer runs at {speed / 1e9:.1f} GFLOP/s here (measured just now; "
               f"times below are training only, one process)")
         for p in presets:
             print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed, args.checkpoints))
         return 0
-    print(describe(preset, jobs, args.max_steps))
+    if not args.adaptive:
+        print(describe(preset, jobs, args.max_steps))
     if args.out is None:
         parser.error("--out is required unless --dry-run")
     root = args.out
     if args.checkpoints is not None and args.checkpoints not in (0,) and args.checkpoints < 2:
         parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
     with FolderLock(root, shared=args.num_jobs is not None) as lock:
+        if args.adaptive:
+            return generate_adaptive(root, args, preset, families, config, lock)
         return generate_into(root, args, preset, jobs, lock)
+
+
+def adaptive_setup(preset: Preset, args: argparse.Namespace):
+    """The families and AdaptiveConfig of --adaptive from the command line (ValueError on bad input)."""
+    from generation.adaptive import adaptive_families
+    from generation.boundaries import DEFAULT_BUDGET_CORE_HOURS, make_config
+
+    families = adaptive_families(preset, [n.strip() for n in args.families.split(",") if n.strip()],
+                                 args.tau_ms, args.n_units)
+    targets = {}
+    for text in args.target:
+        key, sep, value = text.partition("=")
+        try:
+            targets[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--target takes BOUNDARY=SE (e.g. nopost/slow_point=0.3), got {text!r}")
+    budget = DEFAULT_BUDGET_CORE_HOURS if args.budget is None else args.budget
+    if budget <= 0:
+        raise ValueError(f"--budget must be positive, got {budget}")
+    return families, make_config(families, targets, budget, args.max_steps)
+
+
+def generate_adaptive(root: Path, args: argparse.Namespace, preset: Preset, families, config, lock) -> int:
+    """An adaptive run into root (generation/adaptive.py): rounds planned from the finished networks, trained by
+    the run's engine, then the zoo assembled with the rounds in its manifest."""
+    from generation.adaptive import grid_preset, run_adaptive, stop_text
+
+    claim = claim_folder(root, grid_preset(preset, families), args.max_steps, args.checkpoints,
+                         extra={"adaptive": config.to_dict()})
+    log = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "out": str(root.resolve()),
+           "argv": sys.argv, "host": platform.node(), "slice": [args.job_index, args.num_jobs], "jobs": []}
+    if not lock.shared and (removed := remove_debris(root)):
+        print(f"  removed {len(removed)} leftover(s) of an interrupted run")
+    started = time.time()
+
+    def train(todo, preset_name):
+        summaries = train_jobs(root, args, preset_name, todo)
+        log["jobs"] += summaries
+        return summaries
+
+    def on_round(record):
+        est = "; ".join(f"{k} {'n/a' if e['exponent'] is None else format(e['exponent'], '.2f')} +- "
+                        f"{e['stderr'] if not isinstance(e['stderr'], float) else format(e['stderr'], '.3f')}"
+                        for k, e in record.get("estimates", {}).items())
+        print(f"round {record['round']}: {len(record['networks'])} networks, {record['units']:,} units"
+              + (f"; {est}" if est else "") + (f"; stop: {record['stop']}" if record["stop"] else ""), flush=True)
+
+    try:
+        slice_ = None if args.num_jobs is None else (args.job_index, args.num_jobs)
+        run_preset, summary = run_adaptive(root, args, preset, families, config, train, slice_, on_round)
+        print(stop_text(summary))
+        if slice_ is not None and slice_[0] != 0:
+            print(f"slice done in {time.time() - started:.1f} s; slice 0 assembles the zoo")
+            log["outcome"] = "done"
+            return 0
+        lock.exclusive()
+        try:
+            manifest = assemble(root, run_preset, {**claim, "adaptive_run": summary})
+        except OSError as exc:
+            print(f"error: writing the zoo in {root} failed ({exc}); rerun the same command: it resumes",
+                  file=sys.stderr)
+            log["outcome"] = "exit 3"
+            return 3
+        print(f"\n{manifest['n_networks']} networks in {root} ({time.time() - started:.1f} s this run)")
+        log["outcome"] = "done"
+        return 0
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        log["outcome"] = "exit 2"
+        return 2
+    except BaseException as exc:
+        log["outcome"] = f"failed: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        log["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            append_run_log(root, log)
+        except OSError as exc:
+            print(f"warning: could not append to the run log {root / RUN_LOG}: {exc}", file=sys.stderr)
+
+
+def train_jobs(root: Path, args: argparse.Namespace, preset_name: str, todo: list) -> list[dict]:
+    """Train jobs with the run's engine (--engine, --workers, --device), with progress bars on a terminal;
+    returns their summaries. EngineError when the engine cannot start."""
+    total = sum(len(j.networks) for j in todo)
+    bars_off = True if args.quiet else None  # None: tqdm shows bars on a terminal only, never in a log file
+    with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True, disable=bars_off) as overall:
+        def done(summary: dict) -> None:
+            overall.update(summary["networks"])
+            overall.set_postfix(job=summary["job"], job_s=summary["seconds"])
+
+        def job_bar(job):
+            bar = tqdm(total=job_network_steps(job, args.max_steps), unit="net-step", leave=False, position=1,
+                       desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True,
+                       disable=bars_off)
+
+            def step(k: int, n_active: int) -> None:
+                bar.update(n_active)
+                if bar.n >= bar.total:
+                    bar.close()
+            return step
+
+        if args.engine == "ray":
+            return run_ray(root, preset_name, todo, args.device, args.max_steps, args.address,
+                           retries=args.retries, gpus_per_job=args.gpus_per_job,
+                           cpus=args.workers if args.workers > 1 else None, on_done=done)
+        return run_local(root, preset_name, todo, args.device, args.max_steps, workers=args.workers,
+                         on_done=done, on_step=job_bar)
 
 
 def generate_into(root: Path, args: argparse.Namespace, preset: Preset, jobs: list, lock: "FolderLock") -> int:
@@ -327,32 +479,8 @@ def _generate_into(root: Path, args: argparse.Namespace, preset: Preset, jobs: l
     if len(todo) < len(jobs):
         print(f"  resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     started = time.time()
-    total = sum(len(j.networks) for j in todo)
     try:
-        bars_off = True if args.quiet else None  # None: tqdm shows bars on a terminal only, never in a log file
-        with tqdm(total=total, desc="networks", unit="net", position=0, dynamic_ncols=True, disable=bars_off) as overall:
-            def done(summary: dict) -> None:
-                overall.update(summary["networks"])
-                overall.set_postfix(job=summary["job"], job_s=summary["seconds"])
-
-            def job_bar(job):
-                bar = tqdm(total=job_network_steps(job, args.max_steps), unit="net-step", leave=False, position=1,
-                           desc=f"job {job.index} ({job.family.name}, {job.delay_ms} ms)", dynamic_ncols=True,
-                           disable=bars_off)
-
-                def step(k: int, n_active: int) -> None:
-                    bar.update(n_active)
-                    if bar.n >= bar.total:
-                        bar.close()
-                return step
-
-            if args.engine == "ray":
-                summaries = run_ray(root, preset.name, todo, args.device, args.max_steps, args.address,
-                                    retries=args.retries, gpus_per_job=args.gpus_per_job,
-                                    cpus=args.workers if args.workers > 1 else None, on_done=done)
-            else:
-                summaries = run_local(root, preset.name, todo, args.device, args.max_steps, workers=args.workers,
-                                      on_done=done, on_step=job_bar)
+        summaries = train_jobs(root, args, preset.name, todo)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
