@@ -97,7 +97,8 @@ def record_round(root: Path, record: dict) -> None:
     path = root / ROUNDS_DIR / f"round-{record['round']:03d}.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        if old.get("networks") != record["networks"] or old.get("stop") != record["stop"]:
+        replaceable = old.get("stop") == "budget spent" and not old.get("networks")  # a larger --budget goes on
+        if not replaceable and (old.get("networks") != record["networks"] or old.get("stop") != record["stop"]):
             raise SystemExit(f"{path} records another plan for round {record['round']} than this code makes from "
                              "the same networks (the planner changed?): generate into a new --out folder")
         if old == json.loads(json.dumps(record)):

@@ -80,7 +80,9 @@ DEFAULT_FAMILIES = ("nopost", "control")
 
 SECONDS_PER_UNIT = 1.76e-4  # core-seconds per (SGD step x trial step), labels and writes included (phase-cpu, idle)
 DEFAULT_BUDGET_CORE_HOURS = 4.4  # ~2.2 h wall with --workers 2 on the idle 2-core machine, rounds' tails included
-ROUND_FRACTION = 0.125  # a round spends at most this share of the budget (about 8 rounds after the coarse pass)
+ROUND_FRACTION = 0.125  # a round spends at most this share of the DEFAULT budget (about 8 rounds after the coarse pass)
+ROUND_UNITS = int(DEFAULT_BUDGET_CORE_HOURS * 3600 / SECONDS_PER_UNIT * ROUND_FRACTION)  # the same for any budget,
+# so a run with a smaller budget is a prefix of one with a larger budget: `--budget` more resumes a finished run
 COARSE_SEEDS = 3  # odd: a cell's fraction is never exactly one half
 PROBE_SEEDS = 3  # seeds of a bisect / extend / open move
 REFINE_MIN_SEEDS = 4
@@ -88,7 +90,6 @@ COARSE_RATES = 5
 COARSE_AXIS = 6
 COARSE_MAX_STEPS_FACTOR = 3
 MIN_POINTS = 4  # axis values with a crossing before a standard error counts
-N_BOOT = 200
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,11 @@ class AdaptiveConfig:
     round_units: int
     max_steps: int | None = None  # --max-steps (tests): costs count the capped steps
     coarse_seeds: int = COARSE_SEEDS
+
+    def plan_settings(self) -> dict:
+        """What the folder is claimed with: everything the rounds depend on (not the budget, which only says when
+        to stop: a larger one resumes a finished run)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("budget_units", "budget_core_hours")}
 
     def to_dict(self) -> dict:
         return {"boundaries": [asdict(b) | {"key": b.key} for b in self.boundaries],
@@ -136,35 +142,34 @@ def make_config(families: Sequence[Family], targets: dict[str, float] | None = N
                                                                             DEFAULT_TARGETS[kind])))
             out.append(Boundary(fam.name, kind, float(target)))
     budget = int(budget_core_hours * 3600 / SECONDS_PER_UNIT)
-    return AdaptiveConfig(tuple(out), budget, max(1, int(budget * ROUND_FRACTION)), max_steps)
+    return AdaptiveConfig(tuple(out), budget, ROUND_UNITS, max_steps)
 
 
 # ---- the estimate and its precision: the one place the estimator is chosen ---------------------------------------
-ESTIMATOR = "rnnzoo.phases.critical_scaling (monotone, seed bootstrap)"
+ESTIMATOR = "rnnzoo.boundaries.exponent_estimate (binomial likelihood on the seed counts, Wald standard error)"
 
 
 def exponent_precision(table: pd.DataFrame, family: Family | str, boundary: str) -> tuple[float, float]:
-    """(exponent, standard error) of a boundary's power law lr_c ~ T^p from the networks table.
-
-    Today: rnnzoo.phases.critical_scaling on the boundary's outcome (the half-crossing of the isotonic outcome
-    fraction per axis value, a least-squares line in log-log), with standard error the larger of the line's own
-    and half the 68% seed-bootstrap interval (the bootstrap misses the scatter a coarse rate grid puts into the
-    crossings; the line's residuals miss the seed noise). (nan, inf) with fewer than MIN_POINTS crossings.
-    To use another estimator (a likelihood fit on the seed counts), change this function only."""
-    from rnnzoo.phases import critical_scaling
+    """(exponent, standard error) of a boundary's power law lr_c ~ T^p from the networks table: the maximum-
+    likelihood fit on the seed counts (rnnzoo.boundaries), whose Wald standard error covers the truth at its stated
+    rate on synthetic tables (benchmarks/bench_boundaries.py). (nan, inf) with fewer than MIN_POINTS axis values or
+    when the fit cannot be made (no crossing yet). The one place the estimator is chosen."""
+    from rnnzoo.boundaries import exponent_estimate
 
     name = family if isinstance(family, str) else family.name
-    frame = outcome_frame(table, name, boundary)
-    if frame.empty:
+    rows = table[table["family"] == name] if len(table) else table
+    if rows.empty:
         return math.nan, math.inf
-    out = critical_scaling(frame, name, n_boot=N_BOOT, level=0.6827, seed=0, include_synthetic=True)
-    fit = out.get("fit")
-    if not fit or (fit.get("n") or 0) < MIN_POINTS:
-        return (math.nan if not fit else float(fit["exponent"])), math.inf
-    lo, hi = (math.inf if v is None else float(v) for v in (fit.get("lo"), fit.get("hi")))
-    boot = (hi - lo) / 2 if math.isfinite(lo) and math.isfinite(hi) else math.inf
-    line = math.inf if fit.get("stderr") is None else float(fit["stderr"])
-    return float(fit["exponent"]), max(boot, line)
+    axis = rows["reaction_ms"] if is_control_rows(rows) else rows["delay_ms"]
+    if int((axis.astype(float) > 0).groupby(axis).any().sum()) < MIN_POINTS:
+        return math.nan, math.inf
+    try:
+        exponent, stderr = exponent_estimate(rows, family=name, boundary=boundary)
+    except ValueError:  # too few cells on both sides of the boundary yet
+        return math.nan, math.inf
+    if not (math.isfinite(exponent) and math.isfinite(stderr)):
+        return math.nan, math.inf
+    return float(exponent), float(stderr)
 
 
 def outcome_frame(table: pd.DataFrame, family: str, boundary: str) -> pd.DataFrame:
@@ -393,7 +398,7 @@ def plan_round(table: pd.DataFrame, families: Sequence[Family], config: Adaptive
     if not moves:
         record.update(stop="grid exhausted", cells=[], networks=[], units=0)
         return record
-    round_budget = min(config.round_units, remaining)
+    round_budget = config.round_units  # never cut to what is left: the rounds do not depend on the budget
     scored = []
     for m in moves:
         cells = cells_of[m.family.name]

@@ -354,7 +354,7 @@ def generate_adaptive(root: Path, args: argparse.Namespace, preset: Preset, fami
     from generation.adaptive import grid_preset, run_adaptive, stop_text
 
     claim = claim_folder(root, grid_preset(preset, families), args.max_steps, args.checkpoints,
-                         extra={"adaptive": config.to_dict()})
+                         extra={"adaptive": config.plan_settings()})
     log = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "out": str(root.resolve()),
            "argv": sys.argv, "host": platform.node(), "slice": [args.job_index, args.num_jobs], "jobs": []}
     if not lock.shared and (removed := remove_debris(root)):

@@ -105,11 +105,17 @@ def test_stopping_rule_targets_and_budget(paper_families):
     tight = make_config(families, budget_core_hours=0.1)
     record = plan_round(None, families, tight, 0)
     assert record["stop"] == "budget spent" and record["networks"] == []
-    # The budget is never exceeded.
+    # The budget is checked before each round: a round starts only while some is left, so the run passes it by at
+    # most one round's units; and a smaller budget's run is a prefix of a larger one's (a larger --budget resumes).
     budget = make_config(families, targets={"no_learning": 1e-6}, budget_core_hours=3.0)
     table, records = simulate(families, budget, 30)
     assert records[-1]["stop"] in ("budget spent", "grid exhausted")
-    assert sum(r["units"] for r in records) <= budget.budget_units
+    spent = [r["units_before"] for r in records]
+    assert all(before < budget.budget_units for before in spent[:-1])
+    assert spent[-1] <= budget.budget_units + budget.round_units
+    larger = make_config(families, targets={"no_learning": 1e-6}, budget_core_hours=6.0)
+    _, more = simulate(families, larger, len(records))
+    assert [r["networks"] for r in more[: len(records) - 1]] == [r["networks"] for r in records[:-1]]
 
 
 def test_adaptive_run_end_to_end_resumes_to_the_same_networks(tmp_path, capsys):
