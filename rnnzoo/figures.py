@@ -191,6 +191,19 @@ def _overlay_boundaries(ax, res: dict) -> None:
                     label=f"paper, {protocol} {words} boundary: T^({p:g} ± {pm:g})")
 
 
+def _overlay_likelihood_boundaries(ax, res: dict, delay_edges: np.ndarray) -> None:
+    """The likelihood fits' power laws lr_c(T) over the phase diagram (rnnzoo.boundaries), each boundary in its
+    colour, across the delays drawn (T > 0)."""
+    T = np.linspace(max(delay_edges[0], 1.0), delay_edges[-1], 200)
+    T = T[T > 0]
+    for name, (_, colour, words) in BOUNDARY_STYLE.items():
+        ml = (res.get("likelihood_fits") or {}).get(name) or {}
+        if ml.get("exponent") is None or not T.size:
+            continue
+        ax.plot(T, ml["prefactor"] * T ** ml["exponent"], "-", color=colour, lw=2.2,
+                label=f"likelihood {words} boundary T^({ml['exponent']:.2f} ± {_fmt(ml['stderr'])})")
+
+
 def plot_phase_diagram(res: dict):
     """Delay x learning rate, each cell coloured by its mix of mechanisms, the critical rate drawn over it; beside
     it one panel per mechanism fraction."""
@@ -209,8 +222,16 @@ def plot_phase_diagram(res: dict):
     ax = fig.add_subplot(grid[:, :2])
     ax.pcolormesh(xe, ye, mix, shading="flat")
     _overlay_critical(ax, res)
+    _overlay_likelihood_boundaries(ax, res, xe)
+    counts = g["n"][np.isfinite(g["n"])]
+    irregular = counts.size and counts.min() != counts.max()
+    if irregular:  # an adaptive zoo: each cell's seed count, so the eye can weigh its colour
+        for i, j in zip(*np.nonzero(np.isfinite(g["n"]))):
+            ax.text(delays[j], lrs[i], f"{int(g['n'][i, j])}", ha="center", va="center", fontsize=6, color="0.15")
+    per_cell = (f"{int(counts.min())}-{int(counts.max())} seeds per sampled cell, white: none" if irregular
+                else f"{res['n_seeds']} seeds/cell")
     ax.set(yscale="log", xlabel="delay T (ms)", ylabel="learning rate", ylim=(ye[0], ye[-1]), xlim=(xe[0], xe[-1]),
-           title=f"{res['family']}: mechanism mix per cell ({res['n_networks']} networks, {res['n_seeds']} seeds/cell)")
+           title=f"{res['family']}: mechanism mix per cell ({res['n_networks']} networks, {per_cell})")
     handles = [Patch(color=c, label=NAMES[m]) for m, c in COLOURS.items()]
     line_handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + line_handles, loc="lower left", fontsize=8, framealpha=0.9)
