@@ -477,11 +477,30 @@ def phase_numbers_table(results: dict) -> str:
 
     no_reference_fit = "no fit (fewer than 3 rates where the reference's curve_fit converged)"
 
+    def likelihood(fit):
+        if not fit or fit.get("exponent") is None:
+            return (fit or {}).get("reason", "no fit")
+        return (f"T^({fit['exponent']:.2f} ± {fit['stderr']:.2f}) ({fit['level']:.0%} {fit['interval']} interval "
+                f"[{fit['lo']:.2f}, {fit['hi']:.2f}]; {fit['n_networks']} networks, {fit['n_delays']} lengths)")
+
     rows = []
     for family, res in results.items():
         s = res.get("summary", {})
-        paper = {k.split("/")[1]: f"T^({v[0]} ± {v[1]})" for k, v in PAPER_EXPONENTS.items() if k.startswith(family + "/")}
+        protocol = res.get("protocol", family)
+        paper = {k.split("/")[1]: f"T^({v[0]} ± {v[1]})" for k, v in PAPER_EXPONENTS.items()
+                 if k.startswith(protocol + "/")}
         unpublished = "not published for this family"
+        if protocol == "control":  # reference_control_fit + the likelihood fit on the response length
+            ref = res.get("fit") or {}
+            rows.append([family, "critical lr against the response length, likelihood fit on the seed counts",
+                         likelihood(res.get("likelihood")), paper.get("no_learning", unpublished)])
+            rows.append([family, "critical lr against the response length, the reference's estimator (FigureS6)",
+                         exponent(ref.get("exponent"), stderr=ref.get("stderr"), missing=no_reference_fit),
+                         paper.get("no_learning", unpublished)])
+            continue
+        for name, words in (("no_learning", "no-learning"), ("slow_point", "slow-point")):
+            rows.append([family, f"{words} boundary, likelihood fit on the seed counts (rnnzoo.boundaries)",
+                         likelihood((res.get("likelihood_fits") or {}).get(name)), paper.get(name, unpublished)])
         fit_delays = s.get("critical_fit_delays_ms") or []
         delays = (f"delays {', '.join(f'{d:g}' for d in fit_delays)} ms" if fit_delays
                   else "no delay with a critical rate inside the grid")
@@ -503,6 +522,28 @@ def phase_numbers_table(results: dict) -> str:
     return ("How the critical learning rate scales with the delay in this zoo (`rnnzoo.phases`; every number in "
             "`figures/phases.json`), beside arXiv 2502.17433:\n\n"
             + md_table(["family", "quantity", "this zoo", "paper"], rows))
+
+
+def adaptive_text(info: dict) -> str:
+    """How an adaptive zoo was made (generation/boundaries.py): the stopping rule and, per round, its networks, its
+    cost and each boundary's exponent with its standard error against the target."""
+    run = info["generation"]["adaptive_run"]
+    config = run.get("config", {})
+    keys = [b["key"] for b in config.get("boundaries", [])]
+    rows = []
+    for r in run.get("rounds", []):
+        est = r.get("estimates") or {}
+        cells = [f"{est[k]['exponent']:.2f} ± {est[k]['stderr']:.3f}" if isinstance(est.get(k, {}).get("exponent"), float)
+                 and isinstance(est[k].get("stderr"), float) else "n/a" for k in keys]
+        rows.append([r["round"], r.get("kind", ""), len(r.get("networks", [])), f"{r.get('units', 0):,}", *cells,
+                     r.get("stop") or ""])
+    targets = ", ".join(f"{b['key']} {b['target']:g}" for b in config.get("boundaries", []))
+    return (f"This zoo was made by the adaptive mode (`generation/run.py --adaptive`): rounds of networks of the paper's "
+            f"grid placed where each boundary's exponent was least certain, until every standard error reached its "
+            f"target ({targets}) or the budget ({config.get('budget_units', 0):,} units, steps x trial steps) was spent. "
+            f"It stopped: {run.get('stop')}, after {run.get('networks', 0):,} networks and {run.get('units', 0):,} "
+            f"units. Estimates before each round (likelihood fit, Wald standard error):\n\n"
+            + md_table(["round", "kind", "networks", "units", *keys, "stop"], rows))
 
 
 def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str, str]:
@@ -605,7 +646,8 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
         "checkpoint_text": checkpoint_text(generation),
         "grid_table": grid_table(preset, table),
         "figures": "\n\n".join([f"![{caption}]({rel})\n\n*Figure: {caption}.*" for caption, rel in figures.items()]
-                              + ([phase_numbers] if phase_numbers else [])),
+                              + ([phase_numbers] if phase_numbers else [])
+                              + ([adaptive_text(info)] if info.get("generation", {}).get("adaptive_run") else [])),
         "devices": ", ".join(devices),
         "extra_limitations": "\n".join(extra),
         "repository_url": urls["Repository"],
