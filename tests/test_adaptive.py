@@ -152,3 +152,29 @@ def test_adaptive_run_end_to_end_resumes_to_the_same_networks(tmp_path, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in (cut / "jobs").glob("*.json")} == records
     jobs = sorted(int(p.stem.split("-")[1]) for p in (cut / "jobs").glob("job-*.json"))
     assert jobs == list(range(last + 1))
+
+
+def test_adaptive_benchmark_runs_on_these_outcomes(paper_families, tmp_path, capsys):
+    """benchmarks/bench_adaptive.py draws the outcomes above (its draw 0) and prints its side-by-side table."""
+    import importlib.util
+    from pathlib import Path
+
+    from generation.boundaries import cell_spec
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_adaptive.py"
+    spec = importlib.util.spec_from_file_location("bench_adaptive", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cells = [cell_spec(paper_families[name], a, lr, s) for name in ("nopost", "control")
+             for a in (40.0, 120.0, 400.0) for lr in paper_families[name].lrs[::3] for s in (0, 7)]
+    assert [bench.outcome(c) for c in cells] == [synthetic_outcome(c) for c in cells]
+    assert [bench.outcome(c, 1) for c in cells] != [synthetic_outcome(c) for c in cells]
+    out = tmp_path / "bench.json"
+    summary = bench.main(["--budget", "1.2", "--replicates", "1", "--uniform-seeds", "1,2,3", "--json", str(out)])
+    (draw,) = summary["replicates"]
+    assert [r["boundary"] for r in draw["results"]] == ["nopost/no_learning", "nopost/slow_point",
+                                                        "control/no_learning"]
+    assert draw["adaptive_final"]["stop"] == "budget spent"
+    assert [s["seeds"] for s in draw["uniform_states"]["nopost"]] == [1, 2, 3]
+    assert json.loads(out.read_text())["replicates"][0]["results"][0]["target"] == 0.15
+    assert "| nopost/no_learning | 0.15 | -2.72 |" in capsys.readouterr().out
