@@ -477,11 +477,15 @@ def phase_numbers_table(results: dict) -> str:
 
     no_reference_fit = "no fit (fewer than 3 rates where the reference's curve_fit converged)"
 
+    def number(v) -> str:  # JSON numbers: None for NaN, "inf" / "-inf" for the infinities (an open interval)
+        return f"{v:.2f}" if isinstance(v, (int, float)) else ("n/a" if v is None else str(v))
+
     def likelihood(fit):
         if not fit or fit.get("exponent") is None:
             return (fit or {}).get("reason", "no fit")
-        return (f"T^({fit['exponent']:.2f} ± {fit['stderr']:.2f}) ({fit['level']:.0%} {fit['interval']} interval "
-                f"[{fit['lo']:.2f}, {fit['hi']:.2f}]; {fit['n_networks']} networks, {fit['n_delays']} lengths)")
+        return (f"T^({number(fit['exponent'])} ± {number(fit['stderr'])}) ({fit['level']:.0%} {fit['interval']} "
+                f"interval [{number(fit['lo'])}, {number(fit['hi'])}]; {fit['n_networks']} networks, "
+                f"{fit['n_delays']} lengths)")
 
     rows = []
     for family, res in results.items():
