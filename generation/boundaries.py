@@ -146,7 +146,7 @@ def make_config(families: Sequence[Family], targets: dict[str, float] | None = N
 
 
 # ---- the estimate and its precision: the one place the estimator is chosen ---------------------------------------
-ESTIMATOR = "rnnzoo.boundaries.exponent_estimate (binomial likelihood on the seed counts, Wald standard error)"
+ESTIMATOR = "rnnzoo.boundaries.exponent_estimate (binomial likelihood on the seed counts; standard error: the larger of the Wald error and the 68% profile half-width)"
 
 
 def exponent_precision(table: pd.DataFrame, family: Family | str, boundary: str) -> tuple[float, float]:
