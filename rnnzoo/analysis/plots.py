@@ -94,7 +94,8 @@ def plot_mechanism(net: Any, path: str | os.PathLike | None = None, **classify_k
     a.set_xlim(T // 2 - half, T // 2 + half)
     a.set_ylim(T // 2 + half, T // 2 - half)
     fig.colorbar(im, ax=a, label="log10 power")
-    a.set(title=f"2-D power of one run, radius {PSD_RADIUS} (cyan)\nmedian PSD ratio over the draws {row['psd_ratio']:.3f}")
+    a.set(title=f"2-D power of one run, radius {PSD_RADIUS} (cyan)\n"
+                f"median PSD ratio over the draws {row['psd_ratio']:.3f}")
 
     a = ax[1, 2]
     a.axis("off")
