@@ -55,9 +55,14 @@ import hashlib
 import json
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
+
+if __package__ in (None, ""):  # run as a script from anywhere: the repository's generation package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation.boundaries import (SECONDS_PER_UNIT, axis_of, cell_spec, exponent_precision, make_config,
                                    network_units, plan_round, round_jobs)
