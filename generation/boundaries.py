@@ -539,12 +539,10 @@ def _cell_records(specs: Iterable[NetworkSpec], why: str) -> list[dict]:
 
 
 def _num(v: float) -> float | str | None:
-    v = float(v)
-    if math.isnan(v):
-        return None
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
+    """A number as the round records store it (rnnzoo.phases' JSON rule: NaN as None, infinities as strings)."""
+    from rnnzoo.phases import _clean
+
+    return _clean(float(v))
 
 
 # ---- from a round's record to jobs ---------------------------------------------------------------------------------

@@ -51,18 +51,7 @@ def _offsets(n_seeds: int) -> np.ndarray:
 def _power_law_table(path, n_seeds: int = 40) -> pd.DataFrame:
     """Learned below lr_c(T) = 0.13 (T/200)^-2.7 and manifold below 0.05 (T/200)^-4, each seed's boundary shifted by
     an even offset, so half the seeds learn exactly at lr_c(T); not-learned seeds alternate failed / unstable."""
-    cells = []
-    for T in DELAYS:
-        for lr in LRS:
-            for s, eps in enumerate(_offsets(n_seeds)):
-                x = math.log10(lr)
-                if T == 0 or x < math.log10(TRUE_C200 * (T / 200) ** TRUE_EXPONENT) + eps:
-                    slow = T == 0 or x < math.log10(SLOW_C200 * (T / 200) ** SLOW_EXPONENT) + eps
-                    mech = "manifold" if slow else "cycle"
-                else:
-                    mech = "unstable" if s % 4 == 0 else "failed"
-                cells.append({"delay_ms": T, "lr": lr, "seed": s, "mechanism": mech})
-    return _table(cells, path)
+    return _table(_law_cells(LRS, n_seeds, delays=DELAYS), path)
 
 
 def test_fractions_match_hand_counted_cells(tmp_path):
@@ -304,10 +293,10 @@ def test_reference_fractions_come_from_counts(tmp_path):
     assert by_lr[0.1]["skipped"] is False and by_lr[0.05]["skipped"] is True
 
 
-def _law_cells(lrs, n_seeds, exponent=TRUE_EXPONENT, **extra) -> list[dict]:
+def _law_cells(lrs, n_seeds, exponent=TRUE_EXPONENT, delays=tuple(range(0, 401, 20)), **extra) -> list[dict]:
     """Seeds evenly spread around a known no-learning law and a slow-point law T^-4."""
     cells = []
-    for T in range(0, 401, 20):
+    for T in delays:
         for lr in lrs:
             for s, eps in enumerate(_offsets(n_seeds)):
                 x = math.log10(lr)
