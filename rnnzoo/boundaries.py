@@ -80,7 +80,15 @@ class BoundaryFit:
 def _loglik(theta: np.ndarray, X: np.ndarray, k: np.ndarray, n: np.ndarray, ceiling: bool,
             gradient: bool = True) -> tuple[float, np.ndarray | None]:
     """Binomial log-likelihood of p = c * sigmoid(X @ beta) (c = sigmoid(gamma), the last theta, when ceiling) and
-    its gradient; every log is taken in a form that stays finite for large |eta|."""
+    its gradient; every log is taken in a form that stays finite for large |eta|. A trial step of the Newton
+    ascent may leave the finite range (theta infinite: a separable table); its log-likelihood is then NaN, which the
+    step halving rejects, so numpy's warnings about it are silenced."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _loglik_values(theta, X, k, n, ceiling, gradient)
+
+
+def _loglik_values(theta: np.ndarray, X: np.ndarray, k: np.ndarray, n: np.ndarray, ceiling: bool,
+                   gradient: bool) -> tuple[float, np.ndarray | None]:
     p_beta = X.shape[1]
     eta = X @ theta[:p_beta]
     log_s = -np.logaddexp(0.0, -eta)  # log sigmoid(eta)
