@@ -208,7 +208,7 @@ register(Preset("paper", "every family of arXiv 2502.17433 with its seeds per ce
 register(Preset("full", "the extended grid: delays 0-400 ms every 10 ms x 30 learning rates x 100 seeds, "
                 "no-post and post-reaction protocols (246,000 networks)",
                 (_nopost(FULL_DELAYS, ALL_LRS, 100), _post(FULL_DELAYS, ALL_LRS, 100)), max_networks_per_job=FULL_SCALE_JOB))
-# The phase diagram on a CPU (issue 8): rates 0.316 .. 0.0268 are paper-grid values (same network ids), spaced about
+# The phase diagram on a CPU: rates 0.316 .. 0.0268 are paper-grid values (same network ids), spaced about
 # a quarter decade; 0.562 extends the grid upwards (as the paper's control family does) so that the no-learning
 # boundary shows from 120 ms on. 7 seeds and 6 rates keep it under an hour as two workers on a 2-core CPU.
 PHASE_CPU_LRS = (10**-0.25, NARROW_LRS[0], NARROW_LRS[3], BROAD_LRS[0], BROAD_LRS[2], BROAD_LRS[4])
@@ -216,7 +216,7 @@ register(Preset("phase-cpu", "the phase diagram on a 2-core CPU: no-post protoco
                 "6 learning rates (0.562 .. 0.0268) x 7 seeds (462 networks)",
                 (_nopost(range(0, 401, 40), PHASE_CPU_LRS, 7),)))
 
-# The weight-space benchmark (issue 14): as many networks as `--workers 2` trains on a 2-core CPU in about 90
+# The weight-space benchmark: as many networks as `--workers 2` trains on a 2-core CPU in about 90
 # minutes. Sized from phase-cpu's measured cost (471,086 network-steps at trials of up to 96 steps: 38.6 min wall
 # with 2 workers on an idle machine, labels and writes included), with the cost of a network-step proportional to
 # its trial length, 16 + delay_ms / 5 steps: 6 delays x 6 rates x 34 seeds come to ~80 min, leaving room for the
