@@ -540,7 +540,7 @@ def adaptive_text(info: dict) -> str:
         cells = [f"{est[k]['exponent']:.2f} ± {est[k]['stderr']:.3f}" if isinstance(est.get(k, {}).get("exponent"), float)
                  and isinstance(est[k].get("stderr"), float) else "n/a" for k in keys]
         rows.append([r["round"], r.get("kind", ""), len(r.get("networks", [])), f"{r.get('units', 0):,}", *cells,
-                     r.get("stop") or ""])
+                     r.get("stop") or "go on"])
     targets = ", ".join(f"{b['key']} {b['target']:g}" for b in config.get("boundaries", []))
     return (f"This zoo was made by the adaptive mode (`generation/run.py --adaptive`): rounds of networks of the paper's "
             f"grid placed where each boundary's exponent was least certain, until every standard error reached its "
