@@ -540,7 +540,7 @@ def _cell_records(specs: Iterable[NetworkSpec], why: str) -> list[dict]:
 
 def _num(v: float) -> float | str | None:
     """A number as the round records store it (rnnzoo.phases' JSON rule: NaN as None, infinities as strings)."""
-    from rnnzoo.phases import _clean
+    from rnnzoo.family_table import _clean
 
     return _clean(float(v))
 

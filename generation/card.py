@@ -427,7 +427,7 @@ def make_card_figures(root: Path, table: pd.DataFrame, info: dict | None = None)
     A failure to draw or write a figure (a full disk, a bug) is raised, not papered over: a card without its
     figures must fail the run rather than be published as finished."""
     from rnnzoo.figures import make_figures
-    from rnnzoo.phases import memory_families
+    from rnnzoo.family_table import memory_families
 
     root = Path(root).resolve()  # make_figures answers with paths under it; a relative root must not hide them
     figures: dict[str, str] = {}

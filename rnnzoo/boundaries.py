@@ -357,7 +357,7 @@ def boundary_likelihood(zoo: Any, *, family: str | None = None, boundary: str = 
     delay_ms, lr, seed, mechanism; the no-memory control's T is reaction_ms, its response length). Works on any
     table: cells may hold different numbers of seeds or none. interval: 'profile' (default), 'wald', or
     'bootstrap' (n_boot resamples of the seeds, each refitted; stderr is then their standard deviation)."""
-    from rnnzoo.phases import family_protocol, networks_frame
+    from rnnzoo.family_table import family_protocol, networks_frame
 
     if interval not in INTERVALS:
         raise ValueError(f"unknown interval {interval!r}; use one of {list(INTERVALS)}")
@@ -435,7 +435,7 @@ def likelihood_fits(zoo: Any, *, family: str | None = None, level: float = 0.95,
                     include_synthetic: bool = False) -> dict:
     """Every boundary of one family as JSON-able dicts (profile intervals): no_learning and slow_point, or only
     no_learning for the no-memory control. A boundary the table cannot fit is {"exponent": None, "reason": why}."""
-    from rnnzoo.phases import family_protocol, networks_frame
+    from rnnzoo.family_table import family_protocol, networks_frame
 
     table = networks_frame(zoo, family, include_synthetic)
     names = ("no_learning",) if family_protocol(table) == "control" else BOUNDARIES
@@ -485,6 +485,6 @@ def synthetic_networks(rng: np.random.Generator, *, exponent: float = -2.7, lr_a
 
 
 def _clean(v: Any) -> Any:
-    from rnnzoo.phases import _clean as clean
+    from rnnzoo.family_table import _clean as clean
 
     return clean(v)

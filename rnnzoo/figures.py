@@ -17,14 +17,8 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.boundaries import likelihood_fits
-from rnnzoo.phases import (
-    PAPER_EXPONENTS,
-    THEORY_EXPONENTS,
-    analyse,
-    control_families,
-    memory_families,
-    reference_control_fit,
-)
+from rnnzoo.family_table import control_families, memory_families
+from rnnzoo.phases import PAPER_EXPONENTS, THEORY_EXPONENTS, analyse, reference_control_fit
 
 COLOURS = {  # mechanism -> RGB; a cell's colour is the mix weighted by its fractions
     "failed": (0.80, 0.80, 0.80),
