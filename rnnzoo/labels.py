@@ -281,7 +281,7 @@ def label_recipe() -> dict:
     return {"draws": LABEL_DRAWS, "rule": "modal label over the draws; PSD ratio < 0.5 = cycle",
             "randomness": f"per network, its analysis stream (torch generator seeded seed * {N_STREAMS} + "
                           f"{STREAM_ANALYSIS}): draws x N normals for r[0], draws x "
-                          "(9L + 1) x N for the noise, draws x N x 6 for the PCA starts, in that order",
+                          f"(9L + 1) x N for the noise, draws x N x {PCA_RANK} for the PCA starts, in that order",
             "pca": {"rank": PCA_RANK, "iterations": PCA_ITERATIONS, "algorithm": "torch.pca_lowrank's"}}
 
 
@@ -311,11 +311,11 @@ def mechanism_scores(weights: Weights, task: Task, alpha: float | Sequence[float
     L = paper_psd_task(task).n_steps
     per_network = n_draws * (EXTENDED_TRIALS * L + 1) * N
     chunk = max(1, max_elements // per_network)
+    alphas = as_alpha(alpha, M, weights.W_rec)
     ratios, fluctuation = [], []
     for lo in range(0, M, chunk):
         part = list(range(lo, min(M, lo + chunk)))
-        a = as_alpha(alpha, M, weights.W_rec)[lo : lo + len(part)]
-        r, f = label_draws(weights.select(part), task, a, [seeds[i] for i in part], n_draws)
+        r, f = label_draws(weights.select(part), task, alphas[lo : lo + len(part)], [seeds[i] for i in part], n_draws)
         ratios.append(r.cpu().numpy())
         fluctuation.append(f.cpu().numpy())
     result = modal_labels(np.concatenate(ratios))
