@@ -116,11 +116,14 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     return {**record, "seconds": round(time.time() - started, 3)}
 
 
+NULL_UNLESS_LEARNED = ("mechanism_share", "dynamics_agrees")
+
+
 def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
                device: str | torch.device = "cpu") -> dict[str, list]:
     """The job's networks-table rows from its trained weights and training curves: the paper's outcome and label,
-    the exact-window outcome, the PSD test's modal label, the canonical evaluation and the dynamics diagnostics. Needs no
-    training, so a zoo's labels can be recomputed from its shards (`relabel_job`)."""
+    the exact-window outcome, the PSD test's modal label, the canonical evaluation and the dynamics diagnostics.
+    Needs no training, so a zoo's labels can be recomputed from its shards (`relabel_job`)."""
     if job.task.target_held:
         return control_rows(job, weights, curves, device)
     # The paper's outcome from its own curves (shifted window, 4 decimals); the exact-window outcome beside it.
@@ -131,10 +134,9 @@ def label_rows(job: Job, weights: Weights, curves: dict[str, list[np.ndarray]],
     (final_loss, final_accuracy, final_reliability), diagnostics = _evaluate(job, weights, device, outcomes)
     return {
         **_common_columns(job, curves, final_loss, final_accuracy, final_reliability),
-        **{name: diagnostics[name].to_numpy() for name in LABEL_COLUMNS},
-        # null unless learned (pyarrow keeps a float NaN as NaN, so the nulls are written as None)
-        "mechanism_share": diagnostics["mechanism_share"].astype(object).where(diagnostics["solves_task"], None).tolist(),
-        "dynamics_agrees": diagnostics["dynamics_agrees"].astype(object).where(diagnostics["solves_task"], None).tolist(),
+        # mechanism_share and dynamics_agrees are null unless learned (pyarrow would keep a float NaN as NaN)
+        **{name: (diagnostics[name].astype(object).where(diagnostics["solves_task"], None).tolist()
+                  if name in NULL_UNLESS_LEARNED else diagnostics[name].to_numpy()) for name in LABEL_COLUMNS},
         "exact_outcome": exact_outcomes,
         **{name: diagnostics[name].to_numpy() for name in DIAGNOSTIC_COLUMNS},
     }
