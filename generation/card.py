@@ -31,6 +31,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, MECHANISMS
 from rnnzoo.splits import SPLIT_RULE, SPLITS
+from rnnzoo.verify import verify_zoo
 from rnnzoo.views import view_splits
 from rnnzoo.store import (
     CARD,
@@ -50,7 +51,6 @@ from rnnzoo.store import (
     file_records,
     read_card,
     read_manifest,
-    verify_zoo,
     write_bytes_atomic,
     write_manifest,
 )
@@ -722,7 +722,7 @@ def usage_code(root: Path, table: pd.DataFrame, repo_id: str | None = None) -> s
 def verify_text(root: Path, repo_id: str | None = None) -> str:
     """How to check every file of this zoo against its manifest, for where the card is read."""
     if repo_id:
-        return (f'`rnnzoo.store.verify_zoo(huggingface_hub.snapshot_download("{repo_id}", repo_type="dataset"))` '
+        return (f'`rnnzoo.verify.verify_zoo(huggingface_hub.snapshot_download("{repo_id}", repo_type="dataset"))` '
                 "checks every file of a downloaded copy (`rnnzoo verify` does the same for a folder)")
     if _is_sample(root):
         return "`rnnzoo verify` checks them"

@@ -47,11 +47,11 @@ from rnnzoo.store import (
     read_card_metadata,
     read_manifest,
     sha256_file,
-    verify_zoo,
     write_bytes_atomic,
     write_json_atomic,
 )
 from rnnzoo.trajectories import TRAJECTORIES_DIR
+from rnnzoo.verify import verify_zoo
 
 MAX_FILES_PER_FOLDER = 10_000
 LIST_LIMIT = 200  # commits with more files are listed per folder

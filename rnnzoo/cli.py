@@ -169,7 +169,7 @@ def plot_canonical_trials(net) -> "Any":
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from rnnzoo.sources import SAMPLE_DIR
-    from rnnzoo.store import verify_zoo
+    from rnnzoo.verify import verify_zoo
 
     folder = Path(args.dir) if args.dir is not None else SAMPLE_DIR
     what = str(folder) if args.dir is not None else f"the embedded sample ({folder})"

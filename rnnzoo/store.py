@@ -39,7 +39,6 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
 
 from rnnzoo.dynamics import Weights
-from rnnzoo.leftovers import find_debris
 
 FORMAT_VERSION = 2  # 2: the paper's labels exactly (shifted-window curves, its PSD trial), exact_* beside them
 MANIFEST = "manifest.json"
@@ -362,15 +361,33 @@ def shard_layout(fh: BinaryIO, size: int, path: str | os.PathLike) -> dict[str, 
     missing = [name for name in Weights.names() if name not in header]
     if missing:
         raise ZooFormatError(f"{path} lacks tensors {missing}; it is not an rnnzoo weight shard")
-    layout = {}
+    foreign = sorted(set(header) - set(Weights.names()))
+    if foreign:
+        raise ZooFormatError(f"{path} holds tensors {foreign} besides the six weight tensors; it is not an rnnzoo "
+                             "weight shard (or was altered): re-download it or regenerate its job")
+    layout, spans = {}, []
     for name in Weights.names():
         dtype, shape, (begin, end) = _tensor_entry(header[name], name, path)
-        begin, end = 8 + n + begin, 8 + n + end
-        if end > size or end - begin != math.prod(shape) * dtype.itemsize:
-            raise _damaged(path, f"tensor {name}'s offsets do not fit the file or its shape {shape}")
-        layout[name] = (dtype, shape, begin)
+        if end - begin != math.prod(shape) * dtype.itemsize:
+            raise _damaged(path, f"tensor {name}'s offsets do not fit its shape {shape}")
+        spans.append((begin, end, name))
+        layout[name] = (dtype, shape, 8 + n + begin)
+    _check_spans(spans, size - 8 - n, path)
     _check_shapes({name: shape for name, (_, shape, _) in layout.items()}, path)
     return layout
+
+
+def _check_spans(spans: list[tuple[int, int, str]], data_bytes: int, path: str | os.PathLike) -> None:
+    """The safetensors library's own rule: the tensors' byte ranges tile the data section exactly, in order, with
+    no gap and no overlap. Two tensors sharing bytes would let one altered file serve one network's W_out as its W_in."""
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            why = "overlaps another tensor" if begin < position else "leaves a gap before it"
+            raise _damaged(path, f"tensor {name} (bytes {begin}-{end} of the data) {why}")
+        position = end
+    if position != data_bytes:
+        raise _damaged(path, f"its tensors cover {position} bytes of a {data_bytes}-byte data section")
 
 
 def _check_shapes(shapes: dict[str, tuple[int, ...]], path: str | os.PathLike) -> None:
@@ -532,36 +549,6 @@ def unlisted_files(root: str | os.PathLike, files: dict) -> list[Path]:
             if path.is_file() and rel not in files and not any(p.startswith(".") for p in rel.split("/")):
                 extra.append(path)
     return extra
-
-
-def verify_zoo(root: str | os.PathLike) -> list[str]:
-    """Check every file recorded in the manifest and the card's configs, and look for what does not belong
-    (leftovers of killed writes, unlisted files in the data folders); returns the problems found (empty when all
-    is well). Raises ZooFormatError when the manifest itself is missing, unreadable or of a newer format.
-    Reads only: nothing is written or repaired."""
-    root = Path(root)
-    manifest = read_manifest(root)
-    files = manifest["files"]
-    problems = []
-    for rel, record in files.items():
-        path = root / rel
-        if path.is_file() and path.stat().st_size != record["bytes"]:
-            size = path.stat().st_size
-            what = "truncated" if size < record["bytes"] else "longer than recorded"
-            problems.append(f"{path} is {what}: {size} bytes instead of the recorded {record['bytes']}; delete it "
-                            "and re-download it (or rerun generation, which redoes that job)")
-            continue
-        try:
-            verify_file(path, record["sha256"])
-        except ZooFormatError as exc:
-            problems.append(str(exc))
-    problems += [f"{path} is left over from an interrupted write (not part of the zoo); delete it, or rerun the "
-                 "generation command, which removes it" for path in find_debris(root)]
-    problems += [f"{path} is not listed in {root / MANIFEST}: it is not part of the zoo as recorded; delete it or "
-                 "move it out of the zoo folder" for path in unlisted_files(root, files)]
-    if CARD in files and (root / CARD).is_file():
-        problems.extend(card_config_problems(root, files))
-    return problems
 
 
 # ---- dataset card ----------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 
 import rnnzoo
 from rnnzoo.splits import SPLITS, split_of, splits_of
-from rnnzoo.store import CHECKPOINTS_VIEW_DIR, WEIGHTS_VIEW_DIR, read_manifest, verify_zoo
+from rnnzoo.store import CHECKPOINTS_VIEW_DIR, WEIGHTS_VIEW_DIR, read_manifest
+from rnnzoo.verify import verify_zoo
 
 
 def test_split_rule_is_by_seed_and_small_zoos_get_every_split():

@@ -15,7 +15,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 import rnnzoo
 from generation.card import md_table, table_problems
 from generation.publish import main as publish
-from rnnzoo.store import NETWORK_SCHEMA, verify_zoo
+from rnnzoo.store import NETWORK_SCHEMA
+from rnnzoo.verify import verify_zoo
 
 REPO = Path(__file__).resolve().parent.parent
 URLS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]

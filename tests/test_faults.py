@@ -23,7 +23,8 @@ from conftest import QUICK_STEPS
 from generation.publish import validate
 from generation.run import FolderLock
 from generation.run import main as generate
-from rnnzoo.store import RUN_LOG, ZooFormatError, read_manifest, verify_zoo
+from rnnzoo.store import RUN_LOG, ZooFormatError, read_manifest
+from rnnzoo.verify import verify_zoo
 
 REPO = Path(__file__).resolve().parent.parent
 ARGS = ["--preset", "tiny", "--max-steps", str(QUICK_STEPS), "--device", "cpu"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from safetensors.torch import save_file
 
 import rnnzoo
 from rnnzoo.cli import main as cli
-from rnnzoo.store import ChecksumError, ZooFormatError, read_shard, verify_zoo
+from rnnzoo.store import ChecksumError, ZooFormatError, read_shard
+from rnnzoo.verify import verify_zoo
 from rnnzoo.zoo import Network
 
 
@@ -208,7 +210,8 @@ def test_float64_shard_is_refused(zoo_copy):
             rnnzoo.load(zoo_copy, verify=verify)[rows.tolist()].weights()
     with pytest.raises(ZooFormatError, match="float32"):
         read_shard(zoo_copy / shard)  # the reader assembly uses
-    assert any(shard in p for p in verify_zoo(zoo_copy)) is False  # the manifest agrees; only the reader can tell
+    assert any(shard in p and "stores W_in as 'F64'" in p for p in verify_zoo(zoo_copy))  # the manifest agrees; the
+    # copy check parses every shard
 
 
 # ---- 6. every malformed input is named ---------------------------------------------------------------------
@@ -242,6 +245,10 @@ def test_record_without_sha256_is_a_clear_verify_error(zoo_copy, capsys):
      r"tensor W_rec has shape \[-\d+, 100, 100\], not a list of non-negative whole numbers"),
     (lambda h: {**h, "b_out": {**h["b_out"], "dtype": "I64"}}, r"stores b_out as 'I64'"),
     (lambda h: {k: v for k, v in h.items() if k != "__metadata__"}, r"carries no format version"),
+    (lambda h: {**h, "W_in": {**h["W_in"], "data_offsets": h["W_out"]["data_offsets"]}},  # same size, other bytes
+     r"tensor (W_in|W_out) \(bytes \d+-\d+ of the data\) (overlaps another tensor|leaves a gap before it)"),
+    (lambda h: {**h, "extra": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}},
+     r"holds tensors \['extra'\] besides the six weight tensors"),
 ])
 def test_crafted_shard_headers_are_named(zoo_copy, mutate, message):
     shard = first_shard(zoo_copy)
@@ -352,3 +359,79 @@ def test_non_utf8_metadata_files_are_named(zoo_copy):
     (zoo_copy / "README.md").write_bytes(b"---\n\xff\n---\n")
     rerecord(zoo_copy, "README.md")
     assert any("README.md is not UTF-8 text" in p for p in verify_zoo(zoo_copy))
+
+
+# ---- 7. every copy of a network's numbers agrees with what it derives from --------------------------------------
+def edit_view(root: Path, folder: str, edit) -> str:
+    """Rewrite the first Parquet file of a view through `edit` (pyarrow Table -> Table) and rerecord it."""
+    rel = sorted(p.relative_to(root).as_posix() for p in (root / folder).glob("*.parquet"))[0]
+    pq.write_table(edit(pq.read_table(root / rel)), root / rel)
+    rerecord(root, rel)
+    return rel
+
+
+def nudge_first_value(table: pa.Table, name: str = "W_rec") -> pa.Table:
+    """The same view with one float of `name` in its first row moved by 1.0 (types and shapes kept)."""
+    column = table.column(name).combine_chunks()
+    values = column.flatten().flatten().to_numpy(zero_copy_only=False).copy()
+    values[1] += 1.0
+    n = column.type.list_size
+    rebuilt = pa.FixedSizeListArray.from_arrays(pa.FixedSizeListArray.from_arrays(pa.array(values, pa.float32()), n), n)
+    return table.set_column(table.schema.get_field_index(name), name, rebuilt)
+
+
+def zeros_float64(table: pa.Table, name: str = "W_rec") -> pa.Table:
+    rows = table.num_rows
+    n = table.column(name).type.list_size
+    flat = pa.array(np.zeros(rows * n * n), pa.float64())
+    return table.set_column(table.schema.get_field_index(name), name,
+                            pa.FixedSizeListArray.from_arrays(pa.FixedSizeListArray.from_arrays(flat, n), n))
+
+
+@pytest.mark.parametrize("folder, edit, message", [
+    ("weights-parquet", nudge_first_value, r"the weights of 1 row\(s\) differ from the shards they repeat"),
+    ("weights-parquet", zeros_float64, r"stores W_rec as fixed_size_list.*double.*not fixed-size lists of float32"),
+    ("weights-parquet", lambda t: t.slice(1), r"weights-parquet lacks 1 network\(s\) of the networks table"),
+    ("weights-parquet", lambda t: set_column(t, "mechanism", ["cycle"] * t.num_rows),
+     r"column 'mechanism' differs from the networks table"),
+    ("checkpoints-parquet", nudge_first_value, r"the weights of 1 row\(s\) differ from the shards they repeat"),
+])
+def test_altered_parquet_views_fail_verify_and_publish(zoo_copy, folder, edit, message, capsys):
+    from generation.publish import validate
+
+    assert verify_zoo(zoo_copy) == []
+    if "mechanism" in message and len(set(pq.read_table(sorted((zoo_copy / folder).glob("*.parquet"))[0])
+                                          .column("mechanism").to_pylist())) == 1:
+        pytest.skip("the first view file holds one mechanism only")
+    rel = edit_view(zoo_copy, folder, edit)
+    problems = verify_zoo(zoo_copy)
+    assert any(rel.split("/")[0] in p and re.search(message, p) for p in problems), problems
+    assert any(re.search(message, p) for p in validate(zoo_copy, check_datasets=False))
+    assert cli(["verify", str(zoo_copy)]) != 0
+    assert "re-download" in capsys.readouterr().out
+
+
+def test_altered_shard_with_rerecorded_manifest_fails_verify(zoo_copy):
+    shard = first_shard(zoo_copy)
+    weights = read_shard(zoo_copy / shard)
+    tensors = {k: v.clone() for k, v in weights.tensors().items()}
+    tensors["W_rec"][0, 0, 1] += 1.0
+    save_file(tensors, str(zoo_copy / shard), metadata=rnnzoo.store.shard_metadata(zoo_copy / shard))
+    rerecord(zoo_copy, shard)
+    problems = verify_zoo(zoo_copy)
+    assert any(f"{shard}: 1 of its network(s) do not match the weights sha256" in p for p in problems), problems
+
+
+def test_curves_and_sizes_are_checked_against_the_table(zoo_copy):
+    curve = sorted(rnnzoo.load(zoo_copy).metadata["curves"])[0]
+    table = pq.read_table(zoo_copy / curve)
+    pq.write_table(table.slice(1), zoo_copy / curve)
+    rerecord(zoo_copy, curve)
+    assert any(f"{curve} holds the curves of other networks than the networks table files under it (1 missing"
+               in p for p in verify_zoo(zoo_copy))
+    pq.write_table(table, zoo_copy / curve)
+    rerecord(zoo_copy, curve)
+    assert verify_zoo(zoo_copy) == []
+    edit_cell(zoo_copy, "n_units", 0, 50)
+    problems = verify_zoo(zoo_copy)
+    assert any("holds networks of 100 units, but the networks table says 50" in p for p in problems), problems

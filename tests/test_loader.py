@@ -161,7 +161,7 @@ def test_corrupted_shard_is_a_checksum_error_naming_the_file(zoo_copy):
         _ = rnnzoo.load(zoo_copy)[last].weights  # a Network's lazy weights go through the same check
     first = int(in_shard[fresh.metadata.loc[in_shard, "row"].to_numpy().argmin()])
     assert torch.equal(fresh[[first]].weights().W_rec, zoo[[first]].weights().W_rec)  # intact networks still load
-    assert any(shard.name in problem for problem in rnnzoo.store.verify_zoo(zoo_copy))  # verify checks every byte
+    assert any(shard.name in problem for problem in rnnzoo.verify.verify_zoo(zoo_copy))  # verify checks every byte
     shard.write_bytes(bytes(data[: len(data) // 2]))  # truncated: even the size check catches it
     with pytest.raises(rnnzoo.ZooFormatError, match=shard.name):
         rnnzoo.load(zoo_copy, verify=False)[[0]].weights()
