@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from rnnzoo.store import FORMAT_VERSION, ZooFormatError, check_format_version, fsync_tree, read_shard
-from rnnzoo.task import Task
+from rnnzoo.task import N_OUTPUTS, Task
 
 TRAJECTORIES_DIR = "trajectories"
 ARRAYS = ("rates", "outputs")
@@ -150,6 +150,7 @@ class Trajectories:
         self._ids = meta["id"].tolist()
         self._group_of = {i: group_name(f, d, r) for i, f, d, r in
                           zip(self._ids, meta["family"], meta["delay_ms"], meta["reaction_ms"])}
+        self._rows = {i: row for i, (_, row) in zip(self._ids, meta.iterrows())}  # what each array's shape must be
 
     # ---- collection --------------------------------------------------------------------------------------------
     @property
@@ -197,6 +198,24 @@ class Trajectories:
     def __repr__(self) -> str:
         return f"Trajectories({len(self)} networks, source={self.name!r})"
 
+    def problems(self) -> list[str]:
+        """Each task's group against the networks table: its ids are exactly the table's networks of that task,
+        and its arrays have the shape, chunks and type the task and the network size give (metadata only)."""
+        found = []
+        for name in sorted(set(self._group_of.values())):
+            try:
+                group = self._group(name)
+                expected_ids = sorted(i for i, g in self._group_of.items() if g == name)
+                if sorted(group["rows"]) != expected_ids:
+                    found.append(f"{TRAJECTORIES_DIR}/{name} stores other networks than the networks table's networks "
+                                 "of its task; re-download the zoo")
+                    continue
+                for array in ARRAYS:
+                    self._open(name, array)
+            except ZooFormatError as exc:
+                found.append(str(exc))
+        return found
+
     # ---- files -------------------------------------------------------------------------------------------------
     def _json(self, rel: str) -> dict:
         import json
@@ -224,11 +243,27 @@ class Trajectories:
             self._groups[name] = {"attrs": attrs, "rows": rows, "arrays": {}}
         return self._groups[name]
 
+    def _expected_shape(self, name: str, array: str) -> tuple[int, ...]:
+        """[networks, trials, steps, units or outputs] of one array of a group, from the networks table: the task
+        fixes the steps, the table the units; checked before a chunk is read, so a crafted header allocates nothing."""
+        group = self._groups[name]
+        row = next(self._rows[i] for i, g in self._group_of.items() if g == name)
+        task = Task.from_row(row)
+        width = int(row["n_units"]) if array == "rates" else N_OUTPUTS
+        return (len(group["rows"]), len(group["attrs"].get("trials", [])), task.n_steps, width)
+
     def _read(self, name: str, array: str, row: int) -> np.ndarray:
+        arr = self._open(name, array)
+        shard = row // arr.shards[0]
+        self._fetch(f"{TRAJECTORIES_DIR}/{name}/{array}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # sha256 checked
+        return np.asarray(arr[row])
+
+    def _open(self, name: str, array: str):
+        """One array of a group, opened (metadata only) and checked against the task before anything is read."""
         import zarr
         from zarr.storage import LocalStore
 
-        group = self._groups[name]
+        group = self._group(name)
         rel = f"{TRAJECTORIES_DIR}/{name}/{array}"
         if array not in group["arrays"]:
             meta_path = self._fetch(f"{rel}/zarr.json")
@@ -238,7 +273,12 @@ class Trajectories:
         if arr.dtype != np.float32:
             raise ZooFormatError(f"{rel} stores {arr.dtype}, not float32: it was not written by rnnzoo or was "
                                  "altered; re-download the zoo (`rnnzoo verify DIR`)")
-        shard = row // arr.shards[0]
-        self._fetch(f"{rel}/c/{shard}/" + "/".join("0" * (arr.ndim - 1)))  # fetch and check its sha256
-        return np.asarray(arr[row])
+        expected = self._expected_shape(name, array)
+        shards = tuple(arr.shards or arr.chunks)
+        if tuple(arr.shape) != expected or tuple(arr.chunks) != (1, *expected[1:]) or shards[1:] != expected[1:]:
+            raise ZooFormatError(f"{rel} claims shape {tuple(arr.shape)} in chunks of {tuple(arr.chunks)}, but its "
+                                 f"networks' task and size give {expected} in chunks of one network: the store "
+                                 "was altered or belongs to another zoo; nothing was read. Re-download the zoo "
+                                 "(`rnnzoo verify DIR`)")
+        return arr
 

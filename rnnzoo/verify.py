@@ -4,7 +4,8 @@ derives from (used by the CLI and by publishing).
 The manifest's sha256 says a file is the one recorded; it cannot say the recorded file is right, because whoever
 alters a file can re-record it. So the copies are checked against each other: each weight shard against the
 per-network digests of the networks table, the Parquet views against the same digests (and the checkpoint view
-against the checkpoint shards), the curves against the table's ids and step counts. Reads only.
+against the checkpoint shards), the curves against the table's ids and step counts, the
+stored trajectories against the tasks. Reads only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rnnzoo.leftovers import find_debris
 from rnnzoo.store import (CARD, CHECKPOINTS_VIEW_DIR, MANIFEST, NETWORKS_TABLE, WEIGHTS_VIEW_DIR, ZooFormatError,
                           card_config_problems, network_digests, read_manifest, shard_arrays, unlisted_files,
                           verify_file)
+from rnnzoo.trajectories import TRAJECTORIES_DIR, Trajectories
 from rnnzoo.views import CHECKPOINT_META, META_COLUMNS, outcome_of
 
 def verify_zoo(root: str | os.PathLike) -> list[str]:
@@ -72,12 +74,19 @@ def copy_problems(root: str | os.PathLike, files: dict) -> list[str]:
     except Exception as exc:  # a damaged table is already reported by its sha256; nothing to compare against
         return [f"{root / NETWORKS_TABLE} cannot be read ({exc}), so no copy of the weights could be compared with it"]
     problems: list[str] = []
-    for check in (_weight_shards, _checkpoint_shards, _curves, _weight_view, _checkpoint_view):
+    for check in (_weight_shards, _checkpoint_shards, _curves, _weight_view, _checkpoint_view, _trajectories):
         try:
             problems += check(root, table, files)
         except ZooFormatError as exc:
             problems.append(str(exc))
     return problems
+
+
+def _trajectories(root: Path, table: pd.DataFrame, files: dict) -> list[str]:
+    """Each task's stored trajectories hold exactly its networks, in the shape its task and size give."""
+    if f"{TRAJECTORIES_DIR}/zarr.json" not in files:
+        return []
+    return Trajectories(table, files, fetch=lambda rel: root / rel, name=str(root)).problems()
 
 
 def _rows_problem(where: Path, n_rows: int, rows: np.ndarray, ids: pd.Series) -> str | None:

@@ -435,3 +435,21 @@ def test_curves_and_sizes_are_checked_against_the_table(zoo_copy):
     edit_cell(zoo_copy, "n_units", 0, 50)
     problems = verify_zoo(zoo_copy)
     assert any("holds networks of 100 units, but the networks table says 50" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("edit", [
+    lambda meta: {**meta, "shape": [meta["shape"][0], meta["shape"][1], 250_000, meta["shape"][3]]},  # header only
+    lambda meta: {**meta, "data_type": "float64"},
+])
+def test_trajectory_arrays_are_checked_against_the_task_before_reading(zoo_copy, edit):
+    rel = sorted(r for r in manifest_of(zoo_copy)["files"] if r.startswith("trajectories/")
+                 and r.endswith("/rates/zarr.json"))[0]
+    (zoo_copy / rel).write_text(json.dumps(edit(json.loads((zoo_copy / rel).read_text()))))
+    rerecord(zoo_copy, rel)
+    zoo = rnnzoo.load(zoo_copy)
+    group = rel.split("/")[1:3]
+    network = zoo.metadata[[f"{f}/d{int(d):03d}-r{int(r):03d}" == "/".join(group) for f, d, r in
+                            zip(zoo.metadata["family"], zoo.metadata["delay_ms"], zoo.metadata["reaction_ms"])]].id.iloc[0]
+    with pytest.raises(ZooFormatError, match=r"rates (claims shape|stores float64)"):
+        zoo.trajectories()[network]
+    assert any(rel.rsplit("/", 1)[0] in p for p in verify_zoo(zoo_copy))
