@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from rnnzoo.folder import FolderInUse, FolderLock
 from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, MECHANISMS
 from rnnzoo.splits import SPLIT_RULE, SPLITS
 from rnnzoo.verify import verify_zoo
@@ -827,17 +828,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("zoo", type=Path, help="a finished zoo folder")
     args = parser.parse_args(argv)
     try:
-        manifest = read_manifest(args.zoo)
-        damaged = [p for p in verify_zoo(args.zoo) if f"{args.zoo / CARD}" not in p
-                   and f"{args.zoo / FIGURES_DIR}/" not in p]
-        if damaged:  # re-recording checksums now would bless the damage: refuse, change nothing
-            print(f"error: {args.zoo} has damaged or missing files; the card and manifest were left as they are:\n  "
-                  + "\n  ".join(damaged), file=sys.stderr)
-            return 2
-        info = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
-        render_card(args.zoo, info)
-        write_manifest(args.zoo, info)
-    except ZooFormatError as exc:
+        with FolderLock(args.zoo, create=False):  # never beside a generation or assembly of the same folder
+            manifest = read_manifest(args.zoo)
+            damaged = [p for p in verify_zoo(args.zoo) if f"{args.zoo / CARD}" not in p
+                       and f"{args.zoo / FIGURES_DIR}/" not in p]
+            if damaged:  # re-recording checksums now would bless the damage: refuse, change nothing
+                print(f"error: {args.zoo} has damaged or missing files; the card and manifest were left as they "
+                      "are:\n  " + "\n  ".join(damaged), file=sys.stderr)
+                return 2
+            info = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
+            render_card(args.zoo, info)
+            write_manifest(args.zoo, info)
+    except (ZooFormatError, FolderInUse, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     problems = card_problems(args.zoo)

@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # `python generation/publish.py` from the reposit
 import pyarrow.parquet as pq
 
 from generation.card import card_problems, card_text
+from rnnzoo.folder import FolderInUse, FolderLock
 from rnnzoo.store import (
     CARD,
     CURVES_SCHEMA,
@@ -205,6 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:  # guarantee no network: huggingface_hub and datasets read these when first imported
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
+    try:  # held to the end: no generation, card or figures run may change the folder while it is published
+        lock = FolderLock(args.zoo, create=False).__enter__()
+    except (FolderInUse, ZooFormatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _publish(args)
+    finally:
+        lock.__exit__()
+
+
+def _publish(args: argparse.Namespace) -> int:
     problems = validate(args.zoo, check_datasets=not args.skip_datasets_check)
     stage = args.stage_dir or Path(tempfile.mkdtemp(prefix="rnnzoo-publish-"))
     if not problems:

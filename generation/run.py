@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -39,45 +38,11 @@ from generation.engines import EngineError, job_network_steps, resolve_device, r
 from generation.jobs import job_done  # noqa: E402
 from generation.presets import PRESETS, Preset, get_preset  # noqa: E402
 from generation.train import flops_per_network_step, train_population  # noqa: E402
+from rnnzoo.folder import FolderInUse, FolderLock, LinkOutOfFolder  # noqa: E402
 from rnnzoo.leftovers import remove_debris  # noqa: E402
 from rnnzoo.store import RUN_LOG, append_run_log  # noqa: E402
 
 GENERATION_FILE = "generation.json"
-
-
-class FolderLock:
-    """An advisory lock (flock) on the output folder itself, held while generating into it: a second generator
-    on the same --out stops at once with a clear message instead of training everything again beside the first.
-    Slices of one run (--job-index/--num-jobs) share it and take it alone only to assemble. No file is created,
-    and the kernel releases it when the process dies, so a killed run never leaves a stale lock."""
-
-    def __init__(self, root: Path, shared: bool = False):
-        self.root, self.shared, self.fd = Path(root), shared, -1
-
-    def __enter__(self) -> "FolderLock":
-        import fcntl
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(self.fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise SystemExit(f"{self.root} is in use by another generation/run.py (it holds the folder's lock): "
-                             "wait for that run to finish, or stop it, or choose another --out. Slices of one run "
-                             "(--job-index i --num-jobs n) may share a folder with each other, not with a full run")
-        return self
-
-    def exclusive(self) -> None:
-        """Wait until this process alone holds the folder (slices: until the others are done with it)."""
-        import fcntl
-
-        if self.shared:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            self.shared = False
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
 
 
 def checkpoint_schedule(preset: Preset, checkpoint_factor: int | None = None) -> tuple[int | None, int]:
@@ -320,10 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     root = args.out
     if args.checkpoints is not None and args.checkpoints not in (0,) and args.checkpoints < 2:
         parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
-    with FolderLock(root, shared=args.num_jobs is not None) as lock:
+    try:
+        lock = FolderLock(root, shared=args.num_jobs is not None).__enter__()
+    except (FolderInUse, LinkOutOfFolder, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.adaptive:
             return generate_adaptive(root, args, preset, families, config, lock)
         return generate_into(root, args, preset, jobs, lock)
+    finally:
+        lock.__exit__()
 
 
 def adaptive_setup(preset: Preset, args: argparse.Namespace):

@@ -203,8 +203,18 @@ def cmd_refit(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from rnnzoo.figures import make_figures
 
+    from contextlib import nullcontext
+
+    from rnnzoo.folder import FolderLock, inside
+
     zoo = _load(args)
-    result = make_figures(zoo, Path(args.out))
+    out = Path(args.out)
+    folder = next((f for f in (out, out.parent) if (f / "manifest.json").is_file() or (f / "generation.json").is_file()),
+                  None)  # figures written into a zoo folder: take its lock, never write through a link out of it
+    with FolderLock(folder, create=False) if folder is not None else nullcontext():
+        if folder is not None:
+            inside(folder, out)
+        result = make_figures(zoo, out)
     print(f"wrote the figures into {args.out}; every number is in {result['json']}")
     for family, paths in result["figures"].items():
         print(f"{family}: " + ", ".join(Path(p).name for p in paths.values()))

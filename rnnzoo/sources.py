@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from rnnzoo.source import Source  # re-exported: `from rnnzoo.sources import Source` keeps working
+from rnnzoo.folder import inside
 from rnnzoo.store import MANIFEST, NETWORKS_TABLE, ZooFormatError, check_relpath
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
@@ -35,8 +36,9 @@ class LocalSource(Source):
             )
 
     def path(self, rel: str) -> Path:
-        """The file `rel` of this zoo; a path leaving the folder ('..', absolute) is a ZooFormatError."""
-        return self.root / check_relpath(rel, self.name)
+        """The file `rel` of this zoo; a path leaving the folder ('..', absolute, or a symbolic link that points
+        out) is a ZooFormatError."""
+        return inside(self.root, self.root / check_relpath(rel, self.name))
 
 
 def resolve_source(source: str | os.PathLike | Source | None = None, revision: str | None = None) -> Source:

@@ -607,7 +607,13 @@ def card_config_files(root: str | os.PathLike, pattern: str) -> list[str]:
         found = resolve_pattern(pattern, base_path=str(root))
     except FileNotFoundError:
         return []
-    return sorted(Path(f).resolve().relative_to(root).as_posix() for f in found)
+    inside = [Path(f).resolve() for f in found]
+    outside = [f for f, r in zip(found, inside) if not r.is_relative_to(root)]
+    if outside:
+        raise ZooFormatError(f"{outside[0]} (selected by the card's pattern {pattern!r}) is a symbolic link to "
+                             f"{Path(outside[0]).resolve()}, outside the zoo folder {root}; replace the link with the "
+                             "file itself, or remove it")
+    return sorted(r.relative_to(root).as_posix() for r in inside)
 
 
 def card_config_problems(root: str | os.PathLike, files: Sequence[str], card: str | os.PathLike | None = None
@@ -628,7 +634,11 @@ def card_config_problems(root: str | os.PathLike, files: Sequence[str], card: st
         if not patterns:
             problems.append(f"{card}: config {name!r} lists no data_files")
         for pattern in patterns:
-            matched = card_config_files(root, pattern)
+            try:
+                matched = card_config_files(root, pattern)
+            except ZooFormatError as exc:
+                problems.append(f"{card}: config {name!r}: {exc}")
+                continue
             if not matched:
                 problems.append(f"{card}: config {name!r} points at {pattern!r}, which matches no file of the zoo; "
                                 f"re-render the card with `python generation/card.py {root}`")

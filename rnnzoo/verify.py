@@ -21,6 +21,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from rnnzoo.dynamics import Weights
+from rnnzoo.folder import link_out_error, links_out
 from rnnzoo.leftovers import find_debris
 from rnnzoo.store import (CARD, CHECKPOINTS_VIEW_DIR, MANIFEST, NETWORKS_TABLE, WEIGHTS_VIEW_DIR, ZooFormatError,
                           card_config_problems, network_digests, read_manifest, shard_arrays, unlisted_files,
@@ -37,9 +38,12 @@ def verify_zoo(root: str | os.PathLike) -> list[str]:
     root = Path(root)
     manifest = read_manifest(root)
     files = manifest["files"]
-    problems = []
+    links = links_out(root)
+    problems = [str(link_out_error(root, [(link, target)])) for link, target in links]
     for rel, record in files.items():
         path = root / rel
+        if any(path == link or link in path.parents for link, _ in links):
+            continue  # named above; never read through it
         if path.is_file() and path.stat().st_size != record["bytes"]:
             size = path.stat().st_size
             what = "truncated" if size < record["bytes"] else "longer than recorded"

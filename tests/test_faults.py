@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+import rnnzoo
 from conftest import QUICK_STEPS
 from generation.publish import validate
-from generation.run import FolderLock
+from rnnzoo.folder import FolderInUse, FolderLock, LinkOutOfFolder
 from generation.run import main as generate
 from rnnzoo.store import RUN_LOG, ZooFormatError, read_manifest
 from rnnzoo.verify import verify_zoo
@@ -61,12 +62,12 @@ def plant_debris(root: Path) -> list[str]:
 def test_the_lock_refuses_a_second_generator_and_lets_slices_share(tmp_path):
     root = tmp_path / "zoo"
     with FolderLock(root):
-        with pytest.raises(SystemExit, match=r"zoo is in use by another generation/run.py .* choose another --out"):
+        with pytest.raises(FolderInUse, match=r"zoo is in use by another rnnzoo writer .* choose another folder"):
             FolderLock(root).__enter__()
-        with pytest.raises(SystemExit, match="in use by another"):
+        with pytest.raises(FolderInUse, match="in use by another"):
             FolderLock(root, shared=True).__enter__()
     with FolderLock(root, shared=True), FolderLock(root, shared=True):  # slices of one run
-        with pytest.raises(SystemExit, match="in use by another"):
+        with pytest.raises(FolderInUse, match="in use by another"):
             FolderLock(root).__enter__()
     with FolderLock(root):  # released on exit
         pass
@@ -83,8 +84,8 @@ def test_a_running_generator_keeps_a_second_one_out(tmp_path, capsys):
         while not (out / "generation.json").exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         assert proc.poll() is None, "the first generator ended before the second could try"
-        with pytest.raises(SystemExit, match="in use by another generation/run.py"):
-            generate(["--out", str(out), *ARGS])
+        assert generate(["--out", str(out), *ARGS]) == 2
+        assert "in use by another rnnzoo writer" in capsys.readouterr().err
     finally:
         proc.kill()
         proc.wait()
@@ -259,3 +260,55 @@ def test_a_failure_between_the_trajectory_renames_leaves_no_finished_looking_zoo
     monkeypatch.undo()
     assert generate(["--out", str(zoo_copy), *ARGS]) == 0
     assert tree(zoo_copy) == tree(quick_zoo)
+
+
+def test_card_rendering_waits_for_no_one_and_changes_nothing_while_a_writer_holds_the_folder(zoo_copy, capsys):
+    from generation.card import main as render
+
+    before = {p: p.read_bytes() for p in (zoo_copy / "README.md", zoo_copy / "manifest.json")}
+    with FolderLock(zoo_copy):  # a generation or assembly in progress
+        assert render([str(zoo_copy)]) == 2
+    assert "in use by another rnnzoo writer" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    assert render([str(zoo_copy)]) == 0  # alone, it renders
+
+
+# ---- 10. no read, write or verify through a link that leaves the folder ---------------------------------------
+def test_links_out_of_the_folder_are_refused_by_readers_verify_and_writers(zoo_copy, tmp_path, capsys):
+    shard = sorted((zoo_copy / "weights").glob("*.safetensors"))[0]
+    outside = tmp_path / "elsewhere" / shard.name
+    outside.parent.mkdir()
+    shutil.move(shard, outside)
+    shard.symlink_to(outside)  # same bytes, so the sha256 still matches: only the link check can tell
+    zoo = rnnzoo.load(zoo_copy)
+    with pytest.raises(LinkOutOfFolder, match=rf"{shard.name} is a symbolic link to .*elsewhere.*outside the zoo "
+                                              r"folder.*Replace the link with the file"):
+        zoo.weights()
+    assert any(f"{shard} is a symbolic link" in p for p in verify_zoo(zoo_copy))
+    assert generate(["--preset", "tiny", "--out", str(zoo_copy), "--max-steps", str(QUICK_STEPS), "--device", "cpu"]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert outside.is_file() and shard.is_symlink()  # nothing was written through or over it
+
+
+def test_figures_and_card_never_write_through_a_linked_folder(zoo_copy, tmp_path, capsys):
+    from generation.card import main as render
+    from rnnzoo.cli import main as cli
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(zoo_copy / "figures")
+    (zoo_copy / "figures").symlink_to(elsewhere, target_is_directory=True)
+    assert cli(["figures", "--source", str(zoo_copy), "--out", str(zoo_copy / "figures")]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert render([str(zoo_copy)]) == 2
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_card_pattern_selecting_a_link_out_is_a_named_problem(zoo_copy, tmp_path):
+    view = sorted((zoo_copy / "weights-parquet").glob("*.parquet"))[0]
+    copy = tmp_path / view.name
+    shutil.copy(view, copy)
+    view.unlink()
+    view.symlink_to(copy)
+    problems = verify_zoo(zoo_copy)  # a named problem, not a raw ValueError
+    assert any(f"{view} is a symbolic link" in p for p in problems), problems
