@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -64,7 +65,14 @@ def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_f
                                         "numerics": numerics_config(), **(extra or {})}))  # as stored (lists)
     path = root / GENERATION_FILE
     if path.is_file():
-        existing = json.loads(path.read_text())
+        try:
+            existing = json.loads(path.read_bytes().decode("utf-8"))
+            if not isinstance(existing, dict):
+                raise ValueError(f"a JSON {type(existing).__name__}, not an object")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise SystemExit(f"{path} is damaged ({exc}), so the settings this folder was generated with are "
+                             f"unknown and nothing in it can be resumed safely: restore the file, or delete {root} "
+                             "and generate again") from None
         if existing != generation:
             name = existing.get("preset", {}).get("name", "?")
             raise SystemExit(
@@ -251,6 +259,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--engine ray needs --address (head node host:port, 'auto', or 'local')")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
+    for flag, value, low in (("--max-steps", args.max_steps, 1), ("--retries", args.retries, 0),
+                             ("--num-jobs", args.num_jobs, 1), ("--n-units", args.n_units, 1)):
+        if value is not None and value < low:  # checked before anything is written: never recorded in a folder
+            parser.error(f"{flag} must be at least {low}, got {value}")
+    for flag, value in (("--gpus-per-job", args.gpus_per_job), ("--tau-ms", args.tau_ms), ("--budget", args.budget)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            parser.error(f"{flag} must be a positive number, got {value}")
     try:
         device = resolve_device(args.device)
     except EngineError as exc:
@@ -286,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoints is not None and args.checkpoints not in (0,) and args.checkpoints < 2:
         parser.error(f"--checkpoints takes a factor of at least 2 (or 0 for none), got {args.checkpoints}")
     try:
-        lock = FolderLock(root, shared=args.num_jobs is not None).__enter__()
+        lock = FolderLock(root, shared=args.num_jobs is not None, slice_name=None if args.num_jobs is None
+                          else f"{args.job_index:04d}-of-{args.num_jobs:04d}").__enter__()
     except (FolderInUse, LinkOutOfFolder, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
