@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -129,6 +130,11 @@ def refit_networks(weights: Weights, tasks: Sequence[Task], alpha: Sequence[floa
     """
     if classifier not in ("analysis", "psd"):
         raise ValueError(f"classifier must be 'analysis' or 'psd', got {classifier!r}")
+    for name, value in (("noise", noise), ("process_noise", process_noise)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite standard deviation >= 0, got {value!r}")
+    if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 1:
+        raise ValueError(f"trials must be a whole number >= 1, got {trials!r}")
     M = weights.n_networks
     dev = weights.device
     per_class = max(1, math.ceil(trials / 2))

@@ -513,6 +513,9 @@ def read_manifest(root: str | os.PathLike) -> dict:
         raise ZooFormatError(f"{path} is not UTF-8 text ({exc}); it is damaged: re-download it") from exc
     except json.JSONDecodeError as exc:
         raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+    except RecursionError:
+        raise ZooFormatError(f"{path} nests its JSON too deeply to be an rnnzoo manifest; it is damaged or crafted: "
+                             "re-download it") from None
     if not isinstance(manifest, dict):
         raise ZooFormatError(f"{path} holds a JSON {type(manifest).__name__}, not an object; it is damaged or not an "
                              "rnnzoo manifest: re-download it")

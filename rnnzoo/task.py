@@ -9,9 +9,11 @@ over the whole trial (`target_held`), plain loss weights and a linear readout (`
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 N_INPUTS = 2
@@ -21,6 +23,8 @@ READOUTS = ("sigmoid", "linear")  # o = sigmoid(W_out r + b_out) (the paper's me
 
 def ms_to_steps(ms: float, dt_ms: float, what: str) -> int:
     """Convert a duration in ms to whole time steps, refusing durations that are off the dt grid."""
+    if isinstance(ms, bool) or not isinstance(ms, (int, float, np.integer, np.floating)) or not math.isfinite(ms):
+        raise ValueError(f"{what} must be a finite number of milliseconds, got {ms!r}")
     steps = ms / dt_ms
     if ms < 0 or abs(steps - round(steps)) > 1e-9:
         grid = ", ".join(str(round(k * dt_ms, 6)) for k in range(max(0, int(steps) - 1), int(steps) + 3))
@@ -56,8 +60,9 @@ class Task:
     readout: str = "sigmoid"
 
     def __post_init__(self) -> None:
-        if self.dt_ms <= 0:
-            raise ValueError(f"dt_ms must be positive, got {self.dt_ms}")
+        if not (isinstance(self.dt_ms, (int, float, np.integer, np.floating)) and math.isfinite(self.dt_ms)
+                and self.dt_ms > 0):
+            raise ValueError(f"dt_ms must be a positive number of milliseconds, got {self.dt_ms!r}")
         for name in ("delay_ms", "cue_ms", "reaction_ms", "post_ms"):
             ms_to_steps(getattr(self, name), self.dt_ms, name)
         if self.cue_steps < 1 or self.reaction_steps < 1:

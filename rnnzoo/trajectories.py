@@ -223,8 +223,8 @@ class Trajectories:
         path = self._fetch(rel)
         try:
             meta = json.loads(path.read_bytes().decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ZooFormatError(f"{path} is not valid JSON ({exc}); re-download it") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ZooFormatError(f"{path} is not valid JSON ({type(exc).__name__}: {exc}); re-download it") from None
         if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
             raise ZooFormatError(f"{path} is not zarr metadata (a JSON object with an 'attributes' object); "
                                  "re-download it")

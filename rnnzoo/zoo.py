@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -29,7 +31,7 @@ from rnnzoo.store import (
     verify_file,
 )
 from rnnzoo.table import read_networks_table
-from rnnzoo.task import Task
+from rnnzoo.task import N_INPUTS, N_OUTPUTS, Task
 
 if TYPE_CHECKING:
     from rnnzoo.analysis.classify import TaskGroup
@@ -364,12 +366,31 @@ class Zoo:
         return Trajectories(self._metadata, self.manifest.get("files", {}), self.shard_path, self.source.name)
 
 
+def _real_array(name: str, value: Any) -> torch.Tensor:
+    """One weight as a float32 tensor, refusing text, ragged lists and complex numbers with a message naming it."""
+    try:
+        array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} is not a rectangular array of numbers ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got an array of {array.dtype} ({array.dtype.kind!r}); "
+                         "pass floats (complex weights: take .real only if that is what you mean)")
+    return torch.as_tensor(array, dtype=torch.float32)
+
+
 def _noise(noise: bool | float) -> float:
     from rnnzoo.dynamics import NOISE_STD
 
     if isinstance(noise, bool):
         return NOISE_STD if noise else 0.0
-    return float(noise)
+    try:
+        value = float(noise)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"noise must be True (the training noise, std {NOISE_STD}), False (none) or a finite "
+                         f"standard deviation >= 0, got {noise!r}")
+    return value
 
 
 _TASK_COLUMNS = ("delay_ms", "cue_ms", "reaction_ms", "post_ms", "dt_ms", "weighted_loss", "cue_held", "target_held",
@@ -407,12 +428,30 @@ class Network:
                      b_out: Any = None, alpha: float = 0.5, delay_ms: float = 0.0, seed: int = 0,
                      **task_fields: Any) -> "Network":
         """A Network from raw weights (torch.nn.Linear convention: W_in [N, I], W_rec [N, N], W_out [O, N])."""
-        tensors = {"W_rec": W_rec, "W_in": W_in, "W_out": W_out, "b_rec": b_rec, "b_in": b_in, "b_out": b_out}
-        tensors = {k: None if v is None else torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in tensors.items()}
+        raw = {"W_rec": W_rec, "W_in": W_in, "W_out": W_out, "b_rec": b_rec, "b_in": b_in, "b_out": b_out}
+        tensors = {k: None if v is None else _real_array(k, v) for k, v in raw.items()}
         for name in ("W_rec", "W_in", "W_out"):
+            if tensors[name] is None:
+                raise ValueError(f"{name} is required (a 2-D array); only the biases may be left out (zeros)")
             if tensors[name].ndim != 2:
                 raise ValueError(f"{name} must be a 2-D matrix, got shape {tuple(tensors[name].shape)}")
         N = tensors["W_rec"].shape[0]
+        if N < 1 or tensors["W_rec"].shape != (N, N):
+            raise ValueError(f"W_rec must be a square [N, N] matrix with N >= 1, got shape {tuple(tensors['W_rec'].shape)}")
+        for name, expected in (("W_in", (N, N_INPUTS)), ("W_out", (N_OUTPUTS, N))):
+            shape = tuple(tensors[name].shape)
+            if shape != expected:
+                hint = " (it looks transposed: pass its .T)" if shape == expected[::-1] else ""
+                raise ValueError(f"{name} must be {list(expected)} for {N} units and the task's {N_INPUTS} inputs "
+                                 f"and {N_OUTPUTS} outputs (torch.nn.Linear convention: out x in), got "
+                                 f"{list(shape)}{hint}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0 (it picks the simulation's random streams), got {seed!r}")
+        fields = {f.name for f in dataclasses.fields(Task)} - {"delay_ms"}
+        unknown = sorted(set(task_fields) - fields)
+        if unknown:
+            raise ValueError(f"unknown task field(s) {unknown}; Network.from_weights takes the weights, alpha, "
+                             f"delay_ms, seed and the task fields {sorted(fields)}")
         defaults = {"b_rec": N, "b_in": N, "b_out": tensors["W_out"].shape[0]}
         for name, size in defaults.items():
             if tensors[name] is None:

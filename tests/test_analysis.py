@@ -163,8 +163,8 @@ def test_bad_input_gets_clear_errors():
     for alpha in (0.0, 1.5):
         with pytest.raises(ValueError, match="alpha"):
             rnnzoo.Network.from_weights(W_rec=W, W_in=W_in, W_out=W_out, alpha=alpha)
-    with pytest.raises(ValueError, match="cue inputs"):
-        classify(rnnzoo.Network.from_weights(W_rec=W, W_in=np.zeros((N, 3)), W_out=W_out), progress=False)
+    with pytest.raises(ValueError, match=r"W_in must be \[\d+, 2\] for \d+ units and the task's 2 inputs"):
+        rnnzoo.Network.from_weights(W_rec=W, W_in=np.zeros((N, 3)), W_out=W_out)  # refused before classify
     with pytest.raises(TypeError, match="Network.from_weights"):
         classify(W)
 

@@ -453,3 +453,42 @@ def test_trajectory_arrays_are_checked_against_the_task_before_reading(zoo_copy,
     with pytest.raises(ZooFormatError, match=r"rates (claims shape|stores float64)"):
         zoo.trajectories()[network]
     assert any(rel.rsplit("/", 1)[0] in p for p in verify_zoo(zoo_copy))
+
+
+# ---- 8. every input a user types is named, never a traceback ---------------------------------------------------
+N = 100
+GOOD = dict(W_rec=np.zeros((N, N)), W_in=np.zeros((N, 2)), W_out=np.zeros((2, N)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda net: net.simulate(noise=-1), r"noise must be True .* or a finite standard deviation >= 0, got -1"),
+    (lambda net: net.simulate(noise=float("nan")), r"got nan"),
+    (lambda net: net.refit(noise=-1, trials=4), r"noise must be a finite standard deviation >= 0, got -1"),
+    (lambda net: net.refit(noise=float("nan")), r"noise must be a finite standard deviation >= 0, got nan"),
+    (lambda net: rnnzoo.Task(delay_ms=float("inf")), r"delay_ms must be a finite number of milliseconds, got inf"),
+    (lambda net: Network.from_weights(**{**GOOD, "W_in": np.zeros((2, N))}),
+     r"W_in must be \[100, 2\] .* got \[2, 100\] \(it looks transposed: pass its \.T\)"),
+    (lambda net: Network.from_weights(**{**GOOD, "W_in": None}), r"W_in is required"),
+    (lambda net: Network.from_weights(**{**GOOD, "W_rec": [[1, 2], [3]]}), r"W_rec is not a rectangular array"),
+    (lambda net: Network.from_weights(**{**GOOD, "W_rec": np.zeros((N, N), complex)}), r"W_rec must hold real numbers"),
+    (lambda net: Network.from_weights(**GOOD, seed=1.5), r"seed must be a whole number >= 0"),
+    (lambda net: Network.from_weights(**GOOD, delay_ms=float("nan")), r"delay_ms must be a finite number"),
+    (lambda net: Network.from_weights(**GOOD, foo=1), r"unknown task field\(s\) \['foo'\]"),
+])
+def test_bad_values_are_named(call, message):
+    net = rnnzoo.load(delay=50)[0]
+    with pytest.raises(ValueError, match=message):
+        call(net)
+
+
+def test_cli_refit_refuses_bad_noise(capsys):
+    net = rnnzoo.load(delay=50)[0]
+    for value in ("-1", "nan"):
+        assert cli(["refit", net.id, "--noise", value]) == 2
+        assert "noise must be a finite standard deviation >= 0" in capsys.readouterr().err
+
+
+def test_deeply_nested_manifest_is_named(zoo_copy):
+    (zoo_copy / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ZooFormatError, match=r"manifest\.json nests its JSON too deeply"):
+        rnnzoo.load(zoo_copy)
