@@ -5,7 +5,9 @@
 
 Files go through huggingface_hub's standard cache (HF_HUB_CACHE, ~/.cache/huggingface/hub), so a second load of
 the same networks reads nothing from the network, and HF_HUB_OFFLINE=1 works from what is cached. The revision
-is pinned to one commit when the metadata is fetched, so weights always come from the same commit as the table.
+is pinned to one commit when the metadata is fetched, so weights always come from the same commit as the table;
+a file of a pinned commit already in the cache is read without asking the Hub, and a source that once finds the
+Hub unreachable reads from the cache only, as if HF_HUB_OFFLINE were set, instead of waiting on retries per file.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import socket
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import numpy as np
 
-from huggingface_hub import constants, hf_hub_download, snapshot_download
+from concurrent.futures import ThreadPoolExecutor
+
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HFValidationError,
@@ -75,6 +80,8 @@ class HubSource(Source):
         self._cache_dir = cache_dir
         self.commit: str | None = None  # pinned at the first fetch
         self.local_hint: str | None = None  # set by resolve_source when the address could be a mistyped local path
+        self.unreachable = False  # set when a call finds no network: from then on, the cache only
+        self._probed = False
         self.name = self.repo_id + (f"@{self.revision}" if self.revision else "")
 
     @property
@@ -85,28 +92,62 @@ class HubSource(Source):
         check_relpath(rel, self.name)
         return posixpath.join(self.subfolder, rel) if self.subfolder else rel
 
+    @property
+    def cache_only(self) -> bool:
+        """Read from the cache without asking the Hub: HF_HUB_OFFLINE is set, or the Hub was found unreachable."""
+        return self.unreachable or hub_offline()
+
+    def _cached(self, filename: str) -> Path | None:
+        """The cached copy of a file of the pinned commit (a commit's files never change), or None."""
+        if self.commit is None:
+            return None
+        found = try_to_load_from_cache(self.repo_id, filename, cache_dir=self.cache_dir, revision=self.commit,
+                                       repo_type="dataset")
+        return Path(found) if isinstance(found, str) else None
+
     def path(self, rel: str) -> Path:
-        """The cached copy of one file of the zoo, downloaded first unless offline."""
+        """The cached copy of one file of the zoo, downloaded first unless cached, offline or unreachable."""
         filename = self._filename(rel)
-        offline = hub_offline()
+        local = self._cached(filename)
+        if local is not None:
+            return local
+        if not self.cache_only and not self._probed:  # one quick look before huggingface_hub's retries (~25 s)
+            self._probed = True
+            self.unreachable = not hub_reachable()
+        offline = self.cache_only
         try:
-            local = hf_hub_download(self.repo_id, filename, repo_type="dataset", revision=self.commit or self.revision,
-                                    cache_dir=self.cache_dir, local_files_only=offline)
-        except Exception as exc:  # mapped to one clear message per cause, the original chained
-            self._reraise(exc, [filename], offline)
-        self._pin(Path(local), filename)
-        return Path(local)
+            local = Path(self._download(filename, offline))
+        except Exception as exc:
+            if offline or not is_unreachable(exc):
+                self._reraise(exc, [filename], offline)  # mapped to one clear message per cause, the original chained
+            self.unreachable = True
+            try:
+                local = Path(self._download(filename, True))
+            except Exception as again:
+                self._reraise(again, [filename], True)
+        self._pin(local, filename)
+        return local
+
+    def _download(self, filename: str, offline: bool) -> str:
+        return hf_hub_download(self.repo_id, filename, repo_type="dataset", revision=self.commit or self.revision,
+                               cache_dir=self.cache_dir, local_files_only=offline)
 
     def prefetch(self, rels: Iterable[str]) -> None:
-        """Download the given files in one parallel call (only those: allow_patterns); a no-op offline."""
-        filenames = sorted({self._filename(r) for r in rels})
-        if not filenames or hub_offline():
-            return  # path() then reads each from the cache, or names the one that is missing
-        try:
-            snapshot_download(self.repo_id, repo_type="dataset", revision=self.commit or self.revision,
-                              cache_dir=self.cache_dir, allow_patterns=filenames)
-        except Exception as exc:
-            self._reraise(exc, filenames, False)
+        """Download the given files not yet cached, in parallel; a no-op offline or unreachable. Failures are left
+        to path(), which reads each file from the cache or names the one that is missing."""
+        missing = sorted(f for f in {self._filename(r) for r in rels} if self._cached(f) is None)
+        if not missing or self.cache_only:
+            return
+
+        def fetch(filename: str) -> None:
+            try:
+                self._download(filename, False)
+            except Exception as exc:
+                if is_unreachable(exc):
+                    self.unreachable = True
+
+        with ThreadPoolExecutor(min(8, len(missing))) as pool:
+            list(pool.map(fetch, missing))
 
     def _pin(self, local: Path, filename: str) -> None:
         """Pin the commit the first file came from: the cache keeps it at .../snapshots/<commit>/<filename>, so
@@ -132,7 +173,7 @@ class HubSource(Source):
         what = filenames[0] if len(filenames) == 1 else f"{len(filenames)} files ({filenames[0]}, ...)"
         where = f"dataset {self.repo_id} (revision {self.commit or self.revision or 'main'})"
         if isinstance(exc, LocalEntryNotFoundError):
-            why = ("HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached")
+            why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub cannot be reached"
             return HubFileUnavailable(
                 f"{why} and the Hugging Face cache at {self.cache_dir} lacks {what} of {where}. Fetch it once "
                 f"while online (e.g. `rnnzoo info --source {self.repo_id}` for the metadata, then load the same "
@@ -153,6 +194,31 @@ class HubSource(Source):
 
     def __repr__(self) -> str:
         return f"HubSource({self.name!r}, commit={self.commit!r})"
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub's endpoint opens (name resolved, port answering) within `timeout` s."""
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the Hub could not be reached: no network, DNS failure, refused
+    connection, timeout (httpx, requests and socket errors alike)."""
+    names = {"TransportError", "ConnectError", "ConnectionError", "TimeoutException", "ConnectTimeout",
+             "OfflineModeIsEnabled"}
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ConnectionError, TimeoutError)) or names & {c.__name__ for c in type(exc).__mro__}:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def read_rows_ranged(fh: Any, size: int, where: str, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -198,7 +264,7 @@ class LazyHubSource(HubSource):
 
     @property
     def lazy(self) -> bool:
-        return self._filesystem is not None or not hub_offline()
+        return (self._filesystem is not None and not self.unreachable) or not self.cache_only
 
     @property
     def filesystem(self) -> Any:
@@ -224,9 +290,16 @@ class LazyHubSource(HubSource):
         if not self.lazy:
             return None
         where = f"{self.name}/{rel}"
+        if self._cached(self._filename(rel)) is not None and self._filesystem is None:
+            return None  # the whole shard is cached: read it here, checked against its sha256
         try:
             with self.filesystem.open(self.remote_path(rel), "rb") as fh:
                 return read_rows_ranged(fh, int(fh.size), where, rows)
         except FileNotFoundError as exc:
             raise HubFileUnavailable(f"{rel} is not in dataset {self.repo_id} (revision "
                                      f"{self.commit or self.revision or 'main'}): {exc}") from exc
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self.unreachable = True  # no network: the cached shard, or a named error saying what to download
+            return None

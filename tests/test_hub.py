@@ -199,3 +199,43 @@ def test_a_two_part_path_that_is_nowhere_says_so_beside_the_hub_error(tmp_path, 
     (tmp_path / "zoos" / "tiny-zoo").mkdir()
     assert "did you mean zoos/tiny-zoo" in local_lookalike("zoos/tiny")
     assert local_lookalike("zoos/tiny-zoo") is None
+
+
+@pytest.fixture
+def unreachable_hub(tmp_path, monkeypatch):
+    """A cache, HF_HUB_OFFLINE unset, and the Hub's address pointing at a closed local port: the network is down."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    return cache
+
+
+@pytest.mark.parametrize("address", [REPO, f"hf://datasets/{REPO}"])
+def test_a_complete_cache_works_without_a_network_and_without_hf_hub_offline(quick_zoo, unreachable_hub, address,
+                                                                            capsys):
+    from rnnzoo.cli import main as cli
+
+    build_hub_cache(quick_zoo, unreachable_hub)
+    local = rnnzoo.load(quick_zoo, delay=40)
+    zoo = rnnzoo.load(address, delay=40)
+    assert torch.equal(zoo.weights().W_rec, local.weights().W_rec)
+    assert len(zoo.trajectories()[0].rates)
+    assert cli(["show", local.metadata.id.iloc[0], "--source", address]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", [REPO, f"hf://datasets/{REPO}"])
+def test_a_file_missing_from_the_cache_without_a_network_is_named(quick_zoo, unreachable_hub, address):
+    snapshot = build_hub_cache(quick_zoo, unreachable_hub)
+    zoo = rnnzoo.load(address, delay=40)
+    shard = sorted(set(zoo.metadata["shard"]))[0]
+    (snapshot / shard).unlink()
+    with pytest.raises(HubFileUnavailable, match=rf"the Hub cannot be reached and the Hugging Face cache at .* lacks "
+                                                 rf"{shard} of dataset {REPO}.*Fetch it once while online"):
+        rnnzoo.load(address, delay=40).weights()
