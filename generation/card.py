@@ -30,6 +30,7 @@ import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from rnnzoo.folder import FolderInUse, FolderLock
+from rnnzoo.leftovers import remove_debris
 from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, MECHANISMS
 from rnnzoo.splits import SPLIT_RULE, SPLITS
 from rnnzoo.verify import verify_zoo
@@ -829,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with FolderLock(args.zoo, create=False):  # never beside a generation or assembly of the same folder
+            remove_debris(args.zoo)  # what a killed card or figures run left: we alone hold the folder now
             manifest = read_manifest(args.zoo)
             damaged = [p for p in verify_zoo(args.zoo) if f"{args.zoo / CARD}" not in p
                        and f"{args.zoo / FIGURES_DIR}/" not in p]

@@ -48,6 +48,7 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
         zoo = load(source=zoo)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_own_leftovers(out)
     families = memory_families(zoo, include_synthetic)
     controls = control_families(zoo, include_synthetic)
     if not families and not controls:
@@ -87,6 +88,18 @@ def make_figures(zoo: Any, out_dir: str | os.PathLike, n_boot: int = 1000, seed:
     json_path = out / "phases.json"
     write_json_atomic(json_path, numbers)
     return {"json": str(json_path), "figures": figures, "results": results}
+
+
+FIGURE_PREFIXES = ("phases.json.", "phase-diagram-", "critical-rate-", "manifold-fraction-", "control-")
+
+
+def remove_own_leftovers(out: Path) -> list[Path]:
+    """Delete the temporary files a killed figures run left in `out` ('.NAME.RANDOM.tmp' of the files it writes
+    only: a folder of the user's may hold other hidden files)."""
+    removed = [p for p in out.glob(".*.tmp") if p.is_file() and not p.is_symlink() and p.name[1:].startswith(FIGURE_PREFIXES)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def _save(fig, path: Path) -> None:

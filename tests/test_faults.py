@@ -345,3 +345,23 @@ def test_out_naming_a_file_or_a_damaged_claim_is_named(tmp_path, capsys):
     (out / "generation.json").write_text('{"preset": ')
     with pytest.raises(SystemExit, match=r"generation\.json is damaged .* restore the file, or delete"):
         generate(["--preset", "tiny", "--out", str(out), "--max-steps", "8"])
+
+
+def test_reruns_of_card_and_figures_remove_what_their_killed_runs_left(zoo_copy, tmp_path):
+    from generation.card import main as render
+    from rnnzoo.cli import main as cli
+
+    planted = [zoo_copy / ".README.md.k2j3h4.tmp", zoo_copy / ".manifest.json.a1b2c3.tmp",
+               zoo_copy / "figures" / ".phases.json.q1w2e3.tmp"]
+    for path in planted:
+        path.write_text("half-written")
+    assert verify_zoo(zoo_copy)  # the leftovers are flagged
+    assert render([str(zoo_copy)]) == 0
+    assert not any(p.exists() for p in planted) and verify_zoo(zoo_copy) == []
+    out = tmp_path / "figs"
+    out.mkdir()
+    mine, theirs = out / ".critical-rate-nopost.png.z9y8x7.tmp", out / ".notes.txt.tmp"
+    mine.write_text("x")
+    theirs.write_text("x")
+    assert cli(["figures", "--source", str(zoo_copy), "--out", str(out)]) == 0
+    assert not mine.exists() and theirs.exists()  # only its own names are removed
