@@ -2,16 +2,21 @@
 
 __version__ = "0.1.0"
 
-from rnnzoo.devices import DeviceUnavailable
-from rnnzoo.dynamics import Weights, simulate
-from rnnzoo.labels import MECHANISMS, canonical_mechanism
-from rnnzoo.query import QueryError
-from rnnzoo.store import ChecksumError, ZooFormatError
-from rnnzoo.task import Task
-from rnnzoo.zoo import Network, Zoo, load, refit
-
-# Functions whose modules are heavier (analysis, plots, figures) are imported on first use.
+# Every public name is imported on first use, so `import rnnzoo` (and `rnnzoo --version`) starts without torch.
 _LAZY = {
+    "DeviceUnavailable": "rnnzoo.devices",
+    "Weights": "rnnzoo.dynamics",
+    "simulate": "rnnzoo.dynamics",
+    "MECHANISMS": "rnnzoo.labels",
+    "canonical_mechanism": "rnnzoo.labels",
+    "QueryError": "rnnzoo.query",
+    "ChecksumError": "rnnzoo.store",
+    "ZooFormatError": "rnnzoo.store",
+    "Task": "rnnzoo.task",
+    "Network": "rnnzoo.zoo",
+    "Zoo": "rnnzoo.zoo",
+    "load": "rnnzoo.zoo",
+    "refit": "rnnzoo.zoo",
     "classify": "rnnzoo.analysis",
     "plot_mechanism": "rnnzoo.analysis",
     "make_figures": "rnnzoo.figures",
@@ -19,11 +24,23 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("__"):
+        try:  # a submodule, e.g. rnnzoo.store after a plain `import rnnzoo`
+            return importlib.import_module(f"rnnzoo.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"rnnzoo.{name}":
+                raise
     raise AttributeError(f"module 'rnnzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = ["Network", "Zoo", "load", "refit", "Task", "Weights", "simulate", "MECHANISMS", "canonical_mechanism",

@@ -173,6 +173,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     folder = Path(args.dir) if args.dir is not None else SAMPLE_DIR
     what = str(folder) if args.dir is not None else f"the embedded sample ({folder})"
+    if not folder.exists():
+        raise FileNotFoundError(f"there is no folder {folder}; name a zoo folder (one with a manifest.json), or no "
+                                "folder for the embedded sample")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file; name a zoo folder (one with a manifest.json)")
     problems = verify_zoo(folder)
     if problems:
         for problem in problems:
@@ -288,14 +293,34 @@ COMMANDS = {"info": cmd_info, "query": cmd_query, "show": cmd_show, "verify": cm
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; errors print one line naming the problem (exit status 2), never a traceback."""
+    """Run one command like a Unix tool: errors print one line naming the problem (exit status 2), never a
+    traceback; warnings print one line each; a closed pipe (`rnnzoo info | head`) ends quietly."""
+    import warnings
+
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
     except (ValueError, LookupError, OSError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"rnnzoo {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"rnnzoo: warning: {message}", file=file or sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """After the reader of our stdout went away: point stdout at /dev/null so the interpreter's final flush does
+    not raise again (the recipe of Python's signal documentation)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

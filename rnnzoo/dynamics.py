@@ -35,7 +35,7 @@ def stream_generator(seed: int, stream: int, device: torch.device | str = "cpu")
     return generator
 
 
-@dataclass
+@dataclass(repr=False)
 class Weights:
     """Weights of a stack of M networks, torch.nn.Linear convention ([out, in]) behind a leading network axis."""
 
@@ -67,6 +67,10 @@ class Weights:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in self.names()}
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{name}={list(tensor.shape)}" for name, tensor in self.tensors().items())
+        return f"Weights({self.n_networks} networks of {self.n_units} units, {self.W_rec.dtype}, {self.W_rec.device}: {shapes})"
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return iter(self.tensors().values())

@@ -32,6 +32,10 @@ class RNN(torch.nn.Module):
                 getattr(module, name).copy_(tensor[0])
         return module
 
+    def extra_repr(self) -> str:
+        return (f"n_units={self.W_rec.shape[0]}, n_inputs={self.W_in.shape[1]}, n_outputs={self.W_out.shape[0]}, "
+                f"alpha={self.alpha:g}, readout={self.readout!r}")
+
     def stacked(self) -> Weights:
         return Weights(**{name: getattr(self, name).unsqueeze(0) for name in Weights.names()})
 

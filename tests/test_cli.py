@@ -117,3 +117,49 @@ def test_a_limit_below_one_is_refused_rather_than_dropping_rows(quick_zoo, capsy
     assert "argument --limit:" in capsys.readouterr().err
     assert main(["query", "--source", str(quick_zoo), "delay=40", "--limit", "6", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6  # every row of the 6 matching: the last one kept
+
+
+def test_version_answers_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom rnnzoo.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["rnnzoo", "0.1.0", "False"]
+
+
+def test_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    import rnnzoo
+
+    columns = ",".join(c for c in rnnzoo.load().metadata.columns if c != "checkpoint_steps")  # ~87 KB: over a pipe's buffer
+    proc = subprocess.run(f"{sys.executable} -m rnnzoo.cli query --json --columns {columns} | head -c 100; "
+                          "exit ${PIPESTATUS[0]}", shell=True, capture_output=True, text=True, executable="/bin/bash")
+    assert proc.returncode == 0 and proc.stdout.startswith("[")
+    assert proc.stderr == ""
+
+
+def test_verify_names_a_missing_folder(tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "nope")]) == 2
+    assert f"there is no folder {tmp_path / 'nope'}" in capsys.readouterr().err
+
+
+def test_warnings_print_one_line(capsys):
+    from rnnzoo.cli import _one_line_warning
+
+    _one_line_warning(RuntimeWarning("overflow in exp"), RuntimeWarning, "x.py", 3)
+    assert capsys.readouterr().err == "rnnzoo: warning: overflow in exp\n"
+
+
+def test_reprs_show_shapes_not_data():
+    import rnnzoo
+    from rnnzoo.module import RNN
+
+    weights = rnnzoo.load(delay=50)[:2].weights()
+    assert repr(weights).startswith("Weights(2 networks of 100 units, torch.float32, cpu: W_in=[2, 100, 2]")
+    assert len(repr(weights)) < 200
+    assert repr(RNN.from_weights(weights.select(0), 0.5)) == ("RNN(n_units=100, n_inputs=2, n_outputs=2, alpha=0.5, "
+                                                              "readout='sigmoid')")

@@ -29,10 +29,10 @@ from rnnzoo.store import (
     FORMAT_VERSION,
     ZooFormatError,
     read_card_metadata,
-    verify_zoo,
     write_json_atomic,
     write_table,
 )
+from rnnzoo.verify import verify_zoo
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_MISSING = "the packaged sample is absent: generate it with " \
