@@ -115,11 +115,13 @@ def fit_deepsets(train, evals, n_classes: int, seed: int, epochs: int = 400, che
 
 
 def class_codes(task, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    return np.searchsorted(classes, y) if not task.classes else y
+    """Each target's position in `classes` (the task's codes, or the zoo's delays): the models' output index."""
+    return np.searchsorted(classes, y)
 
 
 def decode(task, probs: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Predictions as Evaluator expects them: P(learned) for learnability, a class index or a delay otherwise."""
+    """Predictions as Evaluator expects them: P(learned) for learnability, the mechanism's code or the delay in ms
+    otherwise."""
     if task.name == "learnability":
         return probs[:, 1] if probs.shape[1] > 1 else np.full(len(probs), float(classes[0]))
     return classes[probs.argmax(1)]
@@ -139,7 +141,7 @@ def run_task(zoo, name: str, seeds: list[int], initial=None) -> dict:
         return {"skipped": f"the zoo has no train or no test networks for {name}"}
     evaluator = Evaluator(name)
     Xtr, ytr = data["train"]
-    classes = np.arange(len(task.classes)) if task.classes else np.unique(ytr)
+    classes = np.array(task.codes) if task.codes else np.unique(ytr)
     codes_tr = class_codes(task, ytr, classes)
     evals = [s for s in ("validation", "test") if s in data]
     out = {"n": {s: int(len(data[s][1])) for s in data}, "results": {}}

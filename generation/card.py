@@ -31,7 +31,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from rnnzoo.folder import FolderInUse, FolderLock
 from rnnzoo.leftovers import remove_debris
-from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, MECHANISMS
+from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, LABEL_VALUES, MECHANISMS
+from rnnzoo.store import card_config_files
 from rnnzoo.splits import SPLIT_RULE, SPLITS
 from rnnzoo.verify import verify_zoo
 from rnnzoo.views import view_splits
@@ -154,21 +155,46 @@ def view_configs(files: "list[str] | dict | None") -> list[dict]:
     return configs
 
 
-def front_matter(preset: str, n_networks: int, files: "list[str] | dict | None" = None) -> DatasetCardData:
+def mechanism_features(root: Path, configs: list[dict]) -> list[dict]:
+    """`dataset_info` entries giving each config's `mechanism` column as one ClassLabel (rnnzoo.labels.MECHANISM_CODES:
+    the table's `label`), so `datasets` hands out the same codes in every split, while pandas and DuckDB read the
+    names the Parquet files hold. Features come from each config's first file's schema (a config shares one)."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    infos = []
+    for config in configs:
+        first = sorted(f for entry in config["data_files"] for f in (card_config_files(root, entry["path"]) or []))
+        if not first:
+            continue
+        schema = pq.read_schema(root / first[0])
+        if "mechanism" not in schema.names:
+            continue
+        features = datasets.Features.from_arrow_schema(schema)
+        features["mechanism"] = datasets.ClassLabel(names=list(LABEL_VALUES))
+        infos.append({"config_name": config["config_name"], "features": features._to_yaml_list()})
+    return infos
+
+
+def front_matter(preset: str, n_networks: int, files: "list[str] | dict | None" = None,
+                 root: Path | None = None) -> DatasetCardData:
     """The card's YAML metadata (the Hub's DatasetCardData): license, Hub fields, `configs` pointing only at Parquet
-    (`files`: the zoo's files, from which the weights / checkpoints configs and their splits are found)."""
+    (`files`: the zoo's files, from which the weights / checkpoints configs and their splits are found) and, with
+    the zoo's `root`, the `mechanism` ClassLabel of every config (mechanism_features)."""
+    configs = [
+        {"config_name": "networks", "default": True, "data_files": [{"split": "train", "path": NETWORKS_TABLE}]},
+        {"config_name": "curves", "data_files": [{"split": "train", "path": f"{CURVES_DIR}/*.parquet"}]},
+        *view_configs(files),
+    ]
+    extra = {"dataset_info": mechanism_features(root, configs)} if root is not None else {}
     return DatasetCardData(
         license="cc-by-4.0",
         pretty_name=f"rnnzoo: trained RNNs for short-term memory ({preset})",
         size_categories=[size_category(n_networks)],
         tags=["recurrent-neural-networks", "model-zoo", "weight-space-learning", "working-memory",
               "dynamical-systems", "neuroscience", "safetensors"],
-        configs=[
-            {"config_name": "networks", "default": True,
-             "data_files": [{"split": "train", "path": NETWORKS_TABLE}]},
-            {"config_name": "curves", "data_files": [{"split": "train", "path": f"{CURVES_DIR}/*.parquet"}]},
-            *view_configs(files),
-        ],
+        configs=configs,
+        **extra,
     )
 
 
@@ -352,7 +378,8 @@ def weightspace_text(table: pd.DataFrame, files: dict[str, dict]) -> str:
     if view:
         lines.append(f"The `weights` config (`{WEIGHTS_VIEW_DIR}/SPLIT-NNNNN.parquet`) has one row per network: `id`, "
                      "`split`, hyperparameters (`family`, `delay_ms`, `lr`, `seed`, `alpha`, `n_units`, `steps`), "
-                     "`final_accuracy`, `mechanism` and `outcome` (learned / failed / unstable) as class names, "
+                     "`final_accuracy`, `mechanism` (names in the files; a ClassLabel of the codes of `label` in `datasets`) and "
+                     "`outcome` (learned / failed / unstable), "
                      "`mechanism_share`, and `W_in` [N, 2], `b_in` [N], `W_rec` [N, N], `b_rec` [N], `W_out` [2, N], "
                      "`b_out` [2] as fixed-size float32 arrays (the safetensors values, bit for bit). It takes "
                      f"{view:,} bytes against {shards:,} bytes of safetensors weight shards "
@@ -631,7 +658,7 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
                      "protocol; its labels say little about the mechanisms.")
     if n < 1000:
         extra.append(f"- Only {n} networks: counts per cell are small, so fractions are coarse.")
-    meta = front_matter(info.get("preset", preset.get("name", "?")), n, files)
+    meta = front_matter(info.get("preset", preset.get("name", "?")), n, files, root)
     values = {
         "pretty_name": meta.pretty_name,
         "n_networks_text": f"{n:,}",

@@ -3,12 +3,13 @@
 Each task fixes its inputs (which weights, which hyperparameters), its networks, its target, its splits (the
 zoo's `split` column: by seed, rnnzoo.splits) and its metrics:
 
-    mechanism     learned networks (cycle or manifold); final weights -> 0 cycle / 1 manifold;
-                  accuracy and macro-F1
+    mechanism     learned networks (cycle or manifold); final weights -> the mechanism's code, 1 cycle / 2 manifold
+                  (rnnzoo.labels.MECHANISM_CODES, the table's `label`); accuracy and macro-F1
     learnability  every labelled network; initial weights (checkpoint step 0) plus lr and delay_ms ->
-                  1 learned (cycle or manifold) / 0 not (failed or unstable); accuracy (scores >= 0.5) and ROC-AUC
-    delay         every labelled network; final weights -> delay_ms (ms, one of the zoo's delays);
-                  accuracy (exact delay) and mean absolute error in ms
+                  1 learned (cycle or manifold) / 0 not (failed or unstable); predictions are P(learned) in [0, 1];
+                  accuracy (scores >= 0.5) and ROC-AUC
+    delay         every labelled network; final weights -> delay_ms in milliseconds (one of the zoo's delays);
+                  predictions in ms; accuracy (exact delay) and mean absolute error in ms
 
     import rnnzoo
     from rnnzoo.bench import Evaluator, task_splits
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rnnzoo.dynamics import Weights
+from rnnzoo.labels import LABEL_VALUES, MECHANISM_CODES
 from rnnzoo.splits import SPLITS, check_split, splits_of
 
 Zoo = Any  # a rnnzoo.Zoo, duck-typed: the Zoo module imports this one, never the other way round
@@ -48,20 +50,26 @@ class BenchTask:
     inputs: str  # "final" or "initial" weights
     extras: tuple[str, ...]  # hyperparameter columns given as inputs beside the weights
     mechanisms: tuple[str, ...]  # the networks: those whose `mechanism` is one of these
-    classes: tuple[str, ...]  # class names of integer targets (empty: the target is a value, see `target`)
+    classes: tuple[str, ...]  # names of the integer targets, indexed by their codes (empty: y is a value)
+    codes: tuple[int, ...]  # the codes y takes in this task (empty: y is a value, see `unit`)
     target: str  # how y is made (see targets())
+    unit: str  # what y and the predictions are, stated once: the Evaluator and the torch Dataset both follow it
     metrics: tuple[str, ...]
     prediction: str  # what eval() expects as y_pred
 
 
 TASKS: dict[str, BenchTask] = {t.name: t for t in (
     BenchTask("mechanism", "the mechanism of a learned network from its final weights", "final", (), LEARNED,
-              LEARNED, "mechanism", ("accuracy", "macro_f1"), "class index 0 cycle / 1 manifold"),
+              LABEL_VALUES, tuple(MECHANISM_CODES[m] for m in LEARNED), "mechanism",
+              "the mechanism's code (rnnzoo.labels.MECHANISM_CODES, the table's `label`): 1 cycle, 2 manifold",
+              ("accuracy", "macro_f1"), "the predicted code, 1 cycle or 2 manifold"),
     BenchTask("learnability", "whether a network learns, from its initial weights plus lr and delay_ms",
-              "initial", ("lr", "delay_ms"), LABELLED, ("not_learned", "learned"), "learned", ("accuracy", "roc_auc"),
-              "probability (or score in [0, 1]) of 'learned'; accuracy thresholds it at 0.5"),
-    BenchTask("delay", "the delay a network was trained on, from its final weights", "final", (), LABELLED, (),
-              "delay_ms", ("accuracy", "mae_ms"), "delay in ms"),
+              "initial", ("lr", "delay_ms"), LABELLED, ("not_learned", "learned"), (0, 1), "learned",
+              "1 learned (cycle or manifold), 0 not (failed or unstable)", ("accuracy", "roc_auc"),
+              "P(learned), a probability or score in [0, 1]; accuracy thresholds it at 0.5"),
+    BenchTask("delay", "the delay a network was trained on, from its final weights", "final", (), LABELLED, (), (),
+              "delay_ms", "the delay in milliseconds (one of the zoo's delays)", ("accuracy", "mae_ms"),
+              "the predicted delay in milliseconds (a finite number >= 0)"),
 )}
 
 
@@ -98,7 +106,7 @@ def targets(task: str | BenchTask, metadata: pd.DataFrame) -> np.ndarray:
     """y of the networks in `metadata`: class indices into task.classes, or delay_ms for the delay task."""
     task = get_task(task)
     if task.target == "mechanism":
-        return metadata["mechanism"].map({c: i for i, c in enumerate(task.classes)}).to_numpy(np.int64)
+        return metadata["mechanism"].map(MECHANISM_CODES).to_numpy(np.int64)
     if task.target == "learned":
         return metadata["mechanism"].isin(LEARNED).to_numpy(np.int64)
     if task.target == "delay_ms":
@@ -193,18 +201,30 @@ class Evaluator:
     @property
     def expected_input_format(self) -> str:
         t = self.task
-        truth = f"class index into {list(t.classes)}" if t.classes else t.target
-        return (f"eval(y_true, y_pred) for task {t.name!r}: 1-D arrays of equal length; y_true: {truth}; "
+        return (f"eval(y_true, y_pred) for task {t.name!r}: 1-D arrays of numbers of equal length; y_true: {t.unit}; "
                 f"y_pred: {t.prediction}")
 
     def eval(self, y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> dict[str, float]:
-        y_true = _vector(y_true, "y_true")
-        y_pred = _vector(y_pred, "y_pred")
+        y_true = _vector(y_true, "y_true", self.expected_input_format)
+        y_pred = _vector(y_pred, "y_pred", self.expected_input_format)
         if y_true.shape != y_pred.shape:
             raise ValueError(f"y_true has {y_true.size} entries and y_pred {y_pred.size}; "
                              f"{self.expected_input_format}")
         if not y_true.size:
             raise ValueError(f"nothing to evaluate: y_true is empty; {self.expected_input_format}")
+        codes = self.task.codes
+        if codes and not np.isin(y_true, codes).all():
+            bad = y_true[~np.isin(y_true, codes)][0]
+            raise ValueError(f"y_true holds {bad:g}, which is not a code of this task {list(codes)}; "
+                             f"{self.expected_input_format}")
+        if self.task.name == "mechanism" and not np.isin(y_pred, codes).all():
+            bad = y_pred[~np.isin(y_pred, codes)][0]
+            hint = (" (0/1 class indices? this task uses the mechanism codes 1 cycle / 2 manifold everywhere)"
+                    if np.isin(y_pred, (0, 1)).all() else "")
+            raise ValueError(f"y_pred holds {bad:g}, not one of the task's codes {list(codes)}{hint}; "
+                             f"{self.expected_input_format}")
+        if self.task.name == "delay" and (y_pred < 0).any():
+            raise ValueError(f"y_pred holds a negative delay ({y_pred.min():g}); {self.expected_input_format}")
         if self.task.name == "learnability":
             if y_pred.min() < 0 or y_pred.max() > 1:
                 raise ValueError(f"y_pred holds values outside [0, 1]; {self.expected_input_format}")
@@ -215,12 +235,16 @@ class Evaluator:
         return {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred)}
 
 
-def _vector(values: Sequence | np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=np.float64)
+def _vector(values: Sequence | np.ndarray, name: str, expected: str) -> np.ndarray:
+    try:
+        array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold numbers, got {np.asarray(values).dtype} values such as "
+                         f"{np.asarray(values).reshape(-1)[:1].tolist()}; {expected}") from None
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one value per network), got shape {array.shape}")
+        raise ValueError(f"{name} must be 1-D (one value per network), got shape {array.shape}; {expected}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+        raise ValueError(f"{name} holds NaN or infinite values; {expected}")
     return array

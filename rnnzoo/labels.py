@@ -34,6 +34,9 @@ from rnnzoo.task import Task
 MECHANISMS = ("failed", "cycle", "manifold", "unstable")  # index = the reference's class code 0..3
 CONTROL_LEARNED = "learned"  # the no-memory control family's learned networks: no mechanism test (class code 4)
 LABEL_VALUES = MECHANISMS + (CONTROL_LEARNED,)  # every value of the `mechanism` column; `label` is the index here
+# The one integer encoding of the mechanism, everywhere: the table's `label`, the ClassLabel `datasets` gives the
+# `mechanism` column of every config, the benchmark's targets and the Evaluator's expected predictions.
+MECHANISM_CODES = {name: code for code, name in enumerate(LABEL_VALUES)}  # failed 0, cycle 1, manifold 2, unstable 3, learned 4
 ALIASES = {
     "limit_cycle": "cycle",
     "limit-cycle": "cycle",

@@ -7,8 +7,8 @@ repeat the same float32 values as Parquet rows, one file set per split, so that
     datasets.load_dataset(DIR, "checkpoints")   # one row per (network, checkpoint step)
 
 return every network's weights as fixed-size float32 arrays beside its id, hyperparameters, outcome and mechanism
-(class names as strings, never codes, so that pandas, DuckDB and the Hub's viewer show them as they are; a
-`datasets` user who wants a ClassLabel writes `ds.class_encode_column("mechanism")`). They are written at assembly from the shards (generation/assemble.py),
+(class names as strings, so that pandas, DuckDB and the Hub's viewer show them as they are; the card declares
+`mechanism` a ClassLabel of rnnzoo.labels.MECHANISM_CODES, so `datasets` gives the same codes in every split). They are written at assembly from the shards (generation/assemble.py),
 listed in the manifest with their sha256 like every file, and declared as configs in the card.
 
 Layout: VIEW_DIR/SPLIT-00000.parquet, ... (sorted by id, then step); a file holds at most about FILE_BYTES of

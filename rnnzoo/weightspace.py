@@ -1,13 +1,14 @@
 """A zoo as a torch Dataset for weight-space learning, and the hidden-unit permutation symmetry.
 
     ds = zoo.torch_dataset(target="mechanism", split="train", flat=True, permute=False, device="cpu")
-    x, y = ds[0]                 # x: flat float32 vector (or a dict of tensors), y: int64 class index
-    ds.classes                   # ('cycle', 'manifold'): y indexes this
+    x, y = ds[0]                 # x: flat float32 vector (or a dict of tensors), y: the task's target
+    ds.classes                   # names indexed by the codes: ds.classes[y] is 'cycle' or 'manifold'
     torch.utils.data.DataLoader(ds, batch_size=32, shuffle=True)
 
-Targets are the rnnzoo.bench tasks (mechanism, learnability, delay), so a model trained here is scored with
-rnnzoo.bench.Evaluator on the same networks, inputs and splits. The delay task's y is the index of delay_ms in
-ds.classes (the zoo's delays).
+Targets are the rnnzoo.bench tasks (mechanism, learnability, delay) in the units each task states once
+(BenchTask.unit), so a model's predictions go to rnnzoo.bench.Evaluator as they are: the mechanism as its code
+(int64, 1 cycle / 2 manifold, rnnzoo.labels.MECHANISM_CODES), learnability as 0/1 (int64), the delay in
+milliseconds (float32; ds.delays lists the zoo's delays for a classification head).
 
 Permuting the hidden units of a network (the same permutation P applied to W_in rows, b_in, b_rec, W_rec rows
 and columns, and W_out columns) leaves its function unchanged: the rates are permuted and the readout undoes it.
@@ -66,12 +67,10 @@ class WeightDataset(torch.utils.data.Dataset):
         self.extras = self.task.extras
         self.tensors = {name: torch.as_tensor(np.asarray(X[name], np.float32), device=self.device)
                         for name in (*Weights.names(), *self.extras)}
-        if self.task.classes:
-            self.classes: tuple = self.task.classes
-            self.targets = torch.as_tensor(np.array(y), dtype=torch.int64, device=self.device)
-        else:  # the delay task: y indexes the zoo's delays
-            self.classes = tuple(int(d) for d in sorted(zoo.metadata["delay_ms"].unique()))
-            self.targets = torch.as_tensor(np.searchsorted(self.classes, y), dtype=torch.int64, device=self.device)
+        self.classes: tuple = self.task.classes
+        self.delays = tuple(int(d) for d in sorted(zoo.metadata["delay_ms"].unique()))
+        dtype = torch.int64 if self.task.codes else torch.float32  # codes, or a value in the task's unit (ms)
+        self.targets = torch.as_tensor(np.array(y), dtype=dtype, device=self.device)
         self.flat, self.permute = flat, permute
         self.generator = torch.Generator().manual_seed(seed)
         self.n_units = int(self.tensors["W_rec"].shape[-1])

@@ -37,7 +37,7 @@ def test_weights_config_loads_with_datasets(quick_zoo):
     ds = datasets.load_dataset(str(quick_zoo), "weights")
     assert set(ds) == set(SPLITS)
     assert sum(len(ds[s]) for s in SPLITS) == len(zoo)
-    assert "label" not in ds["train"].column_names  # class names only, never bare codes
+    assert "label" not in ds["train"].column_names  # one mechanism column, a ClassLabel
     weights = zoo.weights()
     position = {i: k for k, i in enumerate(zoo.metadata["id"])}
     for split in SPLITS:
@@ -45,14 +45,19 @@ def test_weights_config_loads_with_datasets(quick_zoo):
         assert set(part["split"]) == {split}
         for row in part:
             k = position[row["id"]]
-            assert row["mechanism"] == zoo.metadata["mechanism"].iloc[k]
+            assert row["mechanism"] == zoo.metadata["label"].iloc[k]  # the table's code, in every split
             assert row["outcome"] in ("learned", "failed", "unstable")
             for name, tensor in weights.tensors().items():  # the safetensors values, bit for bit
                 assert np.array_equal(row[name], tensor[k].numpy()), name
-    encoded = ds["train"].class_encode_column("mechanism")  # the ClassLabel the module docstring promises
-    feature = encoded.features["mechanism"]
-    assert isinstance(feature, datasets.ClassLabel)
-    assert [feature.int2str(int(k)) for k in encoded["mechanism"]] == list(ds["train"]["mechanism"])
+    from rnnzoo.labels import LABEL_VALUES
+
+    for config in ("networks", "weights", "checkpoints"):  # one ClassLabel, the same names and codes everywhere
+        for split, part in datasets.load_dataset(str(quick_zoo), config).items():
+            feature = part.features["mechanism"]
+            assert isinstance(feature, datasets.ClassLabel) and feature.names == list(LABEL_VALUES), (config, split)
+            ids = part["id"]
+            names = [feature.int2str(int(k)) for k in part["mechanism"]]
+            assert names == list(zoo.metadata.set_index("id").loc[ids, "mechanism"]), (config, split)
 
 
 def test_views_keep_class_names_for_every_parquet_reader(quick_zoo):
@@ -105,7 +110,7 @@ def test_task_splits_follow_the_split_column(quick_zoo):
             if name == "delay":  # rows in the zoo's order, so the targets are the members' own delays
                 assert np.array_equal(y, members["delay_ms"].to_numpy())
     X, y = task_data(zoo, "mechanism", "test")
-    assert set(y) <= {0, 1}
+    assert set(y) <= {1, 2}  # the mechanism codes: 1 cycle, 2 manifold
     X, y = task_data(zoo, "delay")
     assert sorted(set(y)) == [20, 40]
 
@@ -134,7 +139,7 @@ def test_zoo_without_checkpoints_names_the_fix(quick_zoo):
 
 
 def test_evaluator_metrics():
-    assert Evaluator("mechanism").eval([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx(
+    assert Evaluator("mechanism").eval([1, 1, 2, 2], [1, 2, 2, 2]) == pytest.approx(
         {"accuracy": 0.75, "macro_f1": (2 / 3 + 0.8) / 2})
     out = Evaluator("learnability").eval(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
     assert out == pytest.approx({"accuracy": 0.5, "roc_auc": 0.75})
@@ -143,7 +148,36 @@ def test_evaluator_metrics():
     with pytest.raises(ValueError, match="outside"):
         Evaluator("learnability").eval([0, 1], [0, 2])
     with pytest.raises(ValueError, match="entries"):
-        Evaluator("mechanism").eval([0, 1], [0])
+        Evaluator("mechanism").eval([1, 2], [1])
+
+
+@pytest.mark.parametrize("task, y_true, y_pred, message", [
+    ("mechanism", [1, 2], [0, 1], r"y_pred holds 0, not one of the task's codes \[1, 2\] \(0/1 class indices\?"),
+    ("mechanism", [1, 2], [1, 7], r"y_pred holds 7, not one of the task's codes \[1, 2\]; eval\(y_true, y_pred\)"),
+    ("mechanism", ["cycle", "manifold"], [1, 2], r"y_true must hold numbers, got <U8 values such as \['cycle'\]; "
+                                                  r".*1 cycle, 2 manifold"),
+    ("mechanism", [0, 3], [1, 2], r"y_true holds 0, which is not a code of this task"),
+    ("delay", [20, 40], [-1, 40], r"y_pred holds a negative delay \(-1\); .*milliseconds"),
+    ("learnability", [0, 2], [0.1, 0.2], r"y_true holds 2, which is not a code of this task \[0, 1\]"),
+])
+def test_evaluator_refuses_what_is_not_the_tasks_unit(task, y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        Evaluator(task).eval(y_true, y_pred)
+
+
+def test_one_mechanism_encoding_in_table_dataset_and_evaluator(quick_zoo):
+    from rnnzoo.labels import MECHANISM_CODES
+
+    zoo = rnnzoo.load(source=quick_zoo)
+    X, y = task_data(zoo, "mechanism")
+    learned = zoo.metadata[zoo.metadata["mechanism"].isin(["cycle", "manifold"])]
+    assert list(y) == list(learned["label"]) == [MECHANISM_CODES[m] for m in learned["mechanism"]]
+    ds = zoo.torch_dataset(target="mechanism", split=None)
+    assert [ds.classes[int(t)] for t in ds.targets] == list(learned["mechanism"])
+    assert Evaluator("mechanism").eval(y, ds.targets.numpy())["accuracy"] == 1.0
+    delay = zoo.torch_dataset(target="delay", split=None)  # in ms, as the Evaluator expects
+    assert Evaluator("delay").eval(task_data(zoo, "delay")[1], delay.targets.numpy()) == {"accuracy": 1.0,
+                                                                                          "mae_ms": 0.0}
 
 
 def test_sample_splits_by_seed_without_a_split_column():
@@ -162,7 +196,7 @@ def test_torch_dataset_with_a_dataloader(quick_zoo):
     zoo = rnnzoo.load(source=quick_zoo)
     ds = zoo.torch_dataset(target="mechanism", split="train")
     X, y = task_data(zoo, "mechanism", "train")
-    assert len(ds) == len(y) and ds.classes == ("cycle", "manifold")
+    assert len(ds) == len(y) and ds.classes == ("failed", "cycle", "manifold", "unstable", "learned")
     x0, y0 = ds[0]
     assert x0.shape == (2 * 100 + 100 + 100 * 100 + 100 + 2 * 100 + 2,) and y0.dtype == torch.int64
     assert torch.equal(x0[200:300], torch.as_tensor(X["b_in"][0]))
@@ -172,8 +206,8 @@ def test_torch_dataset_with_a_dataloader(quick_zoo):
     item, _ = structured[0]
     assert item["W_rec"].shape == (100, 100) and set(item) >= {"lr", "delay_ms"}
     delay = zoo.torch_dataset(target="delay", split=None)
-    assert delay.classes == (20, 40)
-    assert [delay.classes[int(t)] for t in delay.targets] == list(task_data(zoo, "delay")[1])
+    assert delay.delays == (20, 40) and delay.targets.dtype == torch.float32
+    assert delay.targets.tolist() == list(task_data(zoo, "delay")[1])
     with pytest.raises(ValueError, match="splits are"):
         zoo.torch_dataset(split="dev")
 
