@@ -43,7 +43,7 @@ import published_cornn  # noqa: E402
 import rnnzoo  # noqa: E402
 from rnnzoo.cornn import fit_weights, r_squared, weight_correlation  # noqa: E402
 from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, simulate  # noqa: E402
-from rnnzoo.refit import HELD_OUT_EVERY, refit_networks  # noqa: E402
+from rnnzoo.refitting import HELD_OUT_EVERY, refit_networks  # noqa: E402
 from rnnzoo.simulation import run_task  # noqa: E402
 
 warnings.simplefilter("ignore", RuntimeWarning)  # clipping and convergence notices; the table reports both

@@ -1,6 +1,6 @@
 """CORNN (arXiv 2311.10200): recover a leaky tanh RNN's weights from its recorded rates by convex optimisation.
 
-Plain math on tensors: this module knows nothing of zoos, tasks or Networks (rnnzoo.refit and rnnzoo.zoo build
+Plain math on tensors: this module knows nothing of zoos, tasks or Networks (rnnzoo.refitting and rnnzoo.zoo build
 those on top of it). It imports only torch, numpy and rnnzoo.dynamics.
 
 With x[t] = [r[t], u[t], 1] and the leak removed, d[t] = (r[t+1] - (1 - alpha) r[t]) / alpha should equal

@@ -17,7 +17,7 @@ from rnnzoo.cornn import fit_weights
 from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
-from rnnzoo.refit import RefitReport, refit_networks
+from rnnzoo.refitting import RefitReport, refit_networks
 from rnnzoo.simulation import Simulation, run_task
 from rnnzoo.sources import Source, resolve_source
 from rnnzoo.store import (
@@ -342,7 +342,7 @@ class Zoo:
               device: str | torch.device | None = None, **options: Any) -> pd.DataFrame:
         """CORNN refit of every network from its own simulated activity, in one batched fit; one row per network.
 
-        Columns: the RefitReport fields (see rnnzoo.refit), mechanism_stored (the zoo's stored label: training
+        Columns: the RefitReport fields (see rnnzoo.refitting), mechanism_stored (the zoo's stored label: training
         curves + the reference PSD test), dynamics_label_stored (the stored dynamics_label, training curves
         included) where the zoo has it, and refit (the refit as a Network on the network's own task).
         """
@@ -544,7 +544,7 @@ class Network:
 
         noise: std of observation noise added to the recorded rates; observed_fraction: the share of units
         recorded; every 5th of `trials` trials is held out. The report's `network` is the refit, on this task.
-        Other options go to rnnzoo.cornn.fit_weights. See rnnzoo.refit.RefitReport for the fields.
+        Other options go to rnnzoo.cornn.fit_weights. See rnnzoo.refitting.RefitReport for the fields.
         """
         weights = self.weights.to(checked_device(device)) if device is not None else self.weights
         report = refit_networks(weights, [self.task()], [float(self.info["alpha"])], [int(self.info["seed"])],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rnnzoo"
 TOLERATED: set[frozenset[str]] = set()  # none: the CORNN solver works on tensors alone (rnnzoo.cornn), the refit
-# reports (rnnzoo.refit) on weights and tasks, and only rnnzoo.zoo turns them into Networks
+# reports (rnnzoo.refitting) on weights and tasks, and only rnnzoo.zoo turns them into Networks
 
 
 def module_name(path: Path) -> str:
@@ -87,4 +87,4 @@ def test_nothing_below_the_zoo_imports_it():
     assert [m for m in below if "rnnzoo.zoo" in graph[m]] == []
     assert "rnnzoo.sources" not in graph["rnnzoo.hub"] and "rnnzoo.zoo" not in graph["rnnzoo.analysis.classify"]
     assert graph["rnnzoo.cornn"] == {"rnnzoo.dynamics"}  # the solver: tensors and the model's Weights, nothing more
-    assert "rnnzoo.zoo" not in graph["rnnzoo.refit"]
+    assert "rnnzoo.zoo" not in graph["rnnzoo.refitting"]

@@ -395,7 +395,7 @@ def test_wheel_carries_the_sample_and_loads_it_offline(quick_zoo, tmp_path):
     assert packed <= names, f"missing from the wheel: {sorted(packed - names)[:5]}"
     assert not [n for n in names if n.endswith("run-log.jsonl")], "the generator's run log went into the wheel"
     query = "dict(delay=50, mechanism='cycle')" if sample_present() else "dict(delay=40)"
-    code = ("import rnnzoo, rnnzoo.store as s; from rnnzoo.sources import SAMPLE_DIR; "
+    code = ("import rnnzoo, rnnzoo.verify as s; from rnnzoo.sources import SAMPLE_DIR; "
             f"assert rnnzoo.__file__.startswith({str(site)!r}), rnnzoo.__file__; "
             f"z = rnnzoo.load(**{query}); assert len(z) > 0; assert s.verify_zoo(SAMPLE_DIR) == []; print(len(z))")
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
