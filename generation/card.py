@@ -733,9 +733,10 @@ def usage_code(root: Path, table: pd.DataFrame, repo_id: str | None = None) -> s
         source, dataset, where = f'"{repo_id}", ', f'"{repo_id}"', "this Hub dataset"
     elif _is_sample(root):
         source, dataset, where = "", "str(rnnzoo.sources.SAMPLE_DIR)", "the sample embedded in rnnzoo"
-    else:
-        source, dataset, where = '".", ', '"."', "run inside this folder"
+    else:  # `datasets` needs a named folder ('.' leaves its dataset name empty): the current one, spelled out
+        source, dataset, where = '".", ', "str(Path.cwd())", "run inside this folder"
     return "\n".join([
+        *(["from pathlib import Path", ""] if dataset == "str(Path.cwd())" else []),
         "import rnnzoo",
         f'zoo = rnnzoo.load({source}delay={delay}, mechanism="{mechanism}")   # {where}; weights load lazily',
         "sim = zoo[0].simulate()   # replays the canonical evaluation exactly",
