@@ -89,17 +89,34 @@ def claim_folder(root: Path, preset: Preset, max_steps: int | None, checkpoint_f
     return generation
 
 
-def measured_flops(device: torch.device, n_networks: int = 8, steps: int = 3) -> float:
-    """FLOP/s the trainer reaches on this device, timed on a small batch (about a second on a CPU)."""
+def measured_flops(device: torch.device, n_networks: int = 8, steps: int = 3, repeats: int = 5) -> float:
+    """FLOP per second the trainer reaches on a small batch: on a CPU per second of one core's CPU time (one
+    thread, the process's CPU clock, best of `repeats`), which other work on the machine barely moves, unlike the
+    wall clock; on a GPU per second of wall time."""
     from rnnzoo.task import Task
 
     task = Task(delay_ms=40)
-    train_population([0], [0.1], [1], task, 0.5, device=device)  # warm-up
-    started = time.perf_counter()
-    train_population(list(range(n_networks)), [0.1] * n_networks, [steps] * n_networks, task, 0.5, device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return flops_per_network_step(task) * n_networks * steps / (time.perf_counter() - started)
+    on_cpu = device.type == "cpu"
+    threads = 1 if on_cpu else None
+    clock = time.process_time if on_cpu else time.perf_counter
+    train_population([0], [0.1], [1], task, 0.5, device=device, threads=threads)  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        started = clock()
+        train_population(list(range(n_networks)), [0.1] * n_networks, [steps] * n_networks, task, 0.5, device=device,
+                         threads=threads)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, clock() - started)
+    return flops_per_network_step(task) * n_networks * steps / max(best, 1e-9)
+
+
+def gpu_line() -> str:
+    """What the dry run says about a GPU when it measured the CPU."""
+    if torch.cuda.is_available():
+        return (f"a GPU is present ({torch.cuda.get_device_name(0)}): `--device cuda --dry-run` measures it, and "
+                "`--device auto` (the default) trains on it")
+    return "no GPU seen here (torch.cuda.is_available() is False): the times below are the CPU's"
 
 
 def duration(seconds: float) -> str:
@@ -179,7 +196,24 @@ def storage_text(preset: Preset, jobs, factor: int | None, max_steps: int | None
     if size["checkpoints"]:
         text += (f", checkpoints {size['checkpoints_view']:,.1f} MB" if preset.parquet_checkpoints
                  else ", checkpoints not written as Parquet")
-    return text + f"); all weights together about {sum(size.values()):,.1f} MB"
+    text += f"); all weights together about {sum(size.values()):,.1f} MB"
+    other = other_bytes(jobs, max_steps)
+    return text + (f"\n  curves about {other['curves'] / 1e6:,.1f} MB, trajectories about "
+                   f"{other['trajectories'] / 1e6:,.1f} MB; every file together about "
+                   f"{(sum(size.values()) * 1e6 + sum(other.values())) / 1e6:,.1f} MB")
+
+
+# Bytes measured on the embedded sample: curves 17.5 per network-step (six float32 curves, zstd: 1,313,154 bytes for
+# 74,836 steps); trajectories 0.90 of their raw float32 bytes (1,825,227 of 2,026,944).
+CURVE_BYTES_PER_STEP = 17.5
+TRAJECTORY_BYTES_PER_RAW_BYTE = 0.90
+
+
+def other_bytes(jobs, max_steps: int | None = None) -> dict[str, float]:
+    """Bytes of the curves and stored trajectories a run writes (estimated from the sample's measured ratios)."""
+    curves = sum(job_network_steps(j, max_steps) for j in jobs) * CURVE_BYTES_PER_STEP
+    raw = sum(len(j.networks) * 2 * j.task.n_steps * (j.family.n_units + 2) * 4 for j in jobs)
+    return {"curves": float(curves), "trajectories": raw * TRAJECTORY_BYTES_PER_RAW_BYTE}
 
 
 def summary_table(summaries: list[dict]) -> str:
@@ -288,8 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     elif args.dry_run:
         speed = measured_flops(device)
-        print(f"device {device}: the trainer runs at {speed / 1e9:.1f} GFLOP/s here (measured just now; "
-              f"times below are training only, one process)")
+        if device.type == "cpu":
+            print(f"device cpu: the trainer runs at {speed / 1e9:.1f} GFLOP per CPU-second on one core (measured just "
+                  f"now on this process's CPU clock, which load barely moves); times below are one core's CPU time of "
+                  f"training: divide by --workers for the wall time of an otherwise idle machine")
+            print(gpu_line())
+        else:
+            print(f"device {device} ({torch.cuda.get_device_name(device)}): the trainer runs at {speed / 1e9:.1f} "
+                  "GFLOP/s here (wall clock, measured just now); times below are training only, one process")
         for p in presets:
             print(describe(p, jobs if len(presets) == 1 else p.jobs(), args.max_steps, speed, args.checkpoints))
         return 0

@@ -44,6 +44,9 @@ def test_dry_run_prints_size_flops_and_projected_time(capsys):
     out = capsys.readouterr().out
     assert "12 networks in 2 jobs, 12,000 network-steps" in out
     assert "training FLOPs" in out and "GFLOP/s" in out and "of training at" in out
+    assert "GFLOP per CPU-second on one core" in out  # calibrated on the CPU clock, which load barely moves
+    assert "no GPU seen here" in out or "a GPU is present" in out
+    assert "curves about" in out and "trajectories about" in out and "every file together about" in out
     assert generate(["--preset", "all", "--dry-run", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "81,500 networks" in out and "246,000 networks" in out
@@ -209,5 +212,11 @@ def test_dry_run_storage_matches_the_embedded_sample(capsys):
         assert estimate[key] <= stored[key] <= estimate[key] * 1.01, key
     for key in ("weights_view", "checkpoints_view"):  # zstd on float bytes: an estimate
         assert abs(stored[key] / estimate[key] - 1) < 0.15, (key, stored[key], estimate[key])
+    from generation.run import other_bytes
+
+    other = other_bytes(preset.jobs())
+    for key, folder in (("curves", "curves"), ("trajectories", "trajectories")):  # every other file the preset writes
+        stored = sum(p.stat().st_size for p in (sample / folder).rglob("*") if p.is_file())
+        assert abs(stored / other[key] - 1) < 0.15, (key, stored, other[key])
     assert generate(["--preset", "sample", "--dry-run", "--device", "cpu"]) == 0
     assert "Parquet views about" in capsys.readouterr().out
