@@ -852,12 +852,20 @@ def card_problems(root: str | Path, files: dict[str, dict] | None = None, card: 
     return problems
 
 
+# The manifest a card render replaces, kept (hidden, so never listed) until the new one is written: a render killed
+# in between leaves a folder without a manifest, which no reader takes for finished, and its rerun starts from it.
+REPLACED_MANIFEST = ".manifest.json.replaced.tmp"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("zoo", type=Path, help="a finished zoo folder")
     args = parser.parse_args(argv)
     try:
         with FolderLock(args.zoo, create=False):  # never beside a generation or assembly of the same folder
+            replaced = args.zoo / REPLACED_MANIFEST
+            if not (args.zoo / MANIFEST).is_file() and replaced.is_file():
+                os.replace(replaced, args.zoo / MANIFEST)  # a killed render: start again from what it replaced
             remove_debris(args.zoo)  # what a killed card or figures run left: we alone hold the folder now
             manifest = read_manifest(args.zoo)
             damaged = [p for p in verify_zoo(args.zoo) if f"{args.zoo / CARD}" not in p
@@ -867,8 +875,10 @@ def main(argv: list[str] | None = None) -> int:
                       "are:\n  " + "\n  ".join(damaged), file=sys.stderr)
                 return 2
             info = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
+            os.replace(args.zoo / MANIFEST, replaced)  # until the new manifest, the folder is not finished
             render_card(args.zoo, info)
             write_manifest(args.zoo, info)
+            replaced.unlink()
     except (ZooFormatError, FolderInUse, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -365,3 +365,19 @@ def test_reruns_of_card_and_figures_remove_what_their_killed_runs_left(zoo_copy,
     theirs.write_text("x")
     assert cli(["figures", "--source", str(zoo_copy), "--out", str(out)]) == 0
     assert not mine.exists() and theirs.exists()  # only its own names are removed
+
+
+def test_a_card_render_killed_before_its_manifest_leaves_no_finished_looking_folder(zoo_copy, monkeypatch):
+    import generation.card as card
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(card, "write_manifest", disk_full)  # killed after the card, before the manifest
+    assert card.main([str(zoo_copy)]) == 2
+    assert not (zoo_copy / "manifest.json").exists()  # nothing looks finished
+    with pytest.raises(ZooFormatError, match="holds no finished zoo"):
+        rnnzoo.load(zoo_copy)
+    monkeypatch.undo()
+    assert card.main([str(zoo_copy)]) == 0  # the rerun starts from the manifest the killed render replaced
+    assert verify_zoo(zoo_copy) == [] and not list(zoo_copy.glob(".manifest*"))
