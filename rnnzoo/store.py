@@ -311,6 +311,7 @@ def _open_shard(path: str | os.PathLike):
 
 
 # ---- fast partial reads: the header parsed by hand, the data memory-mapped --------------------------------------
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit on a header
 WEIGHT_DTYPE = "F32"  # the only dtype a weight shard may hold: the digests and the simulator are float32
 
 
@@ -348,8 +349,8 @@ def shard_layout(fh: BinaryIO, size: int, path: str | os.PathLike) -> dict[str, 
     """
     head = fh.read(8)
     n = int.from_bytes(head, "little") if len(head) == 8 else -1
-    if not 0 < n <= size - 8:
-        raise _damaged(path, "bad header length")
+    if not 0 < n <= min(size - 8, MAX_HEADER_BYTES):
+        raise _damaged(path, f"bad header length {n} (a file of {size} bytes; at most {MAX_HEADER_BYTES:,})")
     try:
         header = json.loads(fh.read(n))
     except (ValueError, UnicodeDecodeError) as exc:
