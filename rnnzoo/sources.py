@@ -58,6 +58,9 @@ def resolve_source(source: str | os.PathLike | Source | None = None, revision: s
     if text.startswith("hf://") or _looks_like_repo_id(text):
         from rnnzoo.hub import HubSource, LazyHubSource
 
+        if not text.startswith("hf://") and near_misses(text, zoos_only=True):  # a typo of a zoo folder here:
+            # never ask the Hub
+            raise FileNotFoundError(local_lookalike(text))
         hub = (LazyHubSource if text.startswith("hf://") else HubSource)(text, revision=revision)
         hub.local_hint = None if text.startswith("hf://") else local_lookalike(text)
         return hub
@@ -74,13 +77,24 @@ def local_lookalike(text: str) -> str | None:
     if not path.parent.is_dir():
         return (f"{text} was read as a Hugging Face dataset id because no local folder {path.resolve()} exists "
                 f"(if you meant a local zoo, check the path; write ./{text} to mean a local folder only)")
-    import difflib
-
-    names = sorted(p.name for p in path.parent.iterdir() if p.is_dir() and not p.name.startswith("."))
-    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.5)
+    close = near_misses(text)
     hint = f"; did you mean {', '.join(f'{path.parent.as_posix()}/{c}' for c in close)}?" if close else ""
     return (f"{text} is not a local zoo folder: {path.parent.resolve()} exists but holds no {path.name!r}{hint} "
             f"(write ./{text} to mean a local folder only)")
+
+
+def near_misses(text: str, zoos_only: bool = False) -> list[str]:
+    """Folders beside the missing folder `text` whose names are close to its last part (a typo's candidates);
+    zoos_only: only zoo folders (holding a manifest.json), the evidence that `text` was meant as a local path and
+    not as an organisation's name that happens to be a folder here."""
+    import difflib
+
+    path = Path(text)
+    if path.exists() or not path.parent.is_dir():
+        return []
+    names = sorted(p.name for p in path.parent.iterdir()
+                   if p.is_dir() and not p.name.startswith(".") and (not zoos_only or (p / MANIFEST).is_file()))
+    return difflib.get_close_matches(path.name, names, n=3, cutoff=0.5)
 
 
 def _looks_like_repo_id(text: str) -> bool:

@@ -179,8 +179,8 @@ def test_a_mistyped_local_path_is_named_as_one(quick_zoo, offline_cache, tmp_pat
     shutil.copytree(quick_zoo, tmp_path / "zoos" / "tiny-zoo")
     with pytest.raises(FileNotFoundError, match=r"zoos/tiny is not a local zoo folder: .*zoos exists but holds no "
                                                 r"'tiny'; did you mean zoos/tiny-zoo\? \(write \./zoos/tiny to mean a "
-                                                r"local folder only\)\nAs a Hugging Face dataset: .*lacks manifest.json"):
-        rnnzoo.load("zoos/tiny")
+                                                r"local folder only\)$"):
+        rnnzoo.load("zoos/tiny")  # a typo of a zoo folder here: named at once, the Hub never asked
     with pytest.raises(FileNotFoundError, match=r"zoo folder \./zoos/tiny does not exist"):
         rnnzoo.load("./zoos/tiny")
     assert len(rnnzoo.load("zoos/tiny-zoo")) == 12
