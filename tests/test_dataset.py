@@ -131,7 +131,8 @@ def test_load_dataset_returns_the_networks_table_and_each_config(quick_zoo, tmp_
     assert default["train"].features["final_accuracy"].dtype == "float32"
     assert datasets.get_dataset_config_names(str(quick_zoo)) == ["networks", "curves", "weights", "checkpoints"]
     networks = datasets.load_dataset(str(quick_zoo), "networks", cache_dir=cache)["train"]
-    assert networks["mechanism"] == table["mechanism"].tolist()
+    assert networks["mechanism"] == table["label"].tolist()  # the ClassLabel's codes are the table's label
+    assert networks.features["mechanism"].int2str(networks["mechanism"]) == table["mechanism"].tolist()
     curves = datasets.load_dataset(str(quick_zoo), "curves", cache_dir=cache)["train"]
     assert sorted(curves["id"]) == sorted(table["id"]) and len(curves[0]["loss"]) == 120
 
