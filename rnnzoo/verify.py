@@ -29,6 +29,9 @@ from rnnzoo.store import (CARD, CHECKPOINTS_VIEW_DIR, MANIFEST, NETWORKS_TABLE, 
 from rnnzoo.trajectories import TRAJECTORIES_DIR, Trajectories
 from rnnzoo.views import CHECKPOINT_META, META_COLUMNS, outcome_of
 
+_FIX = "delete the zoo and re-download it, or rerun the generation command into a new folder"
+
+
 def verify_zoo(root: str | os.PathLike) -> list[str]:
     """Check every file recorded in the manifest and the card's configs, and look for what does not belong
     (leftovers of killed writes, unlisted files in the data folders), then compare every copy of the
@@ -64,9 +67,6 @@ def verify_zoo(root: str | os.PathLike) -> list[str]:
         problems.extend(copy_problems(root, files))
     return problems
 
-
-
-_FIX = "delete the zoo and re-download it, or rerun the generation command into a new folder"
 
 
 def copy_problems(root: str | os.PathLike, files: dict) -> list[str]:
