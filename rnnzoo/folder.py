@@ -37,22 +37,24 @@ def links_out(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     return sorted(found)
 
 
-def link_out_error(root: str | os.PathLike, links: list[tuple[Path, Path]]) -> LinkOutOfFolder:
+def link_out_error(root: str | os.PathLike, links: list[tuple[Path, Path]], what: str = "the zoo folder"
+                   ) -> LinkOutOfFolder:
     link, target = links[0]
     more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
-    return LinkOutOfFolder(f"{link} is a symbolic link to {target}, outside the zoo folder {root}{more}: rnnzoo "
-                           "never reads or writes through a link that leaves the zoo. Replace the link with the "
+    return LinkOutOfFolder(f"{link} is a symbolic link to {target}, outside {what} {root}{more}: rnnzoo "
+                           f"never reads or writes through a link that leaves it. Replace the link with the "
                            "file or folder itself (e.g. `cp -r --remove-destination`), or remove it")
 
 
-def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """`path` if it resolves (links followed) inside `root`, else a LinkOutOfFolder naming the link."""
+def inside(root: str | os.PathLike, path: str | os.PathLike, what: str = "the zoo folder") -> Path:
+    """`path` if it resolves (links followed) inside `root` (`what`, for the message), else a LinkOutOfFolder
+    naming the link."""
     path = Path(path)
     base = Path(root).resolve()
     if path.resolve().is_relative_to(base):
         return path
     link = next((p for p in [path, *path.parents] if p.is_symlink()), path)
-    raise link_out_error(root, [(link, link.resolve())])
+    raise link_out_error(root, [(link, link.resolve())], what)
 
 
 class FolderLock:

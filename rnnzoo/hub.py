@@ -33,6 +33,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from rnnzoo.folder import inside
 from rnnzoo.source import Source
 from rnnzoo.store import ZooFormatError, check_relpath, shard_layout
 
@@ -110,7 +111,7 @@ class HubSource(Source):
         filename = self._filename(rel)
         local = self._cached(filename)
         if local is not None:
-            return local
+            return inside(self.cache_dir, local, "the Hugging Face cache")  # its links point at its blobs
         if not self.cache_only and not self._probed:  # one quick look before huggingface_hub's retries (~25 s)
             self._probed = True
             self.unreachable = not hub_reachable()
@@ -126,7 +127,7 @@ class HubSource(Source):
             except Exception as again:
                 self._reraise(again, [filename], True)
         self._pin(local, filename)
-        return local
+        return inside(self.cache_dir, local, "the Hugging Face cache")
 
     def _download(self, filename: str, offline: bool) -> str:
         return hf_hub_download(self.repo_id, filename, repo_type="dataset", revision=self.commit or self.revision,

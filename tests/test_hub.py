@@ -239,3 +239,18 @@ def test_a_file_missing_from_the_cache_without_a_network_is_named(quick_zoo, unr
     with pytest.raises(HubFileUnavailable, match=rf"the Hub cannot be reached and the Hugging Face cache at .* lacks "
                                                  rf"{shard} of dataset {REPO}.*Fetch it once while online"):
         rnnzoo.load(address, delay=40).weights()
+
+
+def test_a_cache_link_that_leads_out_of_the_cache_is_refused(quick_zoo, offline_cache, tmp_path):
+    from rnnzoo.folder import LinkOutOfFolder
+
+    snapshot = build_hub_cache(quick_zoo, offline_cache)
+    shard = sorted(p.relative_to(snapshot).as_posix() for p in (snapshot / "weights").glob("*.safetensors"))[0]
+    outside = tmp_path / "elsewhere.safetensors"
+    outside.write_bytes((snapshot / shard).read_bytes())  # the same bytes: only the link check can tell
+    (snapshot / shard).unlink()
+    (snapshot / shard).symlink_to(outside)
+    zoo = rnnzoo.load(REPO)
+    rows = [i for i, s in enumerate(zoo.metadata["shard"]) if s == shard]
+    with pytest.raises(LinkOutOfFolder, match=r"is a symbolic link to .*elsewhere\.safetensors, outside"):
+        zoo[rows].weights()
