@@ -33,7 +33,7 @@ from rnnzoo.labels import label_recipe
 from rnnzoo.leftovers import remove_debris
 from rnnzoo.table import check_networks_table
 from rnnzoo.trajectories import write_trajectories
-from rnnzoo.views import with_splits, write_weight_views
+from rnnzoo.views import with_splits, write_networks_views, write_weight_views
 
 FIGURES_DIR = "figures"  # the card's figures: redrawn whole at each assembly, so none outlives its card
 
@@ -83,6 +83,7 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
     write_trajectories(root, table.to_pandas(), device=device)
     # The weights (and checkpoints) again as Parquet per split: the card's `weights` / `checkpoints` configs.
     write_weight_views(root, table, checkpoints=preset.parquet_checkpoints)
+    write_networks_views(root, table)  # the table per split: the card's `networks` config
     info = {
         "preset": preset.name,
         "generation": generation,

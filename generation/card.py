@@ -46,6 +46,7 @@ from rnnzoo.store import (
     MANIFEST,
     NETWORK_SCHEMA,
     NETWORKS_TABLE,
+    NETWORKS_VIEW_DIR,
     RUN_LOG,
     WEIGHTS_DIR,
     WEIGHTS_VIEW_DIR,
@@ -155,6 +156,18 @@ def view_configs(files: "list[str] | dict | None") -> list[dict]:
     return configs
 
 
+def split_files(files: "list[str] | dict | None", folder: str, unsplit: str) -> list[dict]:
+    """A per-network config's data_files: one entry per split when every Parquet file in `folder` is named after
+    its split (SPLIT.parquet or SPLIT-*.parquet), else the whole of `unsplit` as one `train` split (zoos written
+    before their tables and curves were split by seed)."""
+    names = [rel[len(folder) + 1:] for rel in (files or []) if rel.startswith(f"{folder}/") and rel.endswith(".parquet")]
+    named = all(any(name == f"{split}.parquet" or name.startswith(f"{split}-") for split in SPLITS) for name in names)
+    if names and named:
+        return [{"split": split, "path": pattern} for split, pattern in view_splits(
+            [f"{folder}/{name}" for name in names], folder).items()]
+    return [{"split": "train", "path": unsplit}]
+
+
 def mechanism_features(root: Path, configs: list[dict]) -> list[dict]:
     """`dataset_info` entries giving each config's `mechanism` column as one ClassLabel (rnnzoo.labels.MECHANISM_CODES:
     the table's `label`), so `datasets` hands out the same codes in every split, while pandas and DuckDB read the
@@ -182,8 +195,8 @@ def front_matter(preset: str, n_networks: int, files: "list[str] | dict | None" 
     (`files`: the zoo's files, from which the weights / checkpoints configs and their splits are found) and, with
     the zoo's `root`, the `mechanism` ClassLabel of every config (mechanism_features)."""
     configs = [
-        {"config_name": "networks", "default": True, "data_files": [{"split": "train", "path": NETWORKS_TABLE}]},
-        {"config_name": "curves", "data_files": [{"split": "train", "path": f"{CURVES_DIR}/*.parquet"}]},
+        {"config_name": "networks", "default": True, "data_files": split_files(files, NETWORKS_VIEW_DIR, NETWORKS_TABLE)},
+        {"config_name": "curves", "data_files": split_files(files, CURVES_DIR, f"{CURVES_DIR}/*.parquet")},
         *view_configs(files),
     ]
     extra = {"dataset_info": mechanism_features(root, configs)} if root is not None else {}
@@ -321,13 +334,14 @@ def layout_table(files: dict[str, dict]) -> str:
         groups.setdefault(top, []).append(int(record["bytes"]))
     meaning = {
         MANIFEST: "format version, generation config, code versions, sha256 of every file",
-        NETWORKS_TABLE: "one row per network: hyperparameters, final metrics, label (config `networks`)",
+        NETWORKS_TABLE: "one row per network: hyperparameters, final metrics, label (what rnnzoo.load reads)",
+        f"{NETWORKS_VIEW_DIR}/": "Parquet: the same table, one file per split (config `networks`)",
         "weights/": "safetensors shards: W_in, b_in, W_rec, b_rec, W_out, b_out stacked [M, ...]",
         f"{WEIGHTS_VIEW_DIR}/": "Parquet: the same weights as arrays, one row per network, per split (config `weights`)",
         f"{CHECKPOINTS_VIEW_DIR}/": "Parquet: the checkpoints as arrays, one row per network and step (config "
                                     "`checkpoints`)",
         f"{CHECKPOINTS_DIR}/": "safetensors shards: weights at the checkpoint steps, one row per network and step",
-        "curves/": "Parquet: per-step training curves, one row per network (config `curves`)",
+        "curves/": "Parquet: per-step training curves, one row per network, per split (config `curves`)",
         "trajectories/": "zarr v3: rates and outputs on the canonical trials",
         "jobs/": "per-job completion records (resume bookkeeping)",
         "generation.json": "the preset this folder was generated from",

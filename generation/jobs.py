@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
 from generation.presets import Job
@@ -22,6 +23,7 @@ from rnnzoo.analysis.classify import diagnose
 from rnnzoo.labels import LABEL_VALUES, control_outcome, paper_window, training_outcome
 from rnnzoo.dynamics import Weights
 from rnnzoo.simulation import run_task
+from rnnzoo.splits import splits_of
 from rnnzoo.store import (
     CHECKPOINTS_DIR,
     CURVES_DIR,
@@ -46,6 +48,8 @@ LABEL_CHUNK = 256  # networks evaluated and labelled together
 
 
 def job_paths(job_index: int) -> dict[str, str]:
+    """Where a job's files go; "curves" is the one curve file of zoos written before curves were split by seed
+    (curve_path gives today's, one per split)."""
     stem = f"{job_index:05d}"
     return {
         "shard": f"{WEIGHTS_DIR}/shard-{stem}.safetensors",
@@ -54,6 +58,28 @@ def job_paths(job_index: int) -> dict[str, str]:
         "record": f"{JOBS_DIR}/job-{stem}.json",
         "checkpoints": f"{CHECKPOINTS_DIR}/shard-{stem}.safetensors",
     }
+
+
+def curve_path(job_index: int, split: str) -> str:
+    """The job's curve file for one split: curves are split by seed like the weights' Parquet views, so that the
+    card's `curves` config has the zoo's train / validation / test splits without a second copy of the curves."""
+    return f"{CURVES_DIR}/{split}-{job_index:05d}.parquet"
+
+
+def curve_paths(job: Job) -> list[str]:
+    """Each of the job's networks' curve file, in the job's order."""
+    return [curve_path(job.index, split) for split in splits_of([n.seed for n in job.networks])]
+
+
+def write_curves(root: Path, job: Job, curves: dict[str, list[np.ndarray]]) -> dict[str, str]:
+    """Write the job's curves, one file per split its seeds fall in; returns {path: sha256}."""
+    ids, paths = [n.id for n in job.networks], curve_paths(job)
+    files = {}
+    for rel in sorted(set(paths)):
+        keep = [k for k, p in enumerate(paths) if p == rel]
+        files[rel] = write_table(root / rel, curves_table([ids[k] for k in keep],
+                                                          {name: [c[k] for k in keep] for name, c in curves.items()}))
+    return files
 
 
 def job_done(root: Path, job: Job) -> bool:
@@ -91,7 +117,7 @@ def run_job(root: Path, job: Job, device: str | torch.device = "cpu",
     ids = [n.id for n in specs]
     files = {paths["shard"]: write_shard(root / paths["shard"], result.weights, ids,
                                          {"job": job.index, "family": fam.name, "delay_ms": job.delay_ms})}
-    files[paths["curves"]] = write_table(root / paths["curves"], curves_table(ids, result.curves))
+    files.update(write_curves(root, job, result.curves))
     M = len(specs)
     checkpoint_columns = {}
     if result.checkpoints is not None:
@@ -203,7 +229,7 @@ def _common_columns(job: Job, curves: dict[str, list[np.ndarray]], final_loss: n
         "train_accuracy": final_mean("accuracy"), "train_reliability": final_mean("reliability"),
         "train_exact_accuracy": final_mean("exact_accuracy"),
         "train_exact_reliability": final_mean("exact_reliability"),
-        "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": [paths["curves"]] * M,
+        "shard": [paths["shard"]] * M, "row": list(range(M)), "curves": curve_paths(job),
         "job": [job.index] * M, "synthetic": [False] * M,
     }
 
@@ -211,7 +237,8 @@ def _common_columns(job: Job, curves: dict[str, list[np.ndarray]], final_loss: n
 def relabel_job(root: Path, job: Job, device: str | torch.device = "cpu") -> dict:
     """Recompute a finished job's networks table from its stored weights and curves (no training), keeping its
     checkpoint columns, and rewrite its table and record; returns the record. For label code that changed after
-    the networks were trained: the weights, curves and checkpoints stay byte for byte."""
+    the networks were trained: the weights and checkpoints stay byte for byte, the curves value for value (a job
+    written before curves were split by seed gets its one curve file rewritten as one file per split)."""
     import pyarrow.parquet as pq
 
     if not job_done(root, job):
@@ -220,10 +247,17 @@ def relabel_job(root: Path, job: Job, device: str | torch.device = "cpu") -> dic
     paths = job_paths(job.index)
     record = json.loads((root / paths["record"]).read_text())
     weights = read_shard(root / paths["shard"])
-    stored = pq.read_table(root / paths["curves"]).to_pydict()
+    curve_files = sorted(set(pq.read_table(root / paths["table"], columns=["curves"]).column("curves").to_pylist()))
+    stored = pa.concat_tables([pq.read_table(root / check_relpath(rel, root / paths["table"]))
+                               for rel in curve_files]).to_pydict()
     order = {i: k for k, i in enumerate(stored["id"])}
     curves = {name: [np.asarray(stored[name][order[n.id]], np.float32) for n in job.networks]
               for name in stored if name != "id"}
+    if curve_files != sorted(set(curve_paths(job))):  # written before curves were split by seed
+        record["files"].update(write_curves(root, job, curves))
+        for rel in set(curve_files) - set(curve_paths(job)):
+            record["files"].pop(rel, None)
+            (root / rel).unlink(missing_ok=True)
     rows = label_rows(job, weights, curves, device)
     old = pq.read_table(root / paths["table"]).to_pydict()
     for name in ("checkpoint_steps", "checkpoint_shard", "checkpoint_row"):

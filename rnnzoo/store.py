@@ -48,6 +48,7 @@ WEIGHTS_DIR = "weights"
 CURVES_DIR = "curves"
 CHECKPOINTS_DIR = "checkpoints"
 WEIGHTS_VIEW_DIR = "weights-parquet"  # the weights as Parquet, one file set per split (the card's `weights` config)
+NETWORKS_VIEW_DIR = "networks-by-split"  # the networks table again, one file per split (the card's `networks` config)
 CHECKPOINTS_VIEW_DIR = "checkpoints-parquet"  # the checkpoints as Parquet (the card's `checkpoints` config)
 JOBS_DIR = "jobs"
 ROW_GROUP_BYTES = 100 * 2**20
@@ -464,7 +465,8 @@ def curves_table(ids: Sequence[str], curves: dict[str, Sequence[np.ndarray]]) ->
 
 # ---- manifest --------------------------------------------------------------------------------------------------
 RUN_LOG = "run-log.jsonl"  # wall-clock times and local paths of each generation run: never in the manifest
-DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures", WEIGHTS_VIEW_DIR, CHECKPOINTS_VIEW_DIR)  # folders holding only the zoo's own files
+DATA_DIRS = (WEIGHTS_DIR, CURVES_DIR, JOBS_DIR, "trajectories", "figures", WEIGHTS_VIEW_DIR, CHECKPOINTS_VIEW_DIR,
+             NETWORKS_VIEW_DIR)  # folders holding only the zoo's own files
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _FIX = "the zoo was damaged or altered: re-download it (`rnnzoo verify DIR` lists every problem)"
 

@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 from rnnzoo.dynamics import Weights
 from rnnzoo.folder import link_out_error, links_out
 from rnnzoo.leftovers import find_debris
-from rnnzoo.store import (CARD, CHECKPOINTS_VIEW_DIR, MANIFEST, NETWORKS_TABLE, WEIGHTS_VIEW_DIR, ZooFormatError,
-                          card_config_problems, network_digests, read_manifest, shard_arrays, unlisted_files,
-                          verify_file)
+from rnnzoo.splits import SPLITS
+from rnnzoo.store import (CARD, CHECKPOINTS_VIEW_DIR, MANIFEST, NETWORKS_TABLE, NETWORKS_VIEW_DIR, WEIGHTS_VIEW_DIR,
+                          ZooFormatError, card_config_problems, network_digests, read_manifest, shard_arrays,
+                          unlisted_files, verify_file)
 from rnnzoo.trajectories import TRAJECTORIES_DIR, Trajectories
 from rnnzoo.views import CHECKPOINT_META, META_COLUMNS, outcome_of
 
@@ -78,7 +79,8 @@ def copy_problems(root: str | os.PathLike, files: dict) -> list[str]:
     except Exception as exc:  # a damaged table is already reported by its sha256; nothing to compare against
         return [f"{root / NETWORKS_TABLE} cannot be read ({exc}), so no copy of the weights could be compared with it"]
     problems: list[str] = []
-    for check in (_weight_shards, _checkpoint_shards, _curves, _weight_view, _checkpoint_view, _trajectories):
+    for check in (_weight_shards, _checkpoint_shards, _curves, _networks_view, _weight_view, _checkpoint_view,
+                  _trajectories):
         try:
             problems += check(root, table, files)
         except ZooFormatError as exc:
@@ -166,6 +168,10 @@ def _curves(root: Path, table: pd.DataFrame, files: dict) -> list[str]:
         path = root / shard
         curves = pq.read_table(path)
         ids = curves.column("id").to_pylist()
+        named = Path(shard).name.split("-")[0]
+        if named in SPLITS and "split" in group and (group["split"] != named).any():
+            problems.append(f"{path} is the {named} split's curve file but the networks table files networks of "
+                            f"other splits under it (first: {group.loc[group['split'] != named, 'id'].iloc[0]}); {_FIX}")
         if sorted(ids) != sorted(group["id"]):
             missing, extra = set(group["id"]) - set(ids), set(ids) - set(group["id"])
             problems.append(f"{path} holds the curves of other networks than the networks table files under it "
@@ -255,6 +261,39 @@ def _same(a: pd.Series, b: pd.Series) -> bool:
     a, b = a.reset_index(drop=True), b.reset_index(drop=True)
     both_missing = a.isna() & b.isna()
     return bool((both_missing | (a == b)).all())
+
+
+def same_values(a: pa.Table, b: pa.Table) -> bool:
+    """True when two tables hold the same columns, types and values, a NaN equal to a NaN in the same cell."""
+    if a.schema != b.schema or a.num_rows != b.num_rows:
+        return False
+    for x, y in zip(a.columns, b.columns):
+        if pa.types.is_floating(x.type):
+            if not (np.array_equal(x.is_null().to_numpy(), y.is_null().to_numpy()) and np.array_equal(
+                    x.to_numpy(), y.to_numpy(), equal_nan=True)):
+                return False
+        elif not x.equals(y):
+            return False
+    return True
+
+
+def _networks_view(root: Path, table: pd.DataFrame, files: dict) -> list[str]:
+    """Each NETWORKS_VIEW_DIR/SPLIT.parquet holds exactly the networks table's rows of that split, value for value."""
+    rels = sorted(rel for rel in files if rel.startswith(f"{NETWORKS_VIEW_DIR}/"))
+    if not rels:
+        return []
+    whole = pq.read_table(root / NETWORKS_TABLE)
+    split = np.asarray(whole.column("split").to_pylist(), dtype=object) if "split" in whole.column_names else None
+    problems = []
+    for rel in rels:
+        name = rel[len(NETWORKS_VIEW_DIR) + 1:].removesuffix(".parquet")
+        if split is None or name not in SPLITS:
+            problems.append(f"{root / rel} is not a split of the networks table ({', '.join(SPLITS)}); {_FIX}")
+            continue
+        if not same_values(pq.read_table(root / rel), whole.filter(pa.array(split == name))):
+            problems.append(f"{root / rel} differs from the {name} rows of {root / NETWORKS_TABLE}: this copy was "
+                            f"altered or damaged; {_FIX}")
+    return problems
 
 
 def _weight_view(root: Path, table: pd.DataFrame, files: dict) -> list[str]:

@@ -152,7 +152,33 @@ def write_weight_views(root: str | os.PathLike, table: pa.Table, checkpoints: bo
     return written
 
 
+def write_networks_views(root: str | os.PathLike, table: pa.Table) -> list[str]:
+    """Write the networks table again as one Parquet file per split (NETWORKS_VIEW_DIR/SPLIT.parquet, rows as in
+    the table), so that `datasets` gives the `networks` config the zoo's splits; returns the files written. A few
+    MB even for the full grid; the folder is replaced whole."""
+    import shutil
+
+    from rnnzoo.store import NETWORKS_VIEW_DIR, write_table
+
+    root = Path(root)
+    shutil.rmtree(root / NETWORKS_VIEW_DIR, ignore_errors=True)
+    split = np.asarray(table.column("split").to_pylist(), dtype=object)
+    written = []
+    for name in SPLITS:
+        if (split == name).any():
+            rel = f"{NETWORKS_VIEW_DIR}/{name}.parquet"
+            write_table(root / rel, table.filter(pa.array(split == name)))
+            written.append(rel)
+    return written
+
+
 def view_splits(files: list[str] | dict, folder: str) -> dict[str, str]:
-    """{split: data_files pattern} for the splits that have files in `folder` (listed zoo files)."""
-    return {split: f"{folder}/{split}-*.parquet" for split in SPLITS
-            if any(rel.startswith(f"{folder}/{split}-") and rel.endswith(".parquet") for rel in files)}
+    """{split: data_files pattern} for the splits that have files in `folder` (listed zoo files): SPLIT-*.parquet,
+    or SPLIT.parquet where a split is one file."""
+    patterns = {}
+    for split in SPLITS:
+        if f"{folder}/{split}.parquet" in files:
+            patterns[split] = f"{folder}/{split}.parquet"
+        elif any(rel.startswith(f"{folder}/{split}-") and rel.endswith(".parquet") for rel in files):
+            patterns[split] = f"{folder}/{split}-*.parquet"
+    return patterns

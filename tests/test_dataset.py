@@ -60,9 +60,11 @@ def test_card_front_matter_and_sections(quick_zoo):
     configs = {c["config_name"]: c for c in meta["configs"]}
     assert set(configs) == {"networks", "curves", "weights", "checkpoints"} and configs["networks"].get("default") is True
     paths = [f["path"] for c in configs.values() for f in c["data_files"]]
-    assert paths == ["networks.parquet", "curves/*.parquet"] + [  # only Parquet: never shards, zarr or jobs
-        f"{folder}/{split}-*.parquet" for folder in ("weights-parquet", "checkpoints-parquet")
-        for split in ("train", "validation", "test")]
+    splits = ("train", "validation", "test")
+    assert [f["split"] for c in configs.values() for f in c["data_files"]] == list(splits) * 4  # every config split
+    assert paths == [f"networks-by-split/{split}.parquet" for split in splits] + [  # only Parquet: never shards,
+        f"{folder}/{split}-*.parquet" for folder in ("curves", "weights-parquet", "checkpoints-parquet")  # zarr, jobs
+        for split in splits]
     assert card_problems(quick_zoo) == []
     text = (quick_zoo / "README.md").read_text()
     assert "2502.17433" in text and "2311.10200" in text
@@ -127,14 +129,18 @@ def test_load_dataset_returns_the_networks_table_and_each_config(quick_zoo, tmp_
     cache = str(tmp_path / "cache")
     table = pd.read_parquet(quick_zoo / "networks.parquet")
     default = datasets.load_dataset(str(quick_zoo), cache_dir=cache)
-    assert list(default) == ["train"] and default["train"]["id"] == table["id"].tolist()
+    assert list(default) == ["train", "validation", "test"]  # the splits by seed, as in the weights config
     assert default["train"].features["final_accuracy"].dtype == "float32"
     assert datasets.get_dataset_config_names(str(quick_zoo)) == ["networks", "curves", "weights", "checkpoints"]
-    networks = datasets.load_dataset(str(quick_zoo), "networks", cache_dir=cache)["train"]
-    assert networks["mechanism"] == table["label"].tolist()  # the ClassLabel's codes are the table's label
-    assert networks.features["mechanism"].int2str(networks["mechanism"]) == table["mechanism"].tolist()
-    curves = datasets.load_dataset(str(quick_zoo), "curves", cache_dir=cache)["train"]
-    assert sorted(curves["id"]) == sorted(table["id"]) and len(curves[0]["loss"]) == 120
+    for split, networks in datasets.load_dataset(str(quick_zoo), "networks", cache_dir=cache).items():
+        rows = table[table["split"] == split]
+        assert networks["id"] == rows["id"].tolist() and len(rows) > 0
+        assert networks["mechanism"] == rows["label"].tolist()  # the ClassLabel's codes are the table's label
+        assert networks.features["mechanism"].int2str(networks["mechanism"]) == rows["mechanism"].tolist()
+    curves = datasets.load_dataset(str(quick_zoo), "curves", cache_dir=cache)
+    assert list(curves) == ["train", "validation", "test"]
+    for split, part in curves.items():
+        assert sorted(part["id"]) == sorted(table.loc[table["split"] == split, "id"]) and len(part[0]["loss"]) == 120
 
 
 # ---- trajectories ----------------------------------------------------------------------------------------------
@@ -193,7 +199,7 @@ def test_verify_names_each_damaged_file_and_writes_nothing(zoo_copy):
     assert verify_zoo(zoo_copy) == []
     weights = zoo_copy / "weights/shard-00001.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1000])  # truncated
-    curves = zoo_copy / "curves/shard-00000.parquet"
+    curves = zoo_copy / "curves/train-00000.parquet"
     data = bytearray(curves.read_bytes())
     data[100] ^= 0x01  # corrupted, same size
     curves.write_bytes(bytes(data))
@@ -214,7 +220,7 @@ def test_verify_names_each_damaged_file_and_writes_nothing(zoo_copy):
 
 def test_verify_flags_card_configs_that_point_at_nothing(zoo_copy):
     card = zoo_copy / "README.md"
-    card.write_text(card.read_text().replace("path: curves/*.parquet", "path: training/*.parquet"))
+    card.write_text(card.read_text().replace("path: curves/train-*.parquet", "path: training/*.parquet"))
     manifest = json.loads((zoo_copy / "manifest.json").read_text())
     manifest["files"]["README.md"] = {"sha256": hashlib.sha256(card.read_bytes()).hexdigest(),
                                       "bytes": card.stat().st_size}
@@ -313,7 +319,7 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
     whole job's files by sha256 with RNNZOO_SAMPLE_FULL_JOB=1."""
     import torch
 
-    from generation.jobs import job_paths, run_job
+    from generation.jobs import curve_paths, job_paths, run_job
     from generation.presets import get_preset
     from generation.train import train_population
     from rnnzoo.store import read_shard
@@ -326,7 +332,7 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
         record = run_job(tmp_path, job, "cpu", max_steps=max_steps,
                          checkpoint_factor=manifest["generation"].get("checkpoint_factor"),
                          checkpoint_first=manifest["generation"].get("checkpoint_first", 1))
-        for rel in (paths["shard"], paths["curves"], paths["table"], paths["checkpoints"]):
+        for rel in (paths["shard"], *set(curve_paths(job)), paths["table"], paths["checkpoints"]):
             if rel in manifest["files"] or rel in record["files"]:
                 assert record["files"][rel] == manifest["files"][rel]["sha256"], f"{rel} differs from {root}"
         return
@@ -337,7 +343,7 @@ def assert_slice_regenerates(root: Path, preset: str, tmp_path: Path) -> None:
     stored = read_shard(root / paths["shard"], [row])
     for name, tensor in result.weights.tensors().items():
         assert torch.equal(tensor, stored.tensors()[name]), f"{name} of {spec.id} differs from {root}"
-    curves = pd.read_parquet(root / paths["curves"]).set_index("id").loc[spec.id]
+    curves = pd.read_parquet(root / curve_paths(job)[row]).set_index("id").loc[spec.id]
     for name in ("loss", "accuracy", "reliability", "grad_norm"):
         assert np.array_equal(np.asarray(result.curves[name][0], np.float32), np.asarray(curves[name], np.float32))
 
@@ -348,13 +354,13 @@ def test_sample_labels_recompute_bit_for_bit(tmp_path):
     reference test's draws, the dynamics diagnostics) writes its networks table byte for byte as stored."""
     import shutil
 
-    from generation.jobs import job_paths, relabel_job
+    from generation.jobs import curve_paths, job_paths, relabel_job
     from generation.presets import get_preset
 
     manifest = json.loads((SAMPLE_DIR / "manifest.json").read_text())
     job = min(get_preset("sample").jobs(), key=lambda j: j.network_steps * j.task.n_steps)
     paths = job_paths(job.index)
-    for rel in (paths["shard"], paths["curves"], paths["table"], paths["record"], paths["checkpoints"]):
+    for rel in (paths["shard"], *set(curve_paths(job)), paths["table"], paths["record"], paths["checkpoints"]):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLE_DIR / rel, tmp_path / rel)
     relabelled = relabel_job(tmp_path, job, "cpu")  # the table is recomputed from the weights and curves

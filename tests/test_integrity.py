@@ -395,6 +395,9 @@ def zeros_float64(table: pa.Table, name: str = "W_rec") -> pa.Table:
     ("weights-parquet", lambda t: set_column(t, "mechanism", ["cycle"] * t.num_rows),
      r"column 'mechanism' differs from the networks table"),
     ("checkpoints-parquet", nudge_first_value, r"the weights of 1 row\(s\) differ from the shards they repeat"),
+    ("networks-by-split", lambda t: set_column(t, "final_accuracy", [0.5] * t.num_rows),
+     r"differs from the \w+ rows of .*networks.parquet: this copy was altered"),
+    ("networks-by-split", lambda t: t.slice(1), r"differs from the \w+ rows of .*networks.parquet"),
 ])
 def test_altered_parquet_views_fail_verify_and_publish(zoo_copy, folder, edit, message, capsys):
     from generation.publish import validate
@@ -423,7 +426,7 @@ def test_altered_shard_with_rerecorded_manifest_fails_verify(zoo_copy):
 
 
 def test_curves_and_sizes_are_checked_against_the_table(zoo_copy):
-    curve = sorted(rnnzoo.load(zoo_copy).metadata["curves"])[0]
+    curve = sorted(c for c in rnnzoo.load(zoo_copy).metadata["curves"] if "/train-" in c)[0]
     table = pq.read_table(zoo_copy / curve)
     pq.write_table(table.slice(1), zoo_copy / curve)
     rerecord(zoo_copy, curve)
@@ -431,6 +434,20 @@ def test_curves_and_sizes_are_checked_against_the_table(zoo_copy):
                in p for p in verify_zoo(zoo_copy))
     pq.write_table(table, zoo_copy / curve)
     rerecord(zoo_copy, curve)
+    assert verify_zoo(zoo_copy) == []
+    def refile(old: str, new: str) -> None:  # move a curve file, recording the move in the manifest and table
+        (zoo_copy / old).rename(zoo_copy / new)
+        manifest = manifest_of(zoo_copy)
+        manifest["files"][new] = manifest["files"].pop(old)
+        write_manifest(zoo_copy, manifest)
+        edit_table(zoo_copy, lambda t: set_column(t, "curves", [new if c == old else c for c in
+                                                                t.column("curves").to_pylist()]), record=True)
+
+    misfiled = "curves/test-09999.parquet"  # train networks' curves filed under the test split's name
+    refile(curve, misfiled)
+    assert any(f"{misfiled} is the test split's curve file but the networks table files networks of other splits"
+               in p for p in verify_zoo(zoo_copy))
+    refile(misfiled, curve)
     assert verify_zoo(zoo_copy) == []
     edit_cell(zoo_copy, "n_units", 0, 50)
     problems = verify_zoo(zoo_copy)
