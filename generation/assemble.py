@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import torch
 
 from generation.presets import Preset
+from generation.summary import FIGURES_DIR  # the card's figures: redrawn whole at each assembly
 from generation.jobs import job_paths
 from rnnzoo import __version__
 from rnnzoo.store import (
@@ -35,7 +36,6 @@ from rnnzoo.table import check_networks_table
 from rnnzoo.trajectories import write_trajectories
 from rnnzoo.views import with_splits, write_networks_views, write_weight_views
 
-FIGURES_DIR = "figures"  # the card's figures: redrawn whole at each assembly, so none outlives its card
 
 
 def code_commit() -> str | None:
@@ -69,6 +69,7 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
     trajectories (simulated on `device`), the Parquet views of the weights and checkpoints (rnnzoo.views) and the
     dataset card, then manifest.json."""
     from generation.card import render_card
+    from generation.summary import summarise
 
     (root / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, the folder is not finished
     remove_debris(root)
@@ -94,5 +95,6 @@ def assemble(root: Path, preset: Preset, generation: dict, device: str | torch.d
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
     }
+    info["summary"] = summarise(root, table.to_pandas(), info)  # figures and counts, once: the card formats them
     render_card(root, info)
     return write_manifest(root, info)

@@ -5,8 +5,8 @@
 The YAML front matter (huggingface_hub's DatasetCardData) declares the data license, the Hub metadata and
 `configs` that point only at Parquet (the networks table as default, the training curves as "curves"), so
 `datasets.load_dataset(DIR)` and the Hub's viewer read the tables and nothing else. The body follows the Hugging
-Face dataset-card template with the zoo's real counts, grid and figures (rnnzoo.figures.make_figures, else a count
-plot drawn here). The repository link and install line come from `[project.urls]` in pyproject.toml; the loading
+Face dataset-card template with the zoo's real counts, grid and figures, formatted from what the assembly computed
+(generation/summary.py: the manifest's `summary` and the figures folder); this module analyses nothing. The repository link and install line come from `[project.urls]` in pyproject.toml; the loading
 examples name the Hub repository when one is given (generation/publish.py renders the card it uploads that way),
 else the zoo's own folder, so the card never holds a placeholder.
 """
@@ -31,7 +31,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from rnnzoo.folder import FolderInUse, FolderLock
 from rnnzoo.leftovers import remove_debris
-from rnnzoo.labels import CONTROL_LEARNED, LABEL_DRAWS, LABEL_VALUES, MECHANISMS
+from generation.summary import COUNT_FIGURE, FIGURES_DIR
+from rnnzoo.labels import LABEL_DRAWS, LABEL_VALUES
 from rnnzoo.store import card_config_files
 from rnnzoo.splits import SPLIT_RULE, SPLITS
 from rnnzoo.verify import verify_zoo
@@ -64,9 +65,6 @@ TEMPLATE = REPO_ROOT / "cards" / "dataset_card.md"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 PHASES_JSON = "figures/phases.json"
 FIGURE_ORDER = ("phase_diagram", "critical_rate", "manifold_fraction")  # make_figures' order; others after
-FIGURES_DIR = "figures"
-COUNT_FIGURE = f"{FIGURES_DIR}/mechanisms_by_delay.png"
-IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
 REQUIRED_SECTIONS = (  # the Hugging Face dataset-card template's sections, in order
     "## Dataset Details", "### Dataset Description", "### Dataset Sources", "## Uses", "### Direct Use",
     "### Out-of-Scope Use", "## Dataset Structure", "## Dataset Creation", "### Curation Rationale",
@@ -253,50 +251,40 @@ def markdown_table(frame: pd.DataFrame, index_name: str) -> str:
                     [[idx] + row.tolist() for idx, row in frame.iterrows()])
 
 
-def count_tables(table: pd.DataFrame) -> str:
+def count_tables(counts: list[dict]) -> str:
     """Per family, the number of networks per delay (rows) and mechanism (columns), with totals; the no-memory
-    control (labels learned / failed, no delay) per response window instead."""
+    control (labels learned / failed, no delay) per response window instead (generation.summary.count_summary)."""
     parts = []
-    for family, group in table.groupby("family", sort=True):
-        control = bool((group["mechanism"] == CONTROL_LEARNED).any())
-        labels = ["failed", CONTROL_LEARNED] if control else list(MECHANISMS)
-        rows, row_name = ("reaction_ms", "response (ms)") if control else ("delay_ms", "delay (ms)")
-        counts = pd.crosstab(group[rows], pd.Categorical(group["mechanism"], categories=labels), dropna=False)
-        counts = counts.reindex(columns=labels, fill_value=0)
-        counts["total"] = counts.sum(axis=1)
-        counts.loc["all"] = counts.sum(axis=0)
-        counts.columns.name = None
-        shares = ", ".join(f"{m} {100 * counts.loc['all', m] / max(1, counts.loc['all', 'total']):.1f}%"
-                           for m in labels)
-        parts.append(f"Family `{family}` ({len(group)} networks: {shares}):\n\n{markdown_table(counts, row_name)}")
+    for part in counts:
+        labels = part["labels"]
+        row_name = "response (ms)" if part["axis"] == "reaction_ms" else "delay (ms)"
+        frame = pd.DataFrame(part["counts"], index=part["values"], columns=labels, dtype=int)
+        frame["total"] = frame.sum(axis=1)
+        frame.loc["all"] = frame.sum(axis=0)
+        total = int(frame.loc["all", "total"])
+        shares = ", ".join(f"{m} {100 * frame.loc['all', m] / max(1, total):.1f}%" for m in labels)
+        parts.append(f"Family `{part['family']}` ({total} networks: {shares}):\n\n{markdown_table(frame, row_name)}")
     return "\n\n".join(parts)
 
 
-def certainty_table(table: pd.DataFrame) -> str:
-    """Per family and delay, how sure the paper's own recipe is of its labels: the learned networks whose label
-    every draw gives, those with a share of at least 0.9, the uncertain rest, the lowest share, and how many of them
-    rnnzoo's dynamics label agrees with."""
-    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
-    if "mechanism_share" not in learned or learned["mechanism_share"].isna().all():
+def certainty_table(rows: list[dict] | None) -> str:
+    """Per family and delay, how sure the paper's own recipe is of its labels (generation.summary.certainty_summary):
+    the learned networks whose label every draw gives, those with a share of at least 0.9, the uncertain rest, the
+    lowest share, and how many of them rnnzoo's dynamics label agrees with."""
+    if rows is None:
         return "This zoo's table records no label shares (labelled by an older rnnzoo: relabel it with --relabel)."
-    rows = []
-    for (family, delay), group in learned.groupby(["family", "delay_ms"], sort=True):
-        share = group["mechanism_share"].astype(float)
-        agrees = int(group["dynamics_agrees"].fillna(False).astype(bool).sum()) if "dynamics_agrees" in group else 0
-        rows.append([family, int(delay), len(group), int((share == 1).sum()), int(((share >= 0.9) & (share < 1)).sum()),
-                     int((share < 0.9).sum()), f"{share.min():.2f}", agrees])
     return md_table(["family", "delay (ms)", "learned", "share 1", "share 0.9-1", "share < 0.9", "lowest share",
-                     "dynamics agrees"], rows)
+                     "dynamics agrees"],
+                    [[r["family"], r["delay_ms"], r["learned"], r["share_1"], r["share_09"], r["share_below"],
+                      f"{r['lowest']:.2f}", r["agrees"]] for r in rows])
 
 
-def dynamics_agreement_table(table: pd.DataFrame) -> str:
+def dynamics_agreement_table(agreement: dict | None) -> str:
     """The paper's label (rows) against rnnzoo's dynamics label after both cues (columns), learned networks."""
-    learned = table[table["mechanism"].isin(["cycle", "manifold"])]
-    if "dynamics_label" not in learned or learned["dynamics_label"].isna().all() or not len(learned):
+    if agreement is None:
         return "No dynamics diagnostics recorded."
-    counts = pd.crosstab(learned["mechanism"], learned["dynamics_label"])
-    counts.columns.name = None
-    return markdown_table(counts, "paper's label")
+    frame = pd.DataFrame(agreement["counts"], index=agreement["rows"], columns=agreement["columns"], dtype=int)
+    return markdown_table(frame, "paper's label")
 
 
 def grid_table(preset: dict, table: pd.DataFrame) -> str:
@@ -430,62 +418,6 @@ def schema_table() -> str:
 
 
 # ---- figures ---------------------------------------------------------------------------------------------------
-def draw_count_figure(table: pd.DataFrame, path: Path) -> None:
-    """Stacked bars: the share of each mechanism per delay (all families together)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(MECHANISMS) + ([CONTROL_LEARNED] if (table["mechanism"] == CONTROL_LEARNED).any() else [])
-    counts = pd.crosstab(table["delay_ms"], table["mechanism"]).reindex(columns=labels, fill_value=0)
-    shares = counts.div(counts.sum(axis=1), axis=0)
-    colours = {"failed": "#9e9e9e", "cycle": "#d95f02", "manifold": "#1b9e77", "unstable": "#7570b3",
-               CONTROL_LEARNED: "#e7298a"}
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
-    bottom = np.zeros(len(shares))
-    x = np.arange(len(shares))
-    for m in labels:
-        ax.bar(x, shares[m].to_numpy(), bottom=bottom, color=colours[m], label=m, width=0.8)
-        bottom += shares[m].to_numpy()
-    ax.set_xticks(x, [str(d) for d in shares.index], rotation=90 if len(x) > 12 else 0)
-    ax.set_xlabel("delay (ms)")
-    ax.set_ylabel("share of networks")
-    ax.set_title(f"Mechanism per delay ({len(table)} networks)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def make_card_figures(root: Path, table: pd.DataFrame, info: dict | None = None) -> tuple[dict[str, str], str]:
-    """({caption: relative path} of the card's figures, a Markdown table of the phase statistics behind them):
-    rnnzoo.figures.make_figures for a zoo with a delay grid to draw, else a count plot and no table.
-
-    A failure to draw or write a figure (a full disk, a bug) is raised, not papered over: a card without its
-    figures must fail the run rather than be published as finished."""
-    from rnnzoo.figures import make_figures
-    from rnnzoo.family_table import memory_families
-
-    root = Path(root).resolve()  # make_figures answers with paths under it; a relative root must not hide them
-    figures: dict[str, str] = {}
-    numbers = ""
-    zoo = _provisional_zoo(root, table, info or {})
-    if memory_families(zoo, False):
-        made = make_figures(zoo, root / FIGURES_DIR) or {}
-        figures.update(_images(root, made))
-        numbers = phase_numbers_table(made.get("results", {}))
-    if not figures:
-        draw_count_figure(table, root / COUNT_FIGURE)
-        figures["mechanism per delay"] = COUNT_FIGURE
-    return figures, numbers
-
-
 def card_figures(root: Path) -> tuple[dict[str, str], str]:
     """The figures and phase-statistics table of a zoo whose figures are already drawn, read from its files
     (figures/phases.json, else the count figure): what make_card_figures returned when the card was rendered, so
@@ -593,52 +525,36 @@ def adaptive_text(info: dict) -> str:
             + md_table(["round", "kind", "networks", "units", *keys, "stop"], rows))
 
 
-def _images(root: Path, made: object, caption: tuple[str, ...] = ()) -> dict[str, str]:
-    """{caption: path relative to root} of the image files named anywhere in make_figures' (nested) answer."""
-    if isinstance(made, dict):
-        found: dict[str, str] = {}
-        for key, value in made.items():
-            if key != "results":
-                found.update(_images(root, value, caption + (str(key),)))
-        return found
-    if isinstance(made, (str, os.PathLike)):
-        path = Path(made)
-        path = path if path.is_absolute() else root / FIGURES_DIR / path
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and path.resolve().is_relative_to(root.resolve()):
-            name = " ".join(c for c in caption if c != "figures").replace("_", " ")
-            return {name or path.stem: path.resolve().relative_to(root.resolve()).as_posix()}
-    return {}
-
-
-def _provisional_zoo(root: Path, table: pd.DataFrame, info: dict):
-    """A Zoo over a folder whose manifest is not written yet (the card comes before it). Its source is named '.'
-    (the zoo itself), never by its local path, which would end up in figures/phases.json."""
-    from rnnzoo.sources import Source
-    from rnnzoo.zoo import Zoo
-
-    class _Folder(Source):
-        def __init__(self, path: Path):
-            self.root, self.name = path, "."
-
-        def path(self, rel: str) -> Path:
-            return self.root / rel
-
-    return Zoo(table, _Folder(root), {"files": file_records(root), "preset": info.get("preset")})
-
-
 # ---- the card --------------------------------------------------------------------------------------------------
 def render_card(root: str | Path, info: dict | None = None) -> str:
-    """Render README.md for the zoo at `root` (networks table and data files written; manifest optional): draw its
-    figures, then write the card atomically; returns its text. `info` is the manifest info (preset, generation,
-    versions). The loading examples name the zoo's own folder; publish.py renders them for the Hub repository."""
+    """Write README.md for the zoo at `root` atomically from what its assembly computed (the manifest info's
+    `summary` and the figures folder: generation.summary) and return its text; analyses nothing. `info` is the
+    manifest info (preset, generation, versions, summary). The loading examples name the zoo's own folder;
+    publish.py renders them for the Hub repository."""
     root = Path(root)
     if info is None:
         info = {k: v for k, v in read_manifest(root).items() if k != "files"}
-    table = _networks(root)
-    figures, phase_numbers = make_card_figures(root, table, info)
-    text = card_text(root, info, figures, phase_numbers)
+    text = card_text(root, info)
     write_bytes_atomic(root / CARD, text.encode("utf-8"))
     return text
+
+
+def with_summary(root: Path, info: dict) -> dict:
+    """`info` with the card's numbers and figures (generation.summary.summarise), computed now only where an
+    older assembly did not record them."""
+    if info.get("summary") is not None and _has_figures(root):
+        return info
+    from generation.summary import summarise
+
+    return {**info, "summary": summarise(root, _networks(root), info)}
+
+
+def _has_figures(root: Path) -> bool:
+    try:
+        card_figures(root)
+    except ZooFormatError:
+        return False
+    return True
 
 
 def _networks(root: Path) -> pd.DataFrame:
@@ -657,6 +573,10 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
     examples load the zoo's own folder."""
     root = Path(root)
     table = _networks(root)
+    summary = info.get("summary")
+    if summary is None:
+        raise ZooFormatError(f"the manifest info of {root} holds no summary of its networks; render the card with "
+                             f"`python generation/card.py {root}`, which computes it")
     if figures is None or phase_numbers is None:
         figures, phase_numbers = card_figures(root)
     files = _file_sizes(root)
@@ -685,10 +605,10 @@ def card_text(root: str | Path, info: dict, figures: dict[str, str] | None = Non
         "schema_table": schema_table(),
         "weightspace_text": weightspace_text(table, files),
         "trials": _trials(root),
-        "counts_tables": count_tables(table),
+        "counts_tables": count_tables(summary["counts"]),
         "label_draws": info.get("labels", {}).get("draws", LABEL_DRAWS),
-        "certainty_table": certainty_table(table),
-        "dynamics_table": dynamics_agreement_table(table),
+        "certainty_table": certainty_table(summary["certainty"]),
+        "dynamics_table": dynamics_agreement_table(summary["dynamics_agreement"]),
         "numerics_text": numerics_text(generation.get("numerics")),
         "checkpoint_text": checkpoint_text(generation),
         "grid_table": grid_table(preset, table),
@@ -890,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             info = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
             os.replace(args.zoo / MANIFEST, replaced)  # until the new manifest, the folder is not finished
+            info = with_summary(args.zoo, info)
             render_card(args.zoo, info)
             write_manifest(args.zoo, info)
             replaced.unlink()

@@ -125,3 +125,35 @@ def test_rerendering_from_a_relative_path_keeps_the_phase_figures(quick_zoo, tmp
     assert DatasetCard.load(copy / "README.md").text == before
     assert not (copy / "figures" / "mechanisms_by_delay.png").exists()
     assert verify_zoo(copy) == []
+
+
+def test_the_card_formats_the_numbers_of_the_assembly_and_analyses_nothing(quick_zoo, tmp_path, monkeypatch):
+    """A re-render reads the counts the assembly stored in the manifest and its figures; drawing or analysing is
+    not needed (both are made to fail here) and the card comes out byte for byte as assembled. An older zoo
+    without a stored summary gets one computed once and recorded."""
+    import json
+
+    import generation.summary
+    from generation.card import main as render
+
+    copy = tmp_path / "zoo"
+    shutil.copytree(quick_zoo, copy)
+    before = (copy / "README.md").read_bytes()
+    summary = json.loads((copy / "manifest.json").read_text())["summary"]
+    n = sum(sum(row) for part in summary["counts"] for row in part["counts"])
+    assert n == summary["n_networks"] == len(rnnzoo.load(copy))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the card analysed the zoo again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(generation.summary, "summarise", refuse)
+        patch.setattr("rnnzoo.figures.make_figures", refuse)
+        assert render([str(copy)]) == 0
+    assert (copy / "README.md").read_bytes() == before
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["summary"]  # as an older assembly wrote it
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert render([str(copy)]) == 0
+    assert json.loads((copy / "manifest.json").read_text())["summary"] == summary
+    assert (copy / "README.md").read_bytes() == before and verify_zoo(copy) == []
