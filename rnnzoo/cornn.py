@@ -16,11 +16,16 @@ iteration is a Newton-like step on the weighted residual E = (d - tanh(x theta))
 self-connections of noisy recordings) are held at zero through the ADMM split. Everything is batched over a leading
 network axis, and each network stops on its own when its predictions x theta stop changing.
 
+Saturated units are data: rates inside [-1, 1] are used as they are; d is computed and clipped in float64, carried
+as 1 - |d| so that float32 resolves it, and a target clipped at saturation is censored (a bound on |tanh(x theta)|,
+not a value).
+
 The defaults keep the published solver's outlier threshold (1) and ADMM penalty (rho = 100 lambda); four choices
 are made per network from the noise of d it measures first (auto_l2): the ridge (l2), the stopping tolerance, the
-start (ridge at lambda on clean recordings, the published ridge at lambda + rho on noisy ones) and whether the
-self-connections are fitted (clean) or held at zero (noisy, as the published solver always does). Measured against
-the published solver in benchmarks/bench_refit.py (tables in the README, "Refit with CORNN").
+start (ridge at lambda on clean, mostly unsaturated recordings, the published ridge at lambda + rho otherwise) and
+whether the self-connections are fitted (clean) or held at zero (noisy, as the published solver always does). A
+fit that diverges is stopped and reported. Measured against the published solver in benchmarks/bench_refit.py
+(tables and the list of differences in docs/refit.md).
 """
 
 from __future__ import annotations
