@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -11,8 +12,9 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cornn import L2_MIN, fit_weights, r_squared, weight_correlation
+from rnnzoo.cornn import CLEAN_NOISE_D, L2_MIN, fit_weights, r_squared, weight_correlation
 from rnnzoo.dynamics import Weights, simulate, step_map
+from rnnzoo.simulation import run_task
 
 ALPHA = 0.5
 
@@ -149,7 +151,10 @@ def test_half_of_the_units_observed():
 def test_mismatched_time_constant():
     teacher = random_teacher(60, seed=3)
     u, rates, _ = record(teacher, trials=20, steps=150, seed=4)
-    fitted, _ = quiet(fit_weights, rates, u, 0.4)  # true alpha 0.5: tau assumed 25% too long
+    # True alpha 0.5: tau assumed 25% too long. The mis-specified fit never settles to the 1e-4 tolerance, so it is
+    # capped at 100 iterations here to keep the test short.
+    fitted, info = quiet(fit_weights, rates, u, 0.4, iterations=100)
+    assert info.diverged == [False]
     assert weight_correlation(fitted.W_rec, teacher.W_rec).item() >= 0.9
     one_step, free = scores(fitted, u, rates[0], 0.4)
     assert one_step >= 0.99 and free >= 0.9
@@ -247,15 +252,14 @@ def test_out_of_range_rates_are_clipped_with_a_count_and_long_lists_say_what_the
 
 
 def saturated_sample_recording():
-    """A sample network whose clean recording on its task saturates (|r| reaches 1 in float32), and that recording."""
-    zoo = rnnzoo.load(lr=(0.3, 0.4), delay_ms=100)
-    for k in range(len(zoo)):
-        net = zoo[k]
-        sim = net.simulate(noise=True)
-        rates = sim.rates[0]
-        if float((rates.abs() >= 1 - 1e-6).float().mean()) > 0.01:
-            return net, sim.inputs[0], rates
-    raise AssertionError("the sample has no saturated network at lr 0.316, delay 100 ms")
+    """A sample network whose clean recording on 32 trials of its task saturates (over 1% of the rates within 1e-6
+    of +-1: float32 holds many of them as exactly +-1), and that recording."""
+    net = rnnzoo.load(lr=(0.3, 0.4), delay_ms=100, seed=1)[0]
+    task = dataclasses.replace(net.task(), trials_per_class=16)
+    sim = run_task(net.weights, task, float(net.info["alpha"]), [int(net.info["seed"])])
+    rates = sim.rates[0]
+    assert float((rates.abs() >= 1 - 1e-6).float().mean()) > 0.01
+    return net, sim.inputs[0], rates
 
 
 def test_saturated_recordings_are_data_not_noise():
@@ -267,17 +271,18 @@ def test_saturated_recordings_are_data_not_noise():
     messages = " ".join(str(w.message) for w in caught)
     assert "outside" not in messages  # every rate was inside [-1, 1]: nothing to warn about
     assert info.clipped_rates == [0] and info.clipped[0] > 0  # saturated targets are clipped into (-1, 1) silently
-    # The recording is clean (pre-activation noise 0.001 only): the noise estimate must say so, despite saturation.
-    assert info.noise_d[0] < 2e-3 and info.l2[0] == pytest.approx(L2_MIN)
+    # The recording is clean (pre-activation noise 0.001 only): the noise estimate must say so despite saturation,
+    # or the fit would switch to its noisy-data settings.
+    assert info.noise_d[0] < CLEAN_NOISE_D and info.l2[0] == pytest.approx(L2_MIN) and info.self_connections == [True]
     assert info.converged == [True] and info.diverged == [False]
     # Treating |r| near 1 as information recovers the weights; clipping the rates to +-0.9999 (the old rule, here
-    # by hand) loses them.
+    # by hand) loses most of them.
     corr = weight_correlation(fitted.W_rec, net.weights.W_rec).item()
     clipped, _ = quiet(fit_weights, rates.clamp(-0.9999, 0.9999), u, alpha)
-    assert corr >= 0.6 and corr > weight_correlation(clipped.W_rec, net.weights.W_rec).item() + 0.05
+    assert corr >= 0.45 and corr > weight_correlation(clipped.W_rec, net.weights.W_rec).item() + 0.2
     # float32 and float64 agree: targets within 1e-6 of +-1 are resolved in float32 too.
     f64, _ = quiet(fit_weights, rates, u, alpha, dtype=torch.float64)
-    assert abs(weight_correlation(f64.W_rec, net.weights.W_rec).item() - corr) < 0.01
+    assert abs(weight_correlation(f64.W_rec, net.weights.W_rec).item() - corr) < 0.02
 
 
 def test_divergence_is_detected_reported_and_warned():
