@@ -43,9 +43,11 @@ from rnnzoo.dynamics import Weights
 
 L2_PROBE = 1e-6  # the nearly unregularised ridge fit that measures the noise of d (auto l2)
 L2_PER_VARIANCE = 4e-3  # auto l2 = L2_PER_VARIANCE * noise_d^2 ...
-L2_PER_RATE_VARIANCE = 0.4  # ... or L2_PER_RATE_VARIANCE * noise_r^2 where larger, noise_r the noise of the rates
-# implied by noise_d (noise_d * alpha / sqrt(1 + (1 - alpha)^2)): observation noise in the regressors themselves
-# needs this ridge on recordings that explore few directions (the zoo's trained networks; measured in bench_refit)
+L2_PER_RATE_VARIANCE = 0.4  # ... or L2_PER_RATE_VARIANCE * u * noise_r^2 where larger: noise_r the noise of the
+# rates implied by noise_d (noise_d * alpha / sqrt(1 + (1 - alpha)^2)), u the share of directions the recording
+# barely explores (Gram eigenvalue under 2 n noise_r^2). Observation noise in the regressors themselves needs this
+# ridge on recordings that explore few directions (the zoo's trained networks), not on rich ones (random chaotic
+# teachers); measured in bench_refit --parts trained and compare
 L2_MIN, L2_MAX = 1e-4, 1e-3  # ... within these bounds (below 1e-4, poorly excited recordings free-run badly)
 CLEAN_NOISE_D = 5e-3  # below this measured noise of d a recording counts as clean (start, self-connections)
 RHO_FACTOR = 100.0  # ADMM penalty rho = RHO_FACTOR * lambda (the published solver's value)
@@ -302,8 +304,8 @@ def auto_l2(x: torch.Tensor, t: Targets, xz: torch.Tensor, n: torch.Tensor, eval
     bias, not noise; observation noise shows in every neuron alike). It is about 0 on clean recordings, saturated
     ones included, about the noise of d (observation noise amplified by 1 / alpha) on noisy ones, and larger where
     unobserved units act as unmodelled input. The ridge that is best for a given noise grows as its variance:
-    l2 = max(L2_PER_VARIANCE * noise_d^2, L2_PER_RATE_VARIANCE * noise_r^2) with noise_r = rate_per_d * noise_d
-    the implied noise of the rates, kept within [L2_MIN, L2_MAX] (measured in benchmarks/bench_refit.py, --parts
+    l2 = max(L2_PER_VARIANCE * noise_d^2, L2_PER_RATE_VARIANCE * u * noise_r^2) with noise_r = rate_per_d *
+    noise_d the implied noise of the rates and u the share of directions the recording barely explores, kept within [L2_MIN, L2_MAX] (measured in benchmarks/bench_refit.py, --parts
     sweep on random teachers and --parts trained on the zoo's networks). A recording with no residual degree of freedom (fewer transitions than weights per neuron)
     cannot show its noise; it is assumed noisy (noise_d = inf: the largest ridge and the noisy-data settings).
     """
@@ -321,7 +323,11 @@ def auto_l2(x: torch.Tensor, t: Targets, xz: torch.Tensor, n: torch.Tensor, eval
         noise_d = torch.maximum(noise_d, noise_floor.to(noise_d))
     l2 = L2_PER_VARIANCE * noise_d.pow(2)
     if rate_per_d is not None:
-        l2 = torch.maximum(l2, L2_PER_RATE_VARIANCE * (rate_per_d.to(noise_d) * noise_d).pow(2))
+        noise_r2 = (rate_per_d.to(noise_d) * noise_d).pow(2)
+        # the share of directions in which the recording's variance is within twice the rate noise's own: there
+        # the regressors are mostly noise, and the ridge must stand in for the signal they lack
+        unexplored = (evals < 2 * n.view(M, 1) * noise_r2.view(M, 1)).to(torch.float64).mean(dim=1)
+        l2 = torch.maximum(l2, L2_PER_RATE_VARIANCE * unexplored * noise_r2)
     return l2.clamp(L2_MIN, L2_MAX), noise_d
 
 
