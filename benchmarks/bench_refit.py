@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_cornn  # noqa: E402
 import rnnzoo  # noqa: E402
 from rnnzoo.cornn import fit_weights, r_squared, weight_correlation  # noqa: E402
-from rnnzoo.dynamics import STREAM_ANALYSIS, Weights, simulate  # noqa: E402
-from rnnzoo.refitting import HELD_OUT_EVERY, refit_networks  # noqa: E402
+from rnnzoo.dynamics import NOISE_STD, STREAM_ANALYSIS, Weights, simulate  # noqa: E402
+from rnnzoo.refitting import HELD_OUT_EVERY, OBSERVATION_CLIP, refit_networks  # noqa: E402
 from rnnzoo.simulation import run_task  # noqa: E402
 
 warnings.simplefilter("ignore", RuntimeWarning)  # clipping and convergence notices; the table reports both
@@ -369,9 +369,93 @@ def part_batch(zoo, source, count, trials):
           f"min {free.min():.4f}")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# trained: the zoo's own networks as teachers, both solvers side by side
+# ---------------------------------------------------------------------------------------------------------------
+TRAINED_CONDITIONS = {"clean": (0.0, 64), "noise 0.02": (0.02, 64), "noise 0.05": (0.05, 64), "6 trials": (0.0, 6)}
+SATURATED = 0.9999  # a recording counts as saturated when some clean recorded |r| exceeds this
+
+
+def trained_recording(net: rnnzoo.Network, noise: float, trials: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(inputs [B, T, 2], recorded rates [B, T, N] float64, saturated) of a sample network on `trials` trials of its
+    task from its analysis stream (pre-activation noise as in training), with observation noise of std `noise`
+    clamped into (-1, 1) as refit_networks does; every trial is fitted (only the weights are scored)."""
+    task = dataclasses.replace(net.task(), trials_per_class=max(1, trials // 2))
+    sim = run_task(net.weights, task, float(net.info["alpha"]), [int(net.info["seed"])], stream=STREAM_ANALYSIS)
+    rates = sim.rates[0].to(F64)
+    saturated = bool(rates.abs().max() > SATURATED)
+    if noise > 0:
+        g = torch.Generator().manual_seed(int(net.info["seed"]) * 1000 + 17)
+        rates = (rates + noise * torch.randn(rates.shape, generator=g, dtype=F64)).clamp(
+            -1 + OBSERVATION_CLIP, 1 - OBSERVATION_CLIP)
+    return sim.inputs[0].to(F64), rates, saturated
+
+
+def trained_published(solver, u: torch.Tensor, rates: torch.Tensor, alpha: float) -> tuple[torch.Tensor, float]:
+    """(W_rec [N, N], seconds) of the published solver at its defaults on the same transitions (bias as an input)."""
+    n = rates.shape[-1]
+    r_in, r_out = rates[:, :-1].reshape(-1, n).numpy(), rates[:, 1:].reshape(-1, n).numpy()
+    u_in = np.c_[u[:, :-1].reshape(-1, u.shape[-1]).numpy(), np.ones((r_in.shape[0], 1))]
+    start = time.perf_counter()
+    chi = solver.solve_corrn_admm(r_in, r_out, u_in=u_in, alph=alpha)
+    return torch.as_tensor(chi[:n].T), time.perf_counter() - start
+
+
+def trained(solver, limit: int | None, conditions: list[str]) -> list[dict]:
+    """Every sample network refit by both solvers (interleaved, one thread) in each condition; per condition the
+    mean weight correlation, the worst per-network difference, and the saturated subset on its own."""
+    zoo = rnnzoo.load()
+    nets = [zoo[i] for i in range(len(zoo) if limit is None else min(limit, len(zoo)))]
+    print(f"[trained] {len(nets)} networks of the embedded sample as teachers (analysis stream, pre-activation noise "
+          f"{NOISE_STD}); every trial fitted; rnnzoo defaults (float32) vs the published defaults (float64); "
+          f"saturated: some clean |r| > {SATURATED}")
+    print("| condition | networks | weight corr, published -> rnnzoo | worst network (rnnzoo - published) | "
+          "below by > 0.01 | below by > 0.001 | unconverged | time rnnzoo / published |")
+    print("|" + "---|" * 8)
+    rows = []
+    for name in conditions:
+        noise, trials = TRAINED_CONDITIONS[name]
+        per = []
+        for net in nets:
+            u, rates, saturated = trained_recording(net, noise, trials)
+            alpha = float(net.info["alpha"])
+            truth = net.weights.W_rec.to(F64)
+            pub_w, pub_s = (trained_published(solver, u, rates, alpha) if solver is not None else (None, math.nan))
+            start = time.perf_counter()
+            ours, info = fit_weights(rates, u, alpha)
+            ours_s = time.perf_counter() - start
+            per.append({"id": str(net.info["id"]), "saturated": saturated,
+                        "ours": float(weight_correlation(ours.W_rec, truth)[0]),
+                        "pub": math.nan if pub_w is None else float(weight_correlation(pub_w[None], truth)[0]),
+                        "converged": info.converged[0], "ours_s": ours_s, "pub_s": pub_s})
+        for subset, members in (("all", per), ("saturated", [p for p in per if p["saturated"]]),
+                                ("unsaturated", [p for p in per if not p["saturated"]])):
+            if not members:
+                continue
+            row = trained_row(name, subset, members)
+            rows.append(row)
+    return rows
+
+
+def trained_row(name: str, subset: str, members: list[dict]) -> dict:
+    """One printed table row: means over `members`, the worst per-network difference and how many fall below."""
+    diffs = [p["ours"] - p["pub"] for p in members]
+    worst = min(range(len(members)), key=lambda k: diffs[k])
+    row = {"condition": name, "subset": subset, "networks": len(members),
+           "ours": statistics.fmean(p["ours"] for p in members), "pub": statistics.fmean(p["pub"] for p in members),
+           "worst_diff": diffs[worst], "worst_id": members[worst]["id"],
+           "below_0.01": sum(d < -0.01 for d in diffs), "below_0.001": sum(d < -0.001 for d in diffs),
+           "unconverged": sum(not p["converged"] for p in members),
+           "time_ratio": sum(p["ours_s"] for p in members) / sum(p["pub_s"] for p in members)}
+    print(f"| {name}, {subset} | {row['networks']} | {row['pub']:.3f} -> {row['ours']:.3f} ({row['ours'] - row['pub']:+.3f}) | "
+          f"{row['worst_diff']:+.4f} ({row['worst_id']}) | {row['below_0.01']} | {row['below_0.001']} | "
+          f"{row['unconverged']} | {row['time_ratio']:.2f} |", flush=True)
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="compare", help="comma-separated: compare, sweep, bptt, large, batch")
+    p.add_argument("--parts", default="compare", help="comma-separated: compare, trained, sweep, bptt, large, batch")
     p.add_argument("--cornn-public", default=None,
                    help="a CORNN-public checkout (or its utils_admm.py); default: $CORNN_PUBLIC")
     p.add_argument("--options", default="{}", help="rnnzoo options for compare, as JSON (default: its defaults)")
@@ -389,13 +473,21 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--plot", default="/tmp/bench_refit.png", help="BPTT-vs-CORNN plot ('' for none)")
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate of the BPTT baseline")
+    p.add_argument("--trained-networks", type=int, default=None,
+                   help="trained: only the first this many sample networks (default: all 72)")
+    p.add_argument("--trained-conditions", default=",".join(TRAINED_CONDITIONS),
+                   help=f"trained: comma-separated, from {', '.join(TRAINED_CONDITIONS)}")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (numpy's BLAS: set OPENBLAS_NUM_THREADS; both default to 1 here)")
     args = p.parse_args(argv)
     parts = {v.strip() for v in args.parts.split(",") if v.strip()}
-    unknown = parts - {"compare", "sweep", "bptt", "large", "batch"}
+    unknown = parts - {"compare", "trained", "sweep", "bptt", "large", "batch"}
     if unknown:
-        p.error(f"unknown parts {sorted(unknown)}; choose from compare, sweep, bptt, large, batch")
+        p.error(f"unknown parts {sorted(unknown)}; choose from compare, trained, sweep, bptt, large, batch")
+    conditions = [v.strip() for v in args.trained_conditions.split(",") if v.strip()]
+    if set(conditions) - set(TRAINED_CONDITIONS):
+        p.error(f"unknown trained conditions {sorted(set(conditions) - set(TRAINED_CONDITIONS))}; choose from "
+                f"{', '.join(TRAINED_CONDITIONS)}")
     torch.manual_seed(0)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -407,6 +499,13 @@ def main(argv=None) -> int:
         try:
             compare(solver, args.teachers, args.teacher_units, args.teacher_trials, args.teacher_steps,
                     json.loads(args.options))
+        finally:
+            published_cornn.cleanup(solver)
+    if "trained" in parts:
+        solver, note = published_cornn.load(args.cornn_public)
+        print(note)
+        try:
+            trained(solver, args.trained_networks, conditions)
         finally:
             published_cornn.cleanup(solver)
     if "sweep" in parts:

@@ -51,7 +51,8 @@ class RefitReport:
     observed_units: int
     n_units: int
     iterations: int  # ADMM iterations of this network's fit
-    converged: bool
+    converged: bool  # met its stopping rule without diverging
+    diverged: bool  # non-finite weights or runaway predictions: the weights are not a fit
     l2: float  # the ridge the fit used
     fit_seconds: float  # the batched fit's time divided by the networks in it
     weights: Weights = field(repr=False)  # the refit, a stack of one
@@ -194,7 +195,8 @@ def refit_networks(weights: Weights, tasks: Sequence[Task], alpha: Sequence[floa
             dynamics_label_true=dynamics_label_true[m], dynamics_label_refit=dynamics_label_refit[m],
             solves_task_true=solves_true[m], solves_task_refit=solves_refit[m], psd_label_true=ref_true[m], psd_label_refit=ref_refit[m],
             psd_ratio_true=psd_true[m], psd_ratio_refit=psd_refit[m], observed_units=len(obs[m]), n_units=N,
-            iterations=int(info.iterations[m]), converged=bool(info.converged[m]), l2=float(info.l2[m]),
+            iterations=int(info.iterations[m]), converged=bool(info.converged[m]),
+            diverged=bool(info.diverged[m]), l2=float(info.l2[m]),
             fit_seconds=info.seconds / M, weights=one, alpha=a, task=tasks[m], seed=int(seeds[m]),
             observed=obs[m].tolist()))
     return reports

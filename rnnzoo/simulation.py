@@ -67,3 +67,37 @@ def run_task(
     M = weights.n_networks
     return Simulation(inputs.expand(M, *inputs.shape), targets.expand(M, *targets.shape), outputs, rates, loss,
                       accuracy, reliability)
+
+
+def run_inputs(
+    weights: Weights,
+    inputs: torch.Tensor,
+    alpha: float | Sequence[float] | torch.Tensor,
+    seeds: Sequence[int] | None = None,
+    *,
+    r0: torch.Tensor | None = None,
+    stream: int = STREAM_EVAL,
+    noise_std: float = NOISE_STD,
+    readout: str = "sigmoid",
+) -> Simulation:
+    """Simulate M networks on given inputs [B, T, I] (or [M, B, T, I]) rather than a task's, without gradients.
+
+    r0 [M, B, N] or [B, N]: the initial rates (default: drawn as for a task, from stream `stream` of each seed).
+    There is no task, so targets are NaN and so are loss, accuracy and reliability.
+    """
+    inputs = torch.as_tensor(inputs, device=weights.device).to(weights.dtype)
+    if inputs.ndim not in (3, 4):
+        raise ValueError(f"inputs must be [trials, T, {weights.n_inputs}] or [networks, trials, T, "
+                         f"{weights.n_inputs}], got shape {tuple(inputs.shape)}")
+    M = weights.n_networks
+    B, T = inputs.shape[-3], inputs.shape[-2]
+    generators = None if seeds is None else [stream_generator(s, stream, weights.device) for s in seeds]
+    with torch.no_grad():
+        drawn, noise = initial_and_noise(generators, B, T, weights.W_rec, noise_std=noise_std)
+        if r0 is not None:
+            r0 = torch.as_tensor(r0, device=weights.device).to(weights.dtype)
+            drawn = r0.expand(M, *r0.shape[-2:]) if r0.ndim == 2 else r0
+        outputs, rates = simulate(weights, inputs, alpha, r0=drawn, noise=noise, readout=readout)
+    nan = torch.full((M,), float("nan"), dtype=weights.dtype, device=weights.device)
+    full = inputs if inputs.ndim == 4 else inputs.expand(M, *inputs.shape)
+    return Simulation(full, torch.full_like(outputs, float("nan")), outputs, rates, nan, nan.clone(), nan.clone())

@@ -18,7 +18,7 @@ from rnnzoo.devices import checked_device
 from rnnzoo.dynamics import Weights, as_alpha
 from rnnzoo.query import apply_query
 from rnnzoo.refitting import RefitReport, refit_networks
-from rnnzoo.simulation import Simulation, run_task
+from rnnzoo.simulation import Simulation, run_inputs, run_task
 from rnnzoo.sources import Source, resolve_source
 from rnnzoo.store import (
     NETWORKS_TABLE,
@@ -422,6 +422,7 @@ class Network:
         self.info = pd.Series(row)
         self.zoo = zoo
         self._weights = weights
+        self._recording: tuple[torch.Tensor, torch.Tensor] | None = None  # (inputs, r0) a task-free refit replays
 
     @classmethod
     def from_weights(cls, *, W_rec: Any, W_in: Any, W_out: Any, b_rec: Any = None, b_in: Any = None,
@@ -507,16 +508,37 @@ class Network:
         path = self.zoo.shard_path(str(self.info["checkpoint_shard"]))
         return steps, read_shard(path, list(range(first, first + len(steps))))
 
+    @property
+    def has_task(self) -> bool:
+        """False for a refit of a recording made without a task: it runs on inputs, not on a task."""
+        return self._recording is None
+
     def task(self, **overrides: Any) -> Task:
         """The task this network was trained on (fields can be overridden, e.g. delay_ms=...)."""
+        if not self.has_task:
+            raise ValueError(f"{self.info.get('id')} was refit from a recording without a task, so it has none: run it "
+                             "with net.simulate() (the recorded inputs) or net.simulate(inputs=...), or refit with "
+                             "task=rnnzoo.Task(...), delay_ms=... or network=... to get a network on the zoo's task")
         return Task.from_row(self.info, **overrides)
 
     def simulate(self, task: Task | None = None, noise: bool | float = True, seed: int | None = None,
-                 device: str | torch.device | None = None) -> Simulation:
-        """Run the network on its task (every trial). The default random stream is the zoo's canonical
-        evaluation, so `simulate().accuracy` reproduces the stored final_accuracy."""
+                 device: str | torch.device | None = None, *, inputs: Any = None, r0: Any = None) -> Simulation:
+        """Run the network on its task (every trial), or on `inputs` ([trials, T, I]) when given. The default
+        random stream is the zoo's canonical evaluation, so `simulate().accuracy` reproduces the stored
+        final_accuracy. A network refit without a task runs on the inputs it was fitted with, from the recorded
+        first rates; on inputs there is no task, so targets, loss, accuracy and reliability are NaN. r0 ([trials, N]):
+        initial rates for a run on inputs (default: the recorded ones where the inputs are, else drawn)."""
         seed = int(self.info["seed"]) if seed is None else seed
         weights = self.weights.to(checked_device(device) if device is not None else (self.zoo.device if self.zoo else "cpu"))
+        if inputs is None and task is None and not self.has_task:
+            inputs, recorded_r0 = self._recording
+            r0 = recorded_r0 if r0 is None else r0
+        if inputs is not None:
+            if task is not None:
+                raise ValueError("pass either task=... or inputs=..., not both")
+            readout = self.info.get("readout") if isinstance(self.info.get("readout"), str) else "sigmoid"
+            return run_inputs(weights, inputs, float(self.info["alpha"]), [seed], r0=r0, noise_std=_noise(noise),
+                              readout=readout)
         return run_task(weights, task or self.task(), float(self.info["alpha"]), [seed], noise_std=_noise(noise))
 
     def task_groups(self, use_curves: bool = True) -> list["TaskGroup"]:
@@ -576,7 +598,8 @@ def _refit_network(weights: Weights, alpha: float, task: Task, seed: int, name: 
 def _with_network(report: RefitReport) -> RefitReport:
     report.network = _refit_network(report.weights, report.alpha, report.task, report.seed, f"{report.id}-refit",
                                     {"readout_refitted": True, "refit_iterations": report.iterations,
-                                     "refit_converged": report.converged, "refit_l2": report.l2,
+                                     "refit_converged": report.converged, "refit_diverged": report.diverged,
+                                     "refit_l2": report.l2,
                                      "observed_units": report.observed})
     return report
 
@@ -584,47 +607,80 @@ def _with_network(report: RefitReport) -> RefitReport:
 def refit(rates: Any, inputs: Any = None, alpha: Any = None, *, task: Task | None = None,
           delay_ms: float | None = None, network: "Network | None" = None, outputs: Any = None,
           seed: int | None = None, **options: Any) -> "Network | list[Network]":
-    """Fit a leaky tanh RNN to recorded rates with CORNN; a Network on the recording's task (a list for a stack).
+    """Fit a leaky tanh RNN to recorded rates with CORNN; a Network (a list for a stack of recordings).
 
-    rates: [T, N], [trials, T, N] or [networks, trials, T, N] in (-1, 1); inputs: the same layout with I channels
+    rates: [T, N], [trials, T, N] or [networks, trials, T, N] in [-1, 1]; inputs: the same layout with I channels
     (None: no inputs); `net.simulate()` output fits as it is: refit(sim.rates[0], sim.inputs[0], network=net).
-    alpha = dt / tau: one value or one per network (required unless `network` gives it). The task the recording
-    came from: task=rnnzoo.Task(...), or delay_ms=... (default timings), or network=... (the recorded Network,
-    which also gives alpha and the seed); the refit simulates and classifies on it. outputs (optional, the layout of
-    rates with O channels, in (0, 1)) fit the readout; without them W_out = 0 and info["readout_refitted"] is
-    False. Options go to rnnzoo.cornn.fit_weights (noise, l2, outlier_threshold, self_connections, connectivity,
+    alpha = dt / tau: one value or one per network (required unless `network` gives it).
+    With the zoo's task (task=rnnzoo.Task(...), delay_ms=... for default timings, or network=..., the recorded
+    Network, which also gives alpha and the seed) the refit simulates and classifies on that task (inputs: the
+    task's 2 channels, or None). Without one it is a task-free network for any recording (any number of input
+    channels): net.simulate() replays the recorded inputs from the recorded first rates, net.simulate(inputs=...)
+    runs it on others, and net.task() and classify() say it has no task. outputs (optional, the layout of rates
+    with O channels, in (0, 1)) fit the readout; without them W_out = 0 and info["readout_refitted"] is False.
+    Options go to rnnzoo.cornn.fit_weights (noise, l2, outlier_threshold, self_connections, connectivity,
     iterations, ...); per-neuron alpha needs fit_weights itself, since a Network has one alpha. Each Network's
-    info holds refit_iterations, refit_converged and refit_l2; unconverged fits warn.
+    info holds refit_iterations, refit_converged, refit_diverged and refit_l2; unconverged or diverged fits warn.
     """
     if network is not None:
         alpha = float(network.info["alpha"]) if alpha is None else alpha
-        task = network.task() if task is None and delay_ms is None else task
+        task = network.task() if task is None and delay_ms is None and network.has_task else task
         seed = int(network.info["seed"]) if seed is None else seed
-    if task is None:
-        if delay_ms is None:
-            raise ValueError("refit needs the task the recording came from, so that the Network it returns simulates "
-                             "and classifies on it: pass task=rnnzoo.Task(delay_ms=...), delay_ms=... (default "
-                             "timings) or network=... (the Network that was recorded)")
+    if task is None and delay_ms is not None:
         task = Task(delay_ms=float(delay_ms))
-    elif delay_ms is not None and float(delay_ms) != task.delay_ms:
+    elif task is not None and delay_ms is not None and float(delay_ms) != task.delay_ms:
         raise ValueError(f"task has delay_ms={task.delay_ms} but delay_ms={delay_ms} was given; pass one of them")
     shape = tuple(getattr(rates, "shape", np.shape(rates)))
+    n_inputs = None if inputs is None else tuple(getattr(inputs, "shape", np.shape(inputs)))[-1]
+    if task is not None and n_inputs not in (None, N_INPUTS):
+        raise ValueError(f"the task has {N_INPUTS} input channels but inputs have {n_inputs}: pass the task's inputs "
+                         "(or None), or leave task, delay_ms and network out for a task-free refit of any recording")
     weights, info = fit_weights(rates, inputs, alpha, outputs=outputs, **options)
     M = weights.n_networks
     a = torch.as_tensor(alpha, dtype=torch.float64).reshape(-1)
     if a.numel() not in (1, M):
         raise ValueError(f"alpha has {a.numel()} values for {M} networks: a Network has one alpha, so pass one value "
                          "or one per network (per-neuron alpha: use rnnzoo.cornn.fit_weights, which returns Weights)")
+    if task is not None and weights.n_inputs == 0:  # no recorded inputs: the task's channels get zero weights
+        weights = dataclasses.replace(weights, W_in=weights.W_rec.new_zeros(M, weights.n_units, N_INPUTS))
     alphas = a.expand(M).tolist()
     networks = []
     for m in range(M):
         details = {"readout_refitted": outputs is not None, "refit_iterations": info.iterations[m],
-                   "refit_converged": info.converged[m], "refit_l2": info.l2[m],
+                   "refit_converged": info.converged[m], "refit_diverged": info.diverged[m], "refit_l2": info.l2[m],
                    "refit_clipped": info.clipped[m], "refit_outliers": info.outliers[m],
                    "refit_seconds": info.seconds}
-        networks.append(_refit_network(weights.select(m), alphas[m], task, 0 if seed is None else seed, "refit",
-                                       details))
+        one = weights.select(m)
+        if task is not None:
+            networks.append(_refit_network(one, alphas[m], task, 0 if seed is None else seed, "refit", details))
+        else:
+            networks.append(_task_free_network(one, alphas[m], 0 if seed is None else seed, details,
+                                               _recorded(rates, inputs, m, one)))
     return networks if len(shape) == 4 else networks[0]
+
+
+def _recorded(rates: Any, inputs: Any, m: int, weights: Weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs [B, T, I], first rates [B, N]) of recording m, as a task-free refit replays them."""
+    r = torch.as_tensor(np.asarray(rates) if not isinstance(rates, torch.Tensor) else rates)
+    r = r.reshape(-1, *r.shape[-3:]) if r.ndim >= 3 else r.reshape(1, 1, *r.shape)
+    r = r[m if r.shape[0] > 1 else 0].to(weights.device, weights.dtype).clamp(-1.0, 1.0)
+    if inputs is None:
+        u = r.new_zeros(*r.shape[:2], weights.n_inputs)
+    else:
+        u = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+        u = u.reshape(-1, *u.shape[-3:]) if u.ndim >= 3 else u.reshape(1, 1, *u.shape)
+        u = u[m if u.shape[0] > 1 else 0].to(weights.device, weights.dtype)
+    return u, r[:, 0]
+
+
+def _task_free_network(weights: Weights, alpha: float, seed: int, info: dict[str, Any],
+                       recording: tuple[torch.Tensor, torch.Tensor]) -> Network:
+    """A Network from a refit without a task: it runs on inputs (the recorded ones by default), not on a task."""
+    row = {"id": "refit", "family": "refit", "delay_ms": float("nan"), "lr": float("nan"), "seed": int(seed),
+           "n_units": weights.n_units, "alpha": float(alpha), "readout": "sigmoid", "mechanism": None, **info}
+    net = Network(row, zoo=None, weights=weights)
+    net._recording = recording
+    return net
 
 
 def load(source: str | os.PathLike | Source | None = None, revision: str | None = None, *, verify: bool = True,
