@@ -218,7 +218,7 @@ def unreachable_hub(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("address", [REPO, f"hf://datasets/{REPO}"])
 def test_a_complete_cache_works_without_a_network_and_without_hf_hub_offline(quick_zoo, unreachable_hub, address,
-                                                                            capsys):
+                                                                            capsys, tmp_path):
     from rnnzoo.cli import main as cli
 
     build_hub_cache(quick_zoo, unreachable_hub)
@@ -226,8 +226,9 @@ def test_a_complete_cache_works_without_a_network_and_without_hf_hub_offline(qui
     zoo = rnnzoo.load(address, delay=40)
     assert torch.equal(zoo.weights().W_rec, local.weights().W_rec)
     assert len(zoo.trajectories()[0].rates)
-    assert cli(["show", local.metadata.id.iloc[0], "--source", address]) == 0
-    assert "Traceback" not in capsys.readouterr().err
+    out = tmp_path / "show.png"
+    assert cli(["show", local.metadata.id.iloc[0], "--source", address, "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err and out.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("address", [REPO, f"hf://datasets/{REPO}"])
