@@ -1,20 +1,36 @@
 """Baselines of the weight-space benchmark (rnnzoo.bench), run for real on a zoo, scored on its test split.
 
     python benchmarks/bench_weightspace.py                       # the embedded sample (72 networks)
-    python benchmarks/bench_weightspace.py --source /work/gen-phase --json out.json
+    python benchmarks/bench_weightspace.py --source DIR --json out.json --workers 2
 
-Baselines, trained on the train split (validation is reported beside test):
-  majority       the most frequent training class (learnability: the training rate of 'learned' as the score)
-  hyperparams    logistic regression on (delay_ms, log10 lr) (not for the delay task, whose target is delay_ms)
-  weight-stats   logistic regression on hand-made statistics of the weights: the 10 largest |eigenvalues| of
-                 W_rec, the |imaginary part| of the 5 largest, the fraction of |eig| > 1, Frobenius norms, the
-                 norms of W_rec's symmetric and antisymmetric parts, trace, entry mean/std (learnability: of the
-                 initial weights, plus delay_ms and log10 lr)
-  deepsets       a hidden-unit-permutation-invariant network: per-unit features (W_rec row and column statistics,
-                 the self-weight, W_in row, biases, W_out column) -> shared MLP -> mean and max pool -> MLP head,
-                 in plain torch, several seeds (mean +- std over seeds)
-scikit-learn is needed for the linear baselines (`pip install -e ".[bench]"`). Zoos kept without checkpoints get
-their initial weights from generation.train.init_population (the generator's own draw from each seed).
+Baselines, trained on the train split; the torch ones keep the check with the lowest validation loss (validation is
+reported beside test in --json). Inputs are the task's weights (final, or initial for learnability, which also
+gives every learned baseline its lr and delay_ms):
+  majority          the most frequent training class (learnability: the training rate of 'learned' as the score)
+  hyperparams       logistic regression on (delay_ms, log10 lr) (not for the delay task, whose target is delay_ms)
+  weight-stats      logistic regression on hand-made statistics of the weights: the 10 largest |eigenvalues| of
+                    W_rec, the |imaginary part| of the 5 largest, the fraction of |eig| > 1, Frobenius norms, the
+                    norms of W_rec's symmetric and antisymmetric parts, trace, entry mean/std, norms of the others
+  spectral          logistic regression on eigenvalue features (|lambda|, Re, |Im| of the 8 largest, and summaries)
+                    of W_rec and of the step map's Jacobian at the fixed points that Newton's method finds from the
+                    states each network settles in after a cue on either channel and after silence, with their
+                    residuals (rnnzoo.encoders.spectral_features)
+  deepsets          a hidden-unit-permutation-invariant network: per-unit features (W_rec row and column statistics,
+                    the self-weight, W_in row, biases, W_out column) -> shared MLP -> mean and max pool -> MLP head
+  dws               a Deep Weight Space network for RNNs (rnnzoo.encoders.DWSNet): two layers equivariant to
+                    W_rec -> P W_rec P^T with W_in rows, b_in, b_rec and W_out columns permuted alike (every linear
+                    map the symmetry allows), ReLU, invariant pooling, MLP head; width 16, Adam, minibatches of 32
+  dws-products      the same with a channel-wise matrix product in each layer (4 channels), which reaches powers of
+                    W_rec and so its spectrum; run on the mechanism task only (it doubles the cost)
+  probing           the functionalist encoder: every network run (rnnzoo.dynamics.simulate, noiseless, from r = 0)
+                    on 7 fixed probes of 1 s (a cue on either channel then silence, silence, 4 fixed random pulse
+                    trains); its outputs, log speed and mean rate every 20 ms and how its motion turns and recurs
+                    over each probe's second half (rnnzoo.encoders.probe_features) -> MLP
+  probing-logistic  logistic regression on the same probe features
+The seeded baselines (deepsets, probing: --seeds, default 5; dws, dws-products: --dws-seeds, default 3) report
+mean +- std over seeds. scikit-learn is needed for the linear baselines (`pip install -e ".[bench]"`). Zoos kept
+without checkpoints get their initial weights from generation.train.init_population (the generator's own draw from
+each seed). --workers N runs the tasks in N processes (each with --threads torch threads).
 """
 
 from __future__ import annotations
@@ -112,13 +128,15 @@ class Fit(NamedTuple):
 DEEPSETS_FIT = Fit()
 PROBE_FIT = Fit(epochs=300, check_every=10, lr=1e-3, weight_decay=1e-3)
 DWS_FIT = Fit(epochs=40, check_every=2, lr=2e-3, weight_decay=1e-4, batch_size=32)
+DWS_PRODUCTS = 4  # channels of the matrix-product term in each layer of "dws-products"
 
 
 def train_classifier(make_model: Callable[[], torch.nn.Module], train: tuple, target: np.ndarray,
-                     evals: list[tuple], seed: int, fit: Fit) -> list[np.ndarray]:
+                     evals: list[tuple], seed: int, fit: Fit, history: list | None = None) -> list[np.ndarray]:
     """Train make_model() (seeded with `seed`) on train = (input tensors..., ) against class indices `target`, and
     return its class probabilities per eval set (each a tuple of input tensors then its targets) from the check
-    with the lowest loss on evals[0] (the validation split when the zoo has one)."""
+    with the lowest loss on evals[0] (the validation split when the zoo has one). `history`, when given, gets one
+    (epoch, train accuracy, accuracy per eval set) per check."""
     torch.manual_seed(seed)
     model = make_model()
     opt = torch.optim.Adam(model.parameters(), lr=fit.lr, weight_decay=fit.weight_decay)
@@ -147,9 +165,16 @@ def train_classifier(make_model: Callable[[], torch.nn.Module], train: tuple, ta
             with torch.no_grad():
                 val = torch.nn.functional.cross_entropy(logits(evals[0][:-1]),
                                                         torch.as_tensor(np.array(evals[0][-1]))).item()
+                if history is not None:
+                    history.append((epoch, _accuracy(logits(train), target),
+                                    *[_accuracy(logits(ev[:-1]), ev[-1]) for ev in evals]))
             if val < best_loss:
                 best, best_loss = predict(), val
     return best if best is not None else predict()
+
+
+def _accuracy(logits: torch.Tensor, target) -> float:
+    return float((logits.argmax(1) == torch.as_tensor(np.array(target))).float().mean())
 
 
 def standardiser(train: torch.Tensor, dims: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -176,8 +201,8 @@ def fit_probing(train, evals, n_classes: int, seed: int, fit: Fit = PROBE_FIT) -
                             [prep(s) for s in evals], seed, fit)
 
 
-def fit_dws(train, evals, n_classes: int, seed: int, fit: Fit = DWS_FIT, products: int = 0
-            ) -> list[np.ndarray]:
+def fit_dws(train, evals, n_classes: int, seed: int, fit: Fit = DWS_FIT, products: int = 0,
+            history: list | None = None) -> list[np.ndarray]:
     """One DWSNet: train = (edges [M, N, N, 1], nodes [M, N, 6], extras [M, E], y); evals alike. Edges are
     scaled by the training entries' std and nodes standardised per channel (affine maps per channel: they keep
     the equivariance)."""
@@ -186,7 +211,7 @@ def fit_dws(train, evals, n_classes: int, seed: int, fit: Fit = DWS_FIT, product
     norm_n, norm_e = standardiser(nodes, (0, 1)), _extras_standardiser(e)
     prep = lambda s: (s[0] / edge_sd, norm_n(s[1]), norm_e(s[2]), s[3])  # noqa: E731
     return train_classifier(lambda: DWSNet(e.shape[1], n_classes, products=products), prep(train)[:3], y,
-                            [prep(s) for s in evals], seed, fit)
+                            [prep(s) for s in evals], seed, fit, history)
 
 
 def _extras_standardiser(e: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -224,90 +249,118 @@ SEEDED = ("deepsets", "dws", "dws-products", "probing")
 ONLY_ON = {"dws-products": ("mechanism",)}
 
 
-def run_task(zoo, name: str, seeds: list[int], initial=None, baselines: tuple[str, ...] = BASELINES,
-             dws_seeds: list[int] | None = None) -> dict:
-    """Every baseline of `baselines` on one task: {"n": sizes per split, "results": {baseline: [run, ...]},
-    "seconds": {baseline: wall time}}; each run maps split -> metric -> value."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+class TaskData(NamedTuple):
+    """One task's splits on one zoo, with what every baseline needs to train and score."""
 
+    task: object  # a rnnzoo.bench.BenchTask
+    data: dict  # split -> (X, y), X holding the weights, extras, _hyper and _alpha
+    classes: np.ndarray  # the task's codes, or the zoo's delays: the models' output indices map to these
+    evals: list[str]  # the held-out splits present (validation, test)
+    evaluator: Evaluator
+
+    def codes(self, split: str) -> np.ndarray:
+        return class_codes(self.task, self.data[split][1], self.classes)
+
+    def extras(self, X: dict) -> torch.Tensor:
+        """The task's hyperparameter inputs [M, E] (E = 0 for tasks without any)."""
+        n = len(X["W_rec"])
+        return torch.as_tensor(hyper_features(X, self.task.extras) if self.task.extras else np.zeros((n, 0))).float()
+
+    def with_extras(self, features: Callable[[dict], np.ndarray]) -> Callable[[dict], np.ndarray]:
+        """features, with the task's hyperparameter inputs appended where it has any."""
+        if not self.task.extras:
+            return features
+        return lambda X: np.concatenate([features(X), hyper_features(X, self.task.extras)], 1)
+
+    def score(self, predictions: Callable[[str], np.ndarray]) -> dict:
+        return {s: self.evaluator.eval(self.data[s][1], predictions(s)) for s in self.evals}
+
+    def constant(self, split: str) -> np.ndarray:
+        """The majority prediction (for learnability, the training rate of 'learned') for every network."""
+        counts = np.bincount(self.codes("train"), minlength=len(self.classes))
+        return decode(self.task, np.tile(counts / counts.sum(), (len(self.data[split][1]), 1)), self.classes)
+
+
+def task_data_of(zoo, name: str, initial=None) -> TaskData | None:
+    """TaskData of one task, or None when the zoo has no train or no test networks for it."""
     task = TASKS[name]
     data = task_splits(zoo, name, initial=initial)
-    for split, (X, _) in data.items():  # the hyperparameters-only baseline reads them for every task
+    for split, (X, _) in data.items():  # every task's networks carry their grid cell and alpha beside the weights
         meta = select(zoo, name, split).metadata
         X["_hyper"] = np.stack([meta["delay_ms"].to_numpy(float), np.log10(meta["lr"].to_numpy(float))], 1)
         X["_alpha"] = torch.as_tensor(meta["alpha"].to_numpy(float))
     if "train" not in data or "test" not in data:
-        return {"skipped": f"the zoo has no train or no test networks for {name}"}
-    evaluator = Evaluator(name)
-    Xtr, ytr = data["train"]
-    classes = np.array(task.codes) if task.codes else np.unique(ytr)
-    codes_tr = class_codes(task, ytr, classes)
-    evals = [s for s in ("validation", "test") if s in data]
-    out = {"n": {s: int(len(data[s][1])) for s in data}, "results": {}, "seconds": {}}
+        return None
+    classes = np.array(task.codes) if task.codes else np.unique(data["train"][1])
+    return TaskData(task, data, classes, [s for s in ("validation", "test") if s in data], Evaluator(name))
 
-    def score(pred_of_split) -> dict:
-        return {s: evaluator.eval(data[s][1], pred_of_split(s)) for s in evals}
 
-    counts = np.bincount(codes_tr, minlength=len(classes))
-    probs = counts / counts.sum()
-    constant = lambda s: decode(task, np.tile(probs, (len(data[s][1]), 1)), classes)  # noqa: E731
+def logistic_runs(td: TaskData, features: Callable[[dict], np.ndarray]) -> list[dict]:
+    """Standardised logistic regression (C = 1) on features(X), deterministic: one run."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    def logistic(features) -> list[dict]:
-        if len(np.unique(codes_tr)) < 2:
-            return [score(constant)]
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=1.0))
-        cache = {s: features(data[s][0]) for s in ("train", *evals)}
-        model.fit(cache["train"], codes_tr)
-        return [score(lambda s: decode(task, _full_probs(model, cache[s], len(classes)), classes))]
+    if len(np.unique(td.codes("train"))) < 2:
+        return [td.score(td.constant)]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=1.0))
+    cache = {s: features(td.data[s][0]) for s in ("train", *td.evals)}
+    model.fit(cache["train"], td.codes("train"))
+    return [td.score(lambda s: decode(td.task, _full_probs(model, cache[s], len(td.classes)), td.classes))]
 
-    def extras(X, y) -> torch.Tensor:
-        return torch.as_tensor(hyper_features(X, task.extras) if task.extras else np.zeros((len(y), 0))).float()
 
-    def seeded(fit_one, tensors, run_seeds) -> list[dict]:
-        train = tensors(Xtr, ytr)
-        held = [tensors(*data[s]) for s in evals]
-        runs = []
-        for seed in run_seeds:
-            probs_eval = fit_one(train, held, len(classes), seed)
-            runs.append({s: evaluator.eval(data[s][1], decode(task, p, classes)) for s, p in zip(evals, probs_eval)})
-        return runs
+def seeded_runs(td: TaskData, fit_one: Callable, tensors: Callable[[dict], tuple], seeds: list[int]) -> list[dict]:
+    """One run per seed of a torch baseline: fit_one((*tensors(X_train), codes), held-out alike, n_classes, seed)."""
+    train = (*tensors(td.data["train"][0]), td.codes("train"))
+    held = [(*tensors(td.data[s][0]), td.codes(s)) for s in td.evals]
+    runs = []
+    for seed in seeds:
+        probs = fit_one(train, held, len(td.classes), seed)
+        runs.append({s: td.evaluator.eval(td.data[s][1], decode(td.task, p, td.classes))
+                     for s, p in zip(td.evals, probs)})
+    return runs
 
-    with_extras = lambda f: (lambda X: np.concatenate([f(X), hyper_features(X, task.extras)], 1)  # noqa: E731
-                             if task.extras else f(X))
-    spectral = lambda X: with_extras(  # noqa: E731
-        lambda X: spectral_features(weights_of(X), X["_alpha"]).numpy())(X)
 
-    def cached_probe(X: dict) -> torch.Tensor:
-        """The probe features of one split, computed once (two baselines read them)."""
-        if "_probe" not in X:
-            X["_probe"] = probe_features(weights_of(X), X["_alpha"])
-        return X["_probe"]
+def probes_of(X: dict) -> torch.Tensor:
+    """The probe features of one split's networks, computed once (two baselines read them)."""
+    if "_probe" not in X:
+        X["_probe"] = probe_features(weights_of(X), X["_alpha"])
+    return X["_probe"]
 
-    runners = {
-        "majority": lambda: [score(constant)],
-        "hyperparams": lambda: logistic(lambda X: X["_hyper"]),
-        "weight-stats": lambda: logistic(lambda X: weight_stats(X, task.extras)),
-        "spectral": lambda: logistic(spectral),
-        "deepsets": lambda: seeded(fit_deepsets, lambda X, y: (unit_features(X), extras(X, y),
-                                                               class_codes(task, y, classes)), seeds),
-        "dws": lambda: seeded(fit_dws, lambda X, y: (*graph_of(X), extras(X, y), class_codes(task, y, classes)),
-                              dws_seeds if dws_seeds is not None else seeds),
-        "dws-products": lambda: seeded(partial(fit_dws, products=4),
-                                       lambda X, y: (*graph_of(X), extras(X, y), class_codes(task, y, classes)),
-                                       dws_seeds if dws_seeds is not None else seeds),
-        "probing": lambda: seeded(fit_probing, lambda X, y: (cached_probe(X), extras(X, y),
-                                                             class_codes(task, y, classes)), seeds),
-        "probing-logistic": lambda: logistic(with_extras(lambda X: cached_probe(X).numpy())),
+
+def runners(td: TaskData, seeds: list[int], dws_seeds: list[int]) -> dict[str, Callable[[], list[dict]]]:
+    """Each baseline as a thunk returning its runs on td."""
+    graph = lambda X: (*graph_of(X), td.extras(X))  # noqa: E731
+    return {
+        "majority": lambda: [td.score(td.constant)],
+        "hyperparams": lambda: logistic_runs(td, lambda X: X["_hyper"]),
+        "weight-stats": lambda: logistic_runs(td, lambda X: weight_stats(X, td.task.extras)),
+        "spectral": lambda: logistic_runs(td, td.with_extras(
+            lambda X: spectral_features(weights_of(X), X["_alpha"]).numpy())),
+        "deepsets": lambda: seeded_runs(td, fit_deepsets, lambda X: (unit_features(X), td.extras(X)), seeds),
+        "dws": lambda: seeded_runs(td, fit_dws, graph, dws_seeds),
+        "dws-products": lambda: seeded_runs(td, partial(fit_dws, products=DWS_PRODUCTS), graph, dws_seeds),
+        "probing": lambda: seeded_runs(td, fit_probing, lambda X: (probes_of(X), td.extras(X)), seeds),
+        "probing-logistic": lambda: logistic_runs(td, td.with_extras(lambda X: probes_of(X).numpy())),
     }
+
+
+def run_task(zoo, name: str, seeds: list[int], initial=None, baselines: tuple[str, ...] = BASELINES,
+             dws_seeds: list[int] | None = None) -> dict:
+    """Every baseline of `baselines` on one task: {"n": sizes per split, "results": {baseline: [run, ...]},
+    "seconds": {baseline: wall time}}; each run maps split -> metric -> value."""
+    td = task_data_of(zoo, name, initial)
+    if td is None:
+        return {"skipped": f"the zoo has no train or no test networks for {name}"}
+    out = {"n": {s: int(len(td.data[s][1])) for s in td.data}, "results": {}, "seconds": {}}
+    thunks = runners(td, seeds, seeds if dws_seeds is None else dws_seeds)
     for baseline in baselines:
         if baseline == "hyperparams" and name == "delay":  # its target is one of the two hyperparameters
             continue
         if name not in ONLY_ON.get(baseline, (name,)):
             continue
         started = time.time()
-        out["results"][baseline] = runners[baseline]()
+        out["results"][baseline] = thunks[baseline]()
         out["seconds"][baseline] = round(time.time() - started, 1)
     return out
 
