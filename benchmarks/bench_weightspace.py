@@ -51,7 +51,7 @@ import torch
 import rnnzoo
 from rnnzoo.bench import TASKS, Evaluator, select, task_splits
 from rnnzoo.dynamics import Weights
-from rnnzoo.encoders import DWSNet, graph_of, probe_features, spectral_features
+from rnnzoo.encoders import DWSNet, graph_of, in_chunks, probe_features, spectral_features
 
 TOP_K = 10
 
@@ -324,7 +324,7 @@ def seeded_runs(td: TaskData, fit_one: Callable, tensors: Callable[[dict], tuple
 def probes_of(X: dict) -> torch.Tensor:
     """The probe features of one split's networks, computed once (two baselines read them)."""
     if "_probe" not in X:
-        X["_probe"] = probe_features(weights_of(X), X["_alpha"])
+        X["_probe"] = in_chunks(probe_features, weights_of(X), X["_alpha"])
     return X["_probe"]
 
 
@@ -336,7 +336,7 @@ def runners(td: TaskData, seeds: list[int], dws_seeds: list[int]) -> dict[str, C
         "hyperparams": lambda: logistic_runs(td, lambda X: X["_hyper"]),
         "weight-stats": lambda: logistic_runs(td, lambda X: weight_stats(X, td.task.extras)),
         "spectral": lambda: logistic_runs(td, td.with_extras(
-            lambda X: spectral_features(weights_of(X), X["_alpha"]).numpy())),
+            lambda X: in_chunks(spectral_features, weights_of(X), X["_alpha"]).numpy())),
         "deepsets": lambda: seeded_runs(td, fit_deepsets, lambda X: (unit_features(X), td.extras(X)), seeds),
         "dws": lambda: seeded_runs(td, fit_dws, graph, dws_seeds),
         "dws-products": lambda: seeded_runs(td, partial(fit_dws, products=DWS_PRODUCTS), graph, dws_seeds),

@@ -60,7 +60,7 @@ def fit_curves(bw, td) -> dict:
 def data_curve(bw, td) -> dict:
     """Test accuracy against the share of training seeds kept (the first seeds of the train split)."""
     for X, _ in td.data.values():  # once per split, not once per fraction
-        X.setdefault("_spectral", bw.spectral_features(bw.weights_of(X), X["_alpha"]).numpy())
+        X.setdefault("_spectral", bw.in_chunks(bw.spectral_features, bw.weights_of(X), X["_alpha"]).numpy())
     X_all, y_all = td.data["train"]
     seed_order = np.unique(X_all["_seed"])
     out = {}
@@ -82,7 +82,7 @@ def data_curve(bw, td) -> dict:
 def spectrum_regression(bw, td, seed: int = 0) -> dict:
     """Held-out R^2 of DWS regressors (plain, products) of two standardised log spectral radii."""
     def targets(X) -> torch.Tensor:
-        feats = spectral_features(bw.weights_of(X), X["_alpha"])
+        feats = bw.in_chunks(spectral_features, bw.weights_of(X), X["_alpha"])
         cue1_fixed_point = 1 + 1  # blocks: W_rec, then the Jacobians after cue 0, cue 1, silence
         return torch.log(torch.stack([feats[:, 0], feats[:, cue1_fixed_point * FEATURES_PER_MATRIX]], 1))
 

@@ -1,7 +1,7 @@
 """Weight-space encoders of the zoo's RNNs that respect their hidden-unit permutation symmetry.
 
     spectral_features(weights, alpha)    eigenvalue features of W_rec and of the step map's Jacobian at the
-                                         states a cue leaves behind ([M, F], invariant)
+                                         fixed points near where a cue leaves the network ([M, F], invariant)
     probe_features(weights, alpha)       the networks run on fixed probe inputs (rnnzoo.dynamics.simulate):
                                          outputs and rate summaries over time ([M, F], invariant)
     DWSNet(...)                          a Deep-Weight-Space-style network for RNNs: layers equivariant to
@@ -9,10 +9,13 @@
                                          invariant pooling; MLP head
 
 Permuting the hidden units (rnnzoo.weightspace.permute_hidden) leaves every feature and DWSNet's output unchanged
-up to float rounding: the tests check it on the embedded sample.
+up to float rounding: the tests check it on the embedded sample. For many networks,
+in_chunks(probe_features, weights, alpha) bounds the memory the simulated rates take.
 """
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import torch
 
@@ -28,6 +31,7 @@ PROBE_SEED = 0
 PROBE_STRIDE = 4  # probe features keep every 4th step
 FIXED_POINT_ITERATIONS = 30
 RECURRENCE_LAGS = (1, 2, 4, 8, 16, 32)
+CHUNK = 128  # networks simulated at once by in_chunks
 
 
 def eigen_features(matrices: torch.Tensor, top: int = TOP_EIGS, alpha: torch.Tensor | float | None = None
@@ -87,6 +91,16 @@ def fixed_points(weights: Weights, starts: torch.Tensor, iterations: int = FIXED
 def _fixed_point_residual(weights: Weights, r: torch.Tensor) -> torch.Tensor:
     pre = torch.baddbmm((weights.b_in + weights.b_rec).unsqueeze(1), r, weights.W_rec.transpose(1, 2))
     return torch.tanh(pre) - r
+
+
+def in_chunks(features: Callable[..., torch.Tensor], weights: Weights, alpha: float | torch.Tensor,
+              chunk: int = CHUNK, **kwargs: Any) -> torch.Tensor:
+    """features(weights, alpha, **kwargs) computed `chunk` networks at a time (each network's features depend on
+    it alone), to bound the memory the recorded rates take."""
+    a = as_alpha(alpha, weights.n_networks, weights.W_rec)
+    parts = [features(weights.select(list(range(lo, min(lo + chunk, weights.n_networks)))), a[lo:lo + chunk],
+                      **kwargs) for lo in range(0, weights.n_networks, chunk)]
+    return torch.cat(parts)
 
 
 @torch.no_grad()

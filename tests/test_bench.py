@@ -308,11 +308,12 @@ def test_probe_features_are_permutation_invariant_deterministic_and_functional()
     import torch
 
     from rnnzoo.dynamics import simulate
-    from rnnzoo.encoders import PROBE_STRIDE, probe_features, probe_inputs
+    from rnnzoo.encoders import PROBE_STRIDE, in_chunks, probe_features, probe_inputs
 
     weights, permuted, alpha, mechanism = _sample_and_permuted()
     feats = probe_features(weights, alpha)
     assert torch.equal(probe_features(weights, alpha), feats)  # fixed probes, no noise
+    assert torch.allclose(in_chunks(probe_features, weights, alpha, chunk=5), feats, atol=1e-5)  # one net, its own
     assert torch.allclose(probe_features(permuted, alpha), feats, atol=1e-4)
     probes = probe_inputs()
     assert torch.equal(probes, probe_inputs()) and probes.shape[0] == 7
