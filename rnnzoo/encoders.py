@@ -81,8 +81,9 @@ def fixed_points(weights: Weights, starts: torch.Tensor, iterations: int = FIXED
     for _ in range(iterations):
         residual = _fixed_point_residual(weights, r)
         jac = jacobian_core(weights, r) - eye  # d residual / d r
-        step = torch.linalg.solve(jac, -residual.unsqueeze(-1)).squeeze(-1)
-        step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
+        step, info = torch.linalg.solve_ex(jac, -residual.unsqueeze(-1))  # no error on a singular Jacobian:
+        step = torch.nan_to_num(step.squeeze(-1), nan=0.0, posinf=0.0, neginf=0.0)  # that point just stops
+        step = torch.where((info == 0).unsqueeze(-1), step, torch.zeros_like(step))
         scale = (max_step / step.norm(dim=-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
         r = (r + scale * step).clamp(-1 + 1e-6, 1 - 1e-6)
     return r, _fixed_point_residual(weights, r).norm(dim=-1)
