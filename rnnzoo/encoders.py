@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from rnnzoo.dynamics import Weights, as_alpha, simulate
+from rnnzoo.dynamics import Weights, as_alpha, simulate, step_map
 
 # ---- spectra -----------------------------------------------------------------------------------------------------
 TOP_EIGS = 8  # eigenvalues kept per matrix, by modulus
@@ -64,9 +64,9 @@ def cue_inputs(n_steps: int, n_inputs: int = 2, cue_steps: int = PROBE_CUE_STEPS
 
 def jacobian_core(weights: Weights, states: torch.Tensor) -> torch.Tensor:
     """[M, K, N, N] diag(1 - tanh^2(W_rec r + b)) W_rec at states [M, K, N] under zero input: the step map's
-    Jacobian is (1 - alpha) I + alpha times this, so its eigenvalues are an affine map of these."""
-    pre = torch.baddbmm((weights.b_in + weights.b_rec).unsqueeze(1), states, weights.W_rec.transpose(1, 2))
-    gain = 1 - torch.tanh(pre) ** 2
+    Jacobian is (1 - alpha) I + alpha times this, so its eigenvalues are an affine map of these. tanh(W_rec r + b)
+    is rnnzoo.dynamics.step_map at alpha = 1, the one definition of the dynamics."""
+    gain = 1 - step_map(weights, states, 1.0) ** 2
     return gain.unsqueeze(-1) * weights.W_rec.unsqueeze(1)
 
 
@@ -90,8 +90,8 @@ def fixed_points(weights: Weights, starts: torch.Tensor, iterations: int = FIXED
 
 
 def _fixed_point_residual(weights: Weights, r: torch.Tensor) -> torch.Tensor:
-    pre = torch.baddbmm((weights.b_in + weights.b_rec).unsqueeze(1), r, weights.W_rec.transpose(1, 2))
-    return torch.tanh(pre) - r
+    """F(r) - r for the step map at alpha = 1 (any alpha has the same fixed points)."""
+    return step_map(weights, r, 1.0) - r
 
 
 def in_chunks(features: Callable[..., torch.Tensor], weights: Weights, alpha: float | torch.Tensor,
