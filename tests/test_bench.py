@@ -248,13 +248,104 @@ def test_baselines_script_runs_on_a_real_zoo(quick_zoo, tmp_path, capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "results.json"
-    assert module.main(["--source", str(quick_zoo), "--seeds", "2", "--json", str(out)]) == 0
+    assert module.main(["--source", str(quick_zoo), "--seeds", "2", "--dws-seeds", "1", "--json", str(out)]) == 0
     results = json.loads(out.read_text())["results"]
     assert set(results) == set(TASKS)
     for name, res in results.items():
-        assert set(res["results"]) >= {"majority", "weight-stats", "deepsets"}
-        assert len(res["results"]["deepsets"]) == 2
+        expected = set(module.BASELINES) - ({"hyperparams"} if name == "delay" else set())
+        expected -= {b for b, only in module.ONLY_ON.items() if name not in only}
+        assert set(res["results"]) == expected, name
+        assert len(res["results"]["deepsets"]) == len(res["results"]["probing"]) == 2
+        assert len(res["results"]["dws"]) == 1 and set(res["seconds"]) == expected
         for runs in res["results"].values():
             for run in runs:
                 assert set(run["test"]) == set(TASKS[name].metrics)
     assert "| mechanism |" in capsys.readouterr().out
+
+
+# ---- rnnzoo.encoders: the spectral, equivariant and probing encoders on real networks -------------------------------
+def _sample_and_permuted(n: int = 12):
+    """n networks of the embedded sample (cycles and manifolds among them), their alphas, and the same networks
+    with their hidden units permuted (rnnzoo.weightspace.permute_hidden)."""
+    import torch
+
+    from rnnzoo.dynamics import Weights
+    from rnnzoo.weightspace import permute_hidden
+
+    zoo = rnnzoo.load()
+    meta = zoo.metadata
+    picks = list(meta.index[meta["mechanism"] == "cycle"][: n // 2]) + list(
+        meta.index[meta["mechanism"] == "manifold"][: n - n // 2])
+    weights = zoo.weights().select(picks)
+    perm = torch.randperm(weights.n_units, generator=torch.Generator().manual_seed(7))
+    permuted = Weights(**permute_hidden(weights.tensors(), perm))
+    assert not torch.equal(permuted.W_rec, weights.W_rec)
+    return weights, permuted, torch.as_tensor(meta["alpha"].to_numpy()[picks]), meta["mechanism"].to_numpy()[picks]
+
+
+def test_spectral_features_are_permutation_invariant_and_find_fixed_points():
+    import torch
+
+    from rnnzoo.dynamics import step_map
+    from rnnzoo.encoders import cue_inputs, fixed_points, spectral_features
+
+    weights, permuted, alpha, _ = _sample_and_permuted()
+    feats = spectral_features(weights, alpha)
+    assert torch.allclose(spectral_features(permuted, alpha), feats, atol=1e-4)
+    radius = torch.linalg.eigvals(weights.W_rec.double()).abs().amax(1)
+    assert torch.allclose(feats[:, 0].double(), radius, rtol=1e-5)  # the first feature: W_rec's spectral radius
+    w = weights.to(dtype=torch.float64)
+    starts = torch.zeros(w.n_networks, 1, w.n_units, dtype=torch.float64)
+    points, residuals = fixed_points(w, starts)
+    converged = residuals < 1e-8
+    assert converged.float().mean() > 0.5, residuals
+    after = step_map(w, points, alpha)  # the one definition of the dynamics leaves a fixed point in place
+    assert torch.allclose(after[converged], points[converged], atol=1e-7)
+    assert cue_inputs(10).sum((1, 2)).tolist() == [6.0, 6.0, 0.0]  # a 30 ms cue on each channel, then silence
+
+
+def test_probe_features_are_permutation_invariant_deterministic_and_functional():
+    import torch
+
+    from rnnzoo.dynamics import simulate
+    from rnnzoo.encoders import PROBE_STRIDE, in_chunks, probe_features, probe_inputs
+
+    weights, permuted, alpha, mechanism = _sample_and_permuted()
+    feats = probe_features(weights, alpha)
+    assert torch.equal(probe_features(weights, alpha), feats)  # fixed probes, no noise
+    assert torch.allclose(in_chunks(probe_features, weights, alpha, chunk=5), feats, atol=1e-5)  # one net, its own
+    assert torch.allclose(probe_features(permuted, alpha), feats, atol=1e-4)
+    probes = probe_inputs()
+    assert torch.equal(probes, probe_inputs()) and probes.shape[0] == 7
+    outputs, _ = simulate(weights.to(dtype=torch.float64), probes.double(), alpha)  # the features start with them
+    n_out = outputs[:, :, ::PROBE_STRIDE].flatten(1).shape[1]
+    assert torch.allclose(feats[:, :n_out], outputs[:, :, ::PROBE_STRIDE].flatten(1).float())
+    # after a cue, a limit cycle keeps moving while a slow-point manifold settles: the late log speed tells them apart
+    n_steps = probes.shape[1] // PROBE_STRIDE
+    speed = feats[:, n_out:n_out + probes.shape[0] * n_steps].view(len(feats), probes.shape[0], n_steps)
+    late = speed[:, :2, -5:].mean((1, 2))
+    assert late[mechanism == "cycle"].median() > late[mechanism == "manifold"].median() + 1
+
+
+def test_dws_layers_are_equivariant_and_the_network_invariant_on_real_weights():
+    import torch
+
+    from rnnzoo.encoders import DWSNet, EquivariantLayer, graph_of
+
+    weights, permuted, _, _ = _sample_and_permuted()
+    edges, nodes = graph_of(weights.tensors())
+    edges_p, nodes_p = graph_of(permuted.tensors())
+    torch.manual_seed(0)
+    layer = EquivariantLayer(1, nodes.shape[-1], 5, 3, products=2)
+    out_e, out_n = layer(edges, nodes)
+    out_ep, out_np = layer(edges_p, nodes_p)
+    perm = torch.randperm(weights.n_units, generator=torch.Generator().manual_seed(7))  # the one used above
+    assert torch.allclose(out_ep, out_e[:, perm][:, :, perm], atol=1e-5)  # P E P^T in, P E' P^T out
+    assert torch.allclose(out_np, out_n[:, perm], atol=1e-5)
+    assert not torch.allclose(out_ep, out_e, atol=1e-3)  # equivariant, not invariant: the units move
+    net = DWSNet(n_extras=0, n_out=2, products=2)
+    extras = torch.zeros(len(edges), 0)
+    with torch.no_grad():
+        logits, logits_p = net(edges, nodes, extras), net(edges_p, nodes_p, extras)
+    assert torch.allclose(logits_p, logits, atol=1e-5)
+    assert (logits - logits.mean(0)).abs().max() > 1e-4  # it tells networks apart
