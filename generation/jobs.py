@@ -253,11 +253,11 @@ def relabel_job(root: Path, job: Job, device: str | torch.device = "cpu") -> dic
     order = {i: k for k, i in enumerate(stored["id"])}
     curves = {name: [np.asarray(stored[name][order[n.id]], np.float32) for n in job.networks]
               for name in stored if name != "id"}
-    if curve_files != sorted(set(curve_paths(job))):  # written before curves were split by seed
+    stale = sorted(set(curve_files) - set(curve_paths(job)))  # one curve file from before curves were split
+    if stale:
         record["files"].update(write_curves(root, job, curves))
-        for rel in set(curve_files) - set(curve_paths(job)):
+        for rel in stale:
             record["files"].pop(rel, None)
-            (root / rel).unlink(missing_ok=True)
     rows = label_rows(job, weights, curves, device)
     old = pq.read_table(root / paths["table"]).to_pydict()
     for name in ("checkpoint_steps", "checkpoint_shard", "checkpoint_row"):
@@ -265,4 +265,6 @@ def relabel_job(root: Path, job: Job, device: str | torch.device = "cpu") -> dic
             rows[name] = old[name]
     record["files"][paths["table"]] = write_table(root / paths["table"], networks_table(rows))
     write_json_atomic(root / paths["record"], record)
+    for rel in stale:  # only once the record no longer lists it: a kill before leaves the job as it was
+        (root / rel).unlink(missing_ok=True)
     return record

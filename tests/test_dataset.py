@@ -366,6 +366,34 @@ def test_sample_labels_recompute_bit_for_bit(tmp_path):
     relabelled = relabel_job(tmp_path, job, "cpu")  # the table is recomputed from the weights and curves
     assert relabelled["files"][paths["table"]] == manifest["files"][paths["table"]]["sha256"]
 
+    # The layout of zoos written before curves were split by seed: one curve file per job. Relabelling rewrites it
+    # as the split files, the same bytes as the sample's, and removes it once the record no longer lists it.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from generation.jobs import job_done
+    from rnnzoo.store import write_json_atomic, write_table
+
+    splits = sorted(set(curve_paths(job)))
+    record = json.loads((tmp_path / paths["record"]).read_text())
+    record["files"][paths["curves"]] = write_table(tmp_path / paths["curves"], pa.concat_tables(
+        [pq.read_table(tmp_path / rel) for rel in splits]))
+    table = pq.read_table(tmp_path / paths["table"])
+    table = table.set_column(table.schema.get_field_index("curves"), "curves",
+                             pa.array([paths["curves"]] * table.num_rows, pa.string()))
+    record["files"][paths["table"]] = write_table(tmp_path / paths["table"], table)
+    for rel in splits:
+        del record["files"][rel]
+        (tmp_path / rel).unlink()
+    write_json_atomic(tmp_path / paths["record"], record)
+    assert job_done(tmp_path, job)
+    migrated = relabel_job(tmp_path, job, "cpu")
+    assert migrated["files"][paths["table"]] == manifest["files"][paths["table"]]["sha256"]
+    assert not (tmp_path / paths["curves"]).exists() and paths["curves"] not in migrated["files"]
+    for rel in splits:
+        assert (tmp_path / rel).read_bytes() == (SAMPLE_DIR / rel).read_bytes()
+    assert job_done(tmp_path, job)
+
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sample_present(), reason=SAMPLE_MISSING)
