@@ -28,7 +28,8 @@ from rnnzoo.dynamics import Weights
 from rnnzoo.splits import SPLITS, splits_of
 import pyarrow.parquet as pq
 
-from rnnzoo.store import CHECKPOINTS_VIEW_DIR, ROW_GROUP_BYTES, WEIGHTS_VIEW_DIR, atomic_path, read_shard
+from rnnzoo.store import (CHECKPOINTS_VIEW_DIR, NETWORKS_VIEW_DIR, ROW_GROUP_BYTES, WEIGHTS_VIEW_DIR, atomic_path,
+                          read_shard, write_table)
 
 FILE_BYTES = 256 * 2**20  # weights per Parquet file (the Hub's sweet spot is 50-500 MB)
 META_COLUMNS = ("id", "split", "family", "delay_ms", "lr", "seed", "alpha", "n_units", "steps", "final_accuracy",
@@ -157,8 +158,6 @@ def write_networks_views(root: str | os.PathLike, table: pa.Table) -> list[str]:
     the table), so that `datasets` gives the `networks` config the zoo's splits; returns the files written. A few
     MB even for the full grid; the folder is replaced whole."""
     import shutil
-
-    from rnnzoo.store import NETWORKS_VIEW_DIR, write_table
 
     root = Path(root)
     shutil.rmtree(root / NETWORKS_VIEW_DIR, ignore_errors=True)
